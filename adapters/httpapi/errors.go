@@ -1,0 +1,74 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/kchat/kchat/domain"
+)
+
+// RetryAfter is what a 503 tells clients to wait before retrying, in seconds.
+const RetryAfter = 2
+
+// maxEchoedValue bounds how much of a rejected value a problem echoes back.
+const maxEchoedValue = 256
+
+func init() {
+	// huma echoes rejected values, whole request bodies included, and the
+	// text of unexpected errors. Keep echoes short and 5xx details out.
+	base := huma.NewError
+	huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
+		if status == http.StatusInternalServerError {
+			errs = nil
+		}
+		se := base(status, msg, errs...)
+		if em, ok := se.(*huma.ErrorModel); ok {
+			for _, d := range em.Errors {
+				if s, ok := d.Value.(string); ok && len(s) > maxEchoedValue {
+					d.Value = s[:maxEchoedValue] + "…"
+				}
+			}
+		}
+		return se
+	}
+}
+
+// problem maps any error a use case returns to the HTTP problem the client
+// sees. It is the only place that does: unknown errors become a generic 500,
+// logged here with the request id, and their text never reaches the client.
+func problem(ctx context.Context, log *slog.Logger, err error) error {
+	var verr *domain.ValidationError
+	switch {
+	case errors.As(err, &verr):
+		return huma.Error422UnprocessableEntity("validation failed: "+verr.Error(),
+			&huma.ErrorDetail{Location: "body." + verr.Field, Message: verr.Reason})
+	case errors.Is(err, domain.ErrUnavailable):
+		log.WarnContext(ctx, "dependency unavailable", "err", err, "request_id", middleware.GetReqID(ctx))
+		return huma.ErrorWithHeaders(
+			huma.Error503ServiceUnavailable("Kafka did not acknowledge in time; retry later"),
+			http.Header{"Retry-After": {strconv.Itoa(RetryAfter)}})
+	case errors.Is(err, domain.ErrNotFound):
+		return huma.Error404NotFound("not found")
+	case errors.Is(err, domain.ErrForbidden):
+		return huma.Error403Forbidden("forbidden")
+	default:
+		log.ErrorContext(ctx, "request failed", "err", err, "request_id", middleware.GetReqID(ctx))
+		return huma.Error500InternalServerError("internal error")
+	}
+}
+
+// problemModel is problem for places that embed the problem in a larger
+// body, such as one item of a batch.
+func problemModel(ctx context.Context, log *slog.Logger, err error) *huma.ErrorModel {
+	var em *huma.ErrorModel
+	if errors.As(problem(ctx, log, err), &em) {
+		return em
+	}
+	return &huma.ErrorModel{Status: http.StatusInternalServerError, Title: "Internal Server Error", Detail: "internal error"}
+}

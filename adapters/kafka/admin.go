@@ -1,0 +1,188 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kchat/kchat/domain"
+	"github.com/kchat/kchat/ports"
+)
+
+// TopicAdmin creates and describes kchat's topics with kadm.
+type TopicAdmin struct {
+	adm     *kadm.Client
+	cfg     Config
+	log     *slog.Logger
+	ensured atomic.Bool
+}
+
+var _ ports.TopicAdmin = (*TopicAdmin)(nil)
+
+// NewTopicAdmin returns an admin on cl.
+func NewTopicAdmin(cl *kgo.Client, cfg Config, log *slog.Logger) *TopicAdmin {
+	return &TopicAdmin{adm: kadm.NewClient(cl), cfg: cfg, log: log}
+}
+
+func (a *TopicAdmin) names() []string {
+	names := make([]string, len(domain.MessageTypes))
+	for i, t := range domain.MessageTypes {
+		names[i] = domain.TopicName(a.cfg.TopicPrefix, t)
+	}
+	return names
+}
+
+// wantConfigs are the topic configs kchat creates its topics with.
+func (a *TopicAdmin) wantConfigs() map[string]*string {
+	retention := strconv.FormatInt(a.cfg.Retention.Milliseconds(), 10)
+	policy := "delete"
+	return map[string]*string{"retention.ms": &retention, "cleanup.policy": &policy}
+}
+
+// EnsureTopics creates missing topics and warns about existing ones whose
+// partitions or configs differ from the configured ones; it never changes an
+// existing topic.
+func (a *TopicAdmin) EnsureTopics(ctx context.Context) error {
+	resp, err := a.adm.CreateTopics(ctx, int32(a.cfg.Partitions), int16(a.cfg.ReplicationFactor), a.wantConfigs(), a.names()...)
+	if err != nil {
+		return fmt.Errorf("kafka create topics: %w: %w", domain.ErrUnavailable, err)
+	}
+	var existing []string
+	for _, r := range resp.Sorted() {
+		switch {
+		case r.Err == nil:
+			a.log.InfoContext(ctx, "created topic", "topic", r.Topic, "partitions", a.cfg.Partitions, "replication_factor", a.cfg.ReplicationFactor)
+		case errors.Is(r.Err, kerr.TopicAlreadyExists):
+			existing = append(existing, r.Topic)
+		default:
+			return fmt.Errorf("kafka create topic %s: %w (%s)", r.Topic, r.Err, r.ErrMessage)
+		}
+	}
+	if len(existing) > 0 {
+		a.warnDrift(ctx, existing)
+	}
+	a.ensured.Store(true)
+	return nil
+}
+
+// warnDrift logs every way an existing topic differs from what kchat would
+// have created. Failing to look is only logged: the topics exist.
+func (a *TopicAdmin) warnDrift(ctx context.Context, topics []string) {
+	infos, err := a.describe(ctx, topics)
+	if err != nil {
+		a.log.WarnContext(ctx, "cannot check existing topics' configuration", "err", err)
+		return
+	}
+	for _, info := range infos {
+		if info.Partitions != a.cfg.Partitions {
+			a.log.WarnContext(ctx, "existing topic has a different partition count; left as it is",
+				"topic", info.Name, "has", info.Partitions, "want", a.cfg.Partitions)
+		}
+		if info.Retention != a.cfg.Retention {
+			a.log.WarnContext(ctx, "existing topic has a different retention.ms; left as it is",
+				"topic", info.Name, "has", info.Retention.Milliseconds(), "want", a.cfg.Retention.Milliseconds())
+		}
+		if info.CleanupPolicy != "delete" {
+			a.log.WarnContext(ctx, "existing topic has a different cleanup.policy; left as it is",
+				"topic", info.Name, "has", info.CleanupPolicy, "want", "delete")
+		}
+	}
+}
+
+// DescribeTopics describes the three topics.
+func (a *TopicAdmin) DescribeTopics(ctx context.Context) ([]domain.TopicInfo, error) {
+	return a.describe(ctx, a.names())
+}
+
+func (a *TopicAdmin) describe(ctx context.Context, topics []string) ([]domain.TopicInfo, error) {
+	details, err := a.adm.ListTopics(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka list topics: %w: %w", domain.ErrUnavailable, err)
+	}
+	configs, err := a.adm.DescribeTopicConfigs(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka describe topic configs: %w: %w", domain.ErrUnavailable, err)
+	}
+	infos := make([]domain.TopicInfo, 0, len(topics))
+	for _, name := range topics {
+		d, ok := details[name]
+		if !ok || d.Err != nil {
+			if d.Err != nil && !errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+				return nil, fmt.Errorf("kafka topic %s: %w: %w", name, domain.ErrUnavailable, d.Err)
+			}
+			return nil, fmt.Errorf("kafka topic %s: %w", name, domain.ErrNotFound)
+		}
+		info := domain.TopicInfo{
+			Type:       domain.MessageType(name[len(a.cfg.TopicPrefix):]),
+			Name:       name,
+			Partitions: len(d.Partitions),
+		}
+		for _, p := range d.Partitions {
+			info.ReplicationFactor = len(p.Replicas)
+			break
+		}
+		rc, err := configs.On(name, nil)
+		if err != nil || rc.Err != nil {
+			return nil, fmt.Errorf("kafka topic %s configs: %w: %w", name, domain.ErrUnavailable, errors.Join(err, rc.Err))
+		}
+		for _, c := range rc.Configs {
+			if c.Value == nil {
+				continue
+			}
+			switch c.Key {
+			case "retention.ms":
+				ms, _ := strconv.ParseInt(*c.Value, 10, 64)
+				info.Retention = time.Duration(ms) * time.Millisecond
+			case "cleanup.policy":
+				info.CleanupPolicy = *c.Value
+			}
+		}
+		infos = append(infos, info)
+	}
+	return infos, nil
+}
+
+// Run ensures the topics, retrying with backoff until the broker answers or
+// ctx ends. It lets a service start while Kafka is still down.
+func (a *TopicAdmin) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		attemptCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := a.EnsureTopics(attemptCtx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		a.log.WarnContext(ctx, "kafka topics not ensured yet; retrying", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// Ready reports whether the topics are ensured and a broker answers now.
+func (a *TopicAdmin) Ready(ctx context.Context) error {
+	if !a.ensured.Load() {
+		return fmt.Errorf("kafka topics not created yet: %w", domain.ErrUnavailable)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := a.adm.BrokerMetadata(ctx); err != nil {
+		return fmt.Errorf("kafka metadata: %w: %w", domain.ErrUnavailable, err)
+	}
+	return nil
+}

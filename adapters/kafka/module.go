@@ -1,0 +1,34 @@
+package kafka
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
+	"go.uber.org/fx"
+
+	"github.com/kchat/kchat/ports"
+)
+
+// Module provides the process's Kafka client (closed, after a flush, when
+// the app stops), the publisher and the topic admin. It needs a Config, a
+// *slog.Logger and a prometheus.Registerer.
+var Module = fx.Module("kafka",
+	fx.Provide(
+		func(reg prometheus.Registerer) *kprom.Metrics { return kprom.NewMetrics("kchat", kprom.Registerer(reg)) },
+		newLifecycleClient,
+		fx.Annotate(NewPublisher, fx.As(new(ports.Publisher))),
+		fx.Annotate(NewTopicAdmin, fx.As(fx.Self()), fx.As(new(ports.TopicAdmin))),
+	),
+)
+
+func newLifecycleClient(lc fx.Lifecycle, cfg Config, log *slog.Logger, metrics *kprom.Metrics) (*kgo.Client, error) {
+	cl, err := NewClient(cfg, log, metrics)
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.StopHook(func(ctx context.Context) error { return closeClient(ctx, cl) }))
+	return cl, nil
+}

@@ -1,0 +1,32 @@
+package domain
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"time"
+)
+
+// NewMessageID returns a fresh UUIDv7 (RFC 9562) as a string: time-ordered,
+// so ids sort roughly by creation, and random in the rest.
+func NewMessageID() string {
+	var u [16]byte
+	_, _ = rand.Read(u[6:]) // crypto/rand.Read never fails (Go 1.24+).
+	ms := uint64(time.Now().UnixMilli())
+	binary.BigEndian.PutUint16(u[0:2], uint16(ms>>32))
+	binary.BigEndian.PutUint32(u[2:6], uint32(ms))
+	u[6] = 0x70 | (u[6] & 0x0f) // version 7
+	u[8] = 0x80 | (u[8] & 0x3f) // variant 10
+
+	var s [36]byte
+	hex.Encode(s[0:8], u[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], u[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], u[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], u[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], u[10:])
+	return string(s[:])
+}
