@@ -3,8 +3,8 @@
 package config
 
 import (
-	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/caarlos0/env/v11"
@@ -21,13 +21,8 @@ func Load(cfg any, environ []string, validate func() error) error {
 		}
 	}
 	if err := env.ParseWithOptions(cfg, env.Options{Environment: vars}); err != nil {
-		var agg env.AggregateError
-		if errors.As(err, &agg) {
-			msgs := make([]string, len(agg.Errors))
-			for i, e := range agg.Errors {
-				msgs[i] = e.Error()
-			}
-			return fmt.Errorf("configuration: %s", strings.Join(msgs, "; "))
+		if bad := culprits(cfg, vars); len(bad) > 0 {
+			return fmt.Errorf("configuration: %s not valid: %w", strings.Join(bad, ", "), err)
 		}
 		return fmt.Errorf("configuration: %w", err)
 	}
@@ -35,4 +30,25 @@ func Load(cfg any, environ []string, validate func() error) error {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	return nil
+}
+
+// culprits names the variables that fail to parse on their own: the parser's
+// errors name struct fields, and users know variables.
+func culprits(cfg any, vars map[string]string) []string {
+	params, err := env.GetFieldParams(cfg)
+	if err != nil {
+		return nil
+	}
+	var bad []string
+	for _, p := range params {
+		v, ok := vars[p.Key]
+		if !ok {
+			continue
+		}
+		fresh := reflect.New(reflect.TypeOf(cfg).Elem()).Interface()
+		if env.ParseWithOptions(fresh, env.Options{Environment: map[string]string{p.Key: v}}) != nil {
+			bad = append(bad, fmt.Sprintf("%s=%q", p.Key, v))
+		}
+	}
+	return bad
 }

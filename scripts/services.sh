@@ -1,0 +1,545 @@
+#!/usr/bin/env bash
+# Local services for kchat's integration tests, started WITHOUT Docker:
+#   - Apache Kafka 4.x, single node in KRaft mode (broker+controller in one JVM),
+#     run from jars fetched from Maven Central (scripts/kafka/pom.xml);
+#   - Redis (Debian's redis-server), without persistence.
+#
+# Usage: scripts/services.sh COMMAND
+#   up           start Kafka and Redis unless already answering, wait until both answer,
+#                then print the env lines (on stdout; progress goes to stderr), so
+#                `eval "$(scripts/services.sh up)"` works.
+#                Kafka started from nothing gets a fresh, empty data dir; a broker stopped
+#                with stop-kafka is resumed on its data dir instead.
+#   down         stop both, delete Kafka's data dir. No error when nothing runs.
+#   status       tell whether each answers; exit 0 only when both do.
+#   env          print the env lines.
+#   stop-kafka   stop only the Kafka broker, keeping its data dir (simulate an outage).
+#   start-kafka  start the Kafka broker again on the same data dir (topics survive).
+#
+# Environment:
+#   KCHAT_SERVICES_DIR      state + cache dir (default $HOME/.cache/kchat-services)
+#   KAFKA_VERSION           Kafka version fetched from Maven Central (default 4.1.1)
+#   KCHAT_SERVICES_TIMEOUT  seconds to wait for a service to answer (default 120)
+#   KCHAT_KAFKA_EXTRA_CONFIG  extra server.properties lines appended to the generated config
+#   KAFKA_JVM_OPTS          extra JVM options for the broker
+#   JAVA                    java binary to use (otherwise the first java >= 17 found)
+
+# The bash -c snippets below take $0/$1 as arguments on purpose.
+# shellcheck disable=SC2016
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+STATE_DIR=${KCHAT_SERVICES_DIR:-${HOME:-/root}/.cache/kchat-services}
+KAFKA_VERSION=${KAFKA_VERSION:-4.1.1}
+TIMEOUT=${KCHAT_SERVICES_TIMEOUT:-120}
+
+HOST=127.0.0.1
+KAFKA_PORT=9092
+CONTROLLER_PORT=9093
+REDIS_PORT=6379
+
+KAFKA_POM=$SCRIPT_DIR/kafka/pom.xml
+KAFKA_LIBS=$STATE_DIR/kafka-libs
+KAFKA_STATE=$STATE_DIR/kafka
+KAFKA_PROPS=$KAFKA_STATE/server.properties
+KAFKA_LOG4J=$KAFKA_STATE/log4j2.properties
+KAFKA_PID=$KAFKA_STATE/kafka.pid
+KAFKA_OUT=$KAFKA_STATE/kafka.out        # the JVM's own stdout/stderr
+KAFKA_LOG=$KAFKA_STATE/server.log       # log4j: the broker's log
+KAFKA_DATA_REC=$KAFKA_STATE/data-dir    # holds the path of the current log.dirs
+KAFKA_STOPPED=$KAFKA_STATE/stopped      # present while stopped by stop-kafka (data kept)
+REDIS_STATE=$STATE_DIR/redis
+REDIS_PID=$REDIS_STATE/redis.pid
+REDIS_LOG=$REDIS_STATE/redis.log
+
+log() { echo "services: $*" >&2; }
+die() { echo "services: ERROR: $*" >&2; exit 1; }
+
+print_env() {
+	echo "export KCHAT_TEST_KAFKA_BROKERS=$HOST:$KAFKA_PORT"
+	echo "export KCHAT_TEST_REDIS_URL=redis://$HOST:$REDIS_PORT/0"
+}
+
+# ---------------------------------------------------------------- helpers
+
+# Serialise commands that change state (tests may call start/stop concurrently).
+# Children started below close fd 9 so that they don't keep holding the lock.
+take_lock() {
+	mkdir -p "$STATE_DIR"
+	exec 9>"$STATE_DIR/.lock"
+	flock -w 600 9 || die "could not lock $STATE_DIR/.lock"
+}
+
+install_pkgs() {
+	log "installing $* with apt-get"
+	export DEBIAN_FRONTEND=noninteractive
+	if ! apt-get install -y -q "$@" </dev/null >&2; then
+		# Package lists missing or stale: refresh them once and retry.
+		apt-get update -q </dev/null >&2
+		apt-get install -y -q "$@" </dev/null >&2
+	fi
+}
+
+java_major() { # prints the major version of the java binary $1 (1 for 1.8)
+	"$1" -version 2>&1 | awk -F'"' '/version/ {print $2; exit}' | cut -d. -f1
+}
+
+find_java() {
+	local cand v
+	for cand in "${JAVA:-}" "${JAVA_HOME:+$JAVA_HOME/bin/java}" "$(command -v java || true)" /usr/lib/jvm/*/bin/java; do
+		[[ -n $cand && -x $cand ]] || continue
+		v=$(java_major "$cand" 2>/dev/null || true)
+		if [[ $v =~ ^[0-9]+$ ]] && ((v >= 17)); then
+			echo "$cand"
+			return 0
+		fi
+	done
+	return 1
+}
+
+ensure_java() {
+	[[ -n ${JAVA_BIN:-} ]] && return 0
+	if ! JAVA_BIN=$(find_java); then
+		install_pkgs openjdk-17-jre-headless
+		JAVA_BIN=$(find_java) || die "no java >= 17 found (Kafka 4.x needs Java 17+)"
+	fi
+}
+
+# Fetch the broker's jars once into $KAFKA_LIBS (rebuilt when KAFKA_VERSION or the pom change).
+ensure_kafka_libs() {
+	local stamp tmp
+	stamp="$KAFKA_VERSION $(sha256sum "$KAFKA_POM" | cut -c1-16)"
+	if [[ -f $KAFKA_LIBS/.complete && $(<"$KAFKA_LIBS/.complete") == "$stamp" ]]; then
+		return 0
+	fi
+	command -v mvn >/dev/null 2>&1 || install_pkgs maven
+	log "fetching Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_LIBS ..."
+	mkdir -p "$STATE_DIR"
+	tmp=$(mktemp -d "$STATE_DIR/kafka-libs.tmp.XXXXXX")
+	if ! (cd "$tmp" && mvn -q -B -Dstyle.color=never -f "$KAFKA_POM" \
+		-Dkafka.version="$KAFKA_VERSION" \
+		dependency:copy-dependencies -DoutputDirectory="$tmp/libs" \
+		</dev/null >"$tmp/mvn.log" 2>&1); then
+		sed 's/\x1b\[[0-9;]*m//g' "$tmp/mvn.log" | tail -n 40 >&2 || true
+		rm -rf "$tmp"
+		die "mvn could not fetch Kafka $KAFKA_VERSION (see above)"
+	fi
+	echo "$stamp" >"$tmp/libs/.complete"
+	rm -rf "$KAFKA_LIBS"
+	mv "$tmp/libs" "$KAFKA_LIBS"
+	rm -rf "$tmp"
+}
+
+# True when something on $1:$2 answers a Kafka ApiVersions (v0) request, i.e. a Kafka broker
+# that processes requests. Pure bash, no JVM: the reply must echo our correlation id 0x4b43.
+kafka_answers() {
+	local reply
+	reply=$(timeout 3 bash -c '
+		exec 3<>"/dev/tcp/$0/$1" || exit 1
+		printf "\x00\x00\x00\x0a\x00\x12\x00\x00\x00\x00\x4b\x43\xff\xff" >&3
+		head -c 8 <&3 | od -An -v -tx1' "$HOST" "$KAFKA_PORT" 2>/dev/null) || return 1
+	reply=${reply//[$' \n']/}
+	[[ ${#reply} -eq 16 && ${reply:8:8} == 00004b43 ]]
+}
+
+port_open() { # true when something accepts TCP connections on $HOST:$1
+	timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "$1" 2>/dev/null
+}
+
+redis_answers() {
+	local reply
+	reply=$(timeout 3 bash -c '
+		exec 3<>"/dev/tcp/$0/$1" || exit 1
+		printf "PING\r\n" >&3
+		head -c 5 <&3' "$HOST" "$REDIS_PORT" 2>/dev/null) || return 1
+	[[ $reply == "+PONG" ]]
+}
+
+# Is $1 a live process whose command line contains $2?
+pid_is() {
+	local pid=$1 want=$2
+	[[ $pid =~ ^[0-9]+$ && -r /proc/$pid/cmdline ]] || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$want"
+}
+
+# Wait until process $1 has exited, up to $2 seconds; then SIGKILL it.
+wait_exit() {
+	local pid=$1 secs=$2 i
+	for ((i = 0; i < secs * 10; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	log "pid $pid still alive after ${secs}s, sending SIGKILL"
+	kill -KILL "$pid" 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# ---------------------------------------------------------------- Kafka
+
+# The pid of the broker this script started (pid file, else a scan for our config path).
+kafka_pid() {
+	local pid
+	if [[ -f $KAFKA_PID ]]; then
+		pid=$(<"$KAFKA_PID")
+		if pid_is "$pid" "$KAFKA_PROPS"; then
+			echo "$pid"
+			return 0
+		fi
+	fi
+	for pid in /proc/[0-9]*; do
+		pid=${pid#/proc/}
+		if pid_is "$pid" "kafka.Kafka $KAFKA_PROPS"; then
+			echo "$pid"
+			return 0
+		fi
+	done
+	return 1
+}
+
+kafka_data_dir() { # the recorded log.dirs, if it still exists
+	local d
+	[[ -f $KAFKA_DATA_REC ]] || return 1
+	d=$(<"$KAFKA_DATA_REC")
+	[[ -n $d && -d $d ]] || return 1
+	echo "$d"
+}
+
+remove_kafka_data() {
+	local d
+	rm -f "$KAFKA_STOPPED"
+	if [[ -f $KAFKA_DATA_REC ]]; then
+		d=$(<"$KAFKA_DATA_REC")
+		# Only ever delete a dir this script made.
+		if [[ $d == */kchat-kafka-data.* && -d $d ]]; then
+			rm -rf "$d"
+			log "kafka: removed data dir $d"
+		fi
+		rm -f "$KAFKA_DATA_REC"
+	fi
+}
+
+write_kafka_config() {
+	local data=$1
+	mkdir -p "$KAFKA_STATE"
+	cat >"$KAFKA_PROPS" <<EOF
+# Generated by scripts/services.sh; rewritten at every start.
+process.roles=broker,controller
+node.id=1
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+controller.quorum.bootstrap.servers=$HOST:$CONTROLLER_PORT
+log.dirs=$data
+
+num.partitions=3
+default.replication.factor=1
+min.insync.replicas=1
+auto.create.topics.enable=false
+delete.topic.enable=true
+
+# single node: every internal topic at replication 1, few partitions (fast to create)
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=3
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=3
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+share.coordinator.state.topic.num.partitions=3
+
+# fast for tests
+group.initial.rebalance.delay.ms=0
+log.initial.task.delay.ms=0
+log.retention.check.interval.ms=10000
+log.segment.delete.delay.ms=1000
+num.network.threads=2
+num.io.threads=4
+EOF
+	if [[ -n ${KCHAT_KAFKA_EXTRA_CONFIG:-} ]]; then
+		printf '\n# KCHAT_KAFKA_EXTRA_CONFIG\n%s\n' "$KCHAT_KAFKA_EXTRA_CONFIG" >>"$KAFKA_PROPS"
+	fi
+	cat >"$KAFKA_LOG4J" <<'EOF'
+# Generated by scripts/services.sh: everything goes to server.log, nothing to the console.
+status = warn
+name = kchat-kafka
+appender.file.type = RollingFile
+appender.file.name = FILE
+appender.file.fileName = ${sys:kafka.logs.dir}/server.log
+appender.file.filePattern = ${sys:kafka.logs.dir}/server.log.%i
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+appender.file.policies.type = Policies
+appender.file.policies.size.type = SizeBasedTriggeringPolicy
+appender.file.policies.size.size = 50MB
+appender.file.strategy.type = DefaultRolloverStrategy
+appender.file.strategy.max = 2
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = FILE
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+EOF
+}
+
+kafka_java() { # run a Kafka main class from the jars in the foreground
+	"$JAVA_BIN" -Dlog4j2.configurationFile="$KAFKA_LOG4J" -Dkafka.logs.dir="$KAFKA_STATE" \
+		-cp "$KAFKA_LIBS/*" "$@"
+}
+
+kafka_fail() {
+	echo "services: ERROR: $*" >&2
+	echo "---- tail of $KAFKA_LOG" >&2
+	tail -n 40 "$KAFKA_LOG" >&2 2>/dev/null || true
+	echo "---- tail of $KAFKA_OUT" >&2
+	tail -n 20 "$KAFKA_OUT" >&2 2>/dev/null || true
+	exit 1
+}
+
+# Wait until the broker answers ApiVersions and (when it is ours) has logged that it started.
+wait_kafka() {
+	local pid=${1:-} start=$SECONDS
+	while :; do
+		if kafka_answers; then
+			if [[ -z $pid ]] || grep -q "Kafka Server started" "$KAFKA_LOG" 2>/dev/null; then
+				return 0
+			fi
+		fi
+		if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+			rm -f "$KAFKA_PID"
+			kafka_fail "Kafka broker (pid $pid) exited during startup"
+		fi
+		((SECONDS - start < TIMEOUT)) || kafka_fail "Kafka did not answer on $HOST:$KAFKA_PORT within ${TIMEOUT}s"
+		sleep 0.2
+	done
+}
+
+# Everything a start needs except the data dir; fails before anything is changed.
+prepare_kafka() {
+	ensure_java
+	ensure_kafka_libs
+	if port_open "$KAFKA_PORT" || port_open "$CONTROLLER_PORT"; then
+		die "port $KAFKA_PORT or $CONTROLLER_PORT is taken by something that is not a working Kafka broker"
+	fi
+}
+
+# Start the broker on data dir $1 (formatting it when it is empty) and wait for it.
+launch_kafka() {
+	local data=$1 pid cid
+	prepare_kafka
+	write_kafka_config "$data"
+	# One log per start, so that "started" below is this start's.
+	[[ -f $KAFKA_LOG ]] && mv -f "$KAFKA_LOG" "$KAFKA_LOG.prev"
+	[[ -f $KAFKA_OUT ]] && mv -f "$KAFKA_OUT" "$KAFKA_OUT.prev"
+	: >"$KAFKA_OUT"
+	if [[ ! -f $data/meta.properties ]]; then
+		# Any 16 random bytes, base64url without padding, is a valid cluster id.
+		cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+		kafka_java kafka.tools.StorageTool format --standalone -t "$cid" -c "$KAFKA_PROPS" \
+			</dev/null >>"$KAFKA_OUT" 2>&1 9>&- ||
+			kafka_fail "formatting $data failed"
+	fi
+	# setsid: own session, so a Ctrl-C in the caller's terminal doesn't reach the broker.
+	# shellcheck disable=SC2086
+	setsid nohup "$JAVA_BIN" -Xms256m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+		-Djava.awt.headless=true ${KAFKA_JVM_OPTS:-} \
+		-Dlog4j2.configurationFile="$KAFKA_LOG4J" -Dkafka.logs.dir="$KAFKA_STATE" \
+		-cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_PROPS" \
+		</dev/null >>"$KAFKA_OUT" 2>&1 9>&- &
+	pid=$!
+	echo "$pid" >"$KAFKA_PID"
+	log "kafka: started broker pid $pid (Kafka $KAFKA_VERSION, data $data), waiting for it ..."
+	wait_kafka "$pid"
+	rm -f "$KAFKA_STOPPED"
+	log "kafka: ready on $HOST:$KAFKA_PORT"
+}
+
+# up: reuse a running broker; resume one stopped by stop-kafka; else start one on a fresh data dir.
+kafka_up() {
+	local pid data
+	if kafka_answers; then
+		log "kafka: already answering on $HOST:$KAFKA_PORT"
+		return 0
+	fi
+	if pid=$(kafka_pid); then
+		log "kafka: broker pid $pid is starting, waiting for it ..."
+		wait_kafka "$pid"
+		return 0
+	fi
+	if [[ -f $KAFKA_STOPPED ]] && data=$(kafka_data_dir); then
+		log "kafka: resuming the broker stopped by stop-kafka"
+		launch_kafka "$data"
+		return 0
+	fi
+	prepare_kafka
+	remove_kafka_data
+	data=$(mktemp -d "${TMPDIR:-/tmp}/kchat-kafka-data.XXXXXX")
+	mkdir -p "$KAFKA_STATE"
+	echo "$data" >"$KAFKA_DATA_REC"
+	launch_kafka "$data"
+}
+
+# start-kafka: restart the broker on the data dir it had.
+kafka_start() {
+	local pid data
+	if kafka_answers; then
+		log "kafka: already answering on $HOST:$KAFKA_PORT"
+		return 0
+	fi
+	if pid=$(kafka_pid); then
+		log "kafka: broker pid $pid is starting, waiting for it ..."
+		wait_kafka "$pid"
+		return 0
+	fi
+	if ! data=$(kafka_data_dir); then
+		log "kafka: no previous data dir, starting fresh"
+		kafka_up
+		return 0
+	fi
+	launch_kafka "$data"
+}
+
+kafka_stop() {
+	local pid
+	if pid=$(kafka_pid); then
+		log "kafka: stopping broker pid $pid ..."
+		kill -TERM "$pid" 2>/dev/null || true
+		wait_exit "$pid" 60 || die "could not stop Kafka broker pid $pid"
+		[[ -f $KAFKA_DATA_REC ]] && : >"$KAFKA_STOPPED"
+		log "kafka: stopped"
+	elif kafka_answers; then
+		log "kafka: WARNING: a broker answers on $HOST:$KAFKA_PORT but was not started from $STATE_DIR; left alone"
+	else
+		log "kafka: not running"
+	fi
+	rm -f "$KAFKA_PID"
+}
+
+# ---------------------------------------------------------------- Redis
+
+redis_up() {
+	local i
+	if redis_answers; then
+		log "redis: already answering on $HOST:$REDIS_PORT"
+		return 0
+	fi
+	if ! command -v redis-server >/dev/null 2>&1; then
+		install_pkgs redis-server
+		# The package may have started its own redis (service scripts); fine if it answers.
+		for ((i = 0; i < 20; i++)); do
+			redis_answers && { log "redis: the package's redis answers on $HOST:$REDIS_PORT"; return 0; }
+			port_open "$REDIS_PORT" || break
+			sleep 0.2
+		done
+	fi
+	port_open "$REDIS_PORT" && die "port $REDIS_PORT is taken by something that does not answer Redis PING"
+	mkdir -p "$REDIS_STATE"
+	redis-server --bind "$HOST" --port "$REDIS_PORT" --save '' --appendonly no \
+		--daemonize yes --pidfile "$REDIS_PID" --logfile "$REDIS_LOG" --dir "$REDIS_STATE" \
+		</dev/null >&2 9>&- || die "redis-server failed to start (see $REDIS_LOG)"
+	for ((i = 0; i < 100; i++)); do
+		if redis_answers; then
+			log "redis: ready on $HOST:$REDIS_PORT"
+			return 0
+		fi
+		sleep 0.1
+	done
+	tail -n 20 "$REDIS_LOG" >&2 2>/dev/null || true
+	die "redis did not answer PING on $HOST:$REDIS_PORT"
+}
+
+redis_down() {
+	local pid="" i
+	[[ -f $REDIS_PID ]] && pid=$(<"$REDIS_PID")
+	if pid_is "$pid" redis-server; then
+		log "redis: stopping pid $pid ..."
+		kill -TERM "$pid" 2>/dev/null || true
+		wait_exit "$pid" 20 || true
+	fi
+	rm -f "$REDIS_PID"
+	if redis_answers; then
+		# Not ours (e.g. started by the package's service scripts), or it survived SIGTERM.
+		log "redis: shutting down the redis on $HOST:$REDIS_PORT (SHUTDOWN NOSAVE)"
+		redis-cli -h "$HOST" -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+		for ((i = 0; i < 50; i++)); do
+			redis_answers || break
+			sleep 0.1
+		done
+	fi
+	if redis_answers; then
+		die "redis still answers on $HOST:$REDIS_PORT"
+	fi
+	log "redis: stopped"
+}
+
+# ---------------------------------------------------------------- commands
+
+cmd_status() {
+	local rc=0 pid data
+	if kafka_answers; then
+		pid=$(kafka_pid || echo "not started by this script")
+		data=$(kafka_data_dir || echo "?")
+		echo "kafka: up   $HOST:$KAFKA_PORT (pid $pid, data $data)"
+	elif pid=$(kafka_pid); then
+		echo "kafka: starting (pid $pid, not answering yet)"
+		rc=3
+	elif [[ -f $KAFKA_STOPPED ]] && data=$(kafka_data_dir); then
+		echo "kafka: down (stopped by stop-kafka; data kept in $data)"
+		rc=3
+	else
+		echo "kafka: down"
+		rc=3
+	fi
+	if redis_answers; then
+		echo "redis: up   $HOST:$REDIS_PORT"
+	else
+		echo "redis: down"
+		rc=3
+	fi
+	return $rc
+}
+
+usage() {
+	sed -n '2,/^$/{/^$/d; s/^# \{0,1\}//; p}' "${BASH_SOURCE[0]}" >&2
+}
+
+main() {
+	local cmd=${1:-}
+	case $cmd in
+	up)
+		take_lock
+		redis_up
+		kafka_up
+		print_env
+		;;
+	down)
+		take_lock
+		kafka_stop
+		remove_kafka_data
+		redis_down
+		;;
+	start-kafka)
+		take_lock
+		kafka_start
+		;;
+	stop-kafka)
+		take_lock
+		kafka_stop
+		;;
+	status) cmd_status ;;
+	env) print_env ;;
+	-h | --help | help)
+		usage
+		;;
+	*)
+		usage
+		exit 2
+		;;
+	esac
+}
+
+main "$@"
