@@ -69,8 +69,43 @@ func (a *TopicAdmin) EnsureTopics(ctx context.Context) error {
 	if len(existing) > 0 {
 		a.warnDrift(ctx, existing)
 	}
+	if err := a.awaitMetadata(ctx); err != nil {
+		return err
+	}
 	a.ensured.Store(true)
 	return nil
+}
+
+// awaitMetadata waits until every topic shows all its partitions with a
+// leader in the metadata: a broker acknowledges a creation before it can
+// serve the new topic.
+func (a *TopicAdmin) awaitMetadata(ctx context.Context) error {
+	for {
+		details, err := a.adm.ListTopics(ctx, a.names()...)
+		if err == nil && usable(details, a.names()) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kafka topics not visible in metadata: %w: %w", domain.ErrUnavailable, errors.Join(err, ctx.Err()))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func usable(details kadm.TopicDetails, names []string) bool {
+	for _, name := range names {
+		d, ok := details[name]
+		if !ok || d.Err != nil || len(d.Partitions) == 0 {
+			return false
+		}
+		for _, p := range d.Partitions {
+			if p.Err != nil || p.Leader < 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // warnDrift logs every way an existing topic differs from what kchat would
