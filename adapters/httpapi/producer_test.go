@@ -253,7 +253,7 @@ func TestTopics(t *testing.T) {
 }
 
 func TestHealthAndReadiness(t *testing.T) {
-	var down error = errors.New("broker down")
+	down := errors.New("broker down")
 	b := memory.NewBroker("")
 	h := newProducer(t, b, b, httpapi.Check{Name: "kafka", Check: func(context.Context) error { return down }})
 	if r := do(t, h, http.MethodGet, "/healthz", "", ""); r.status != http.StatusOK || r.body["status"] != "ok" {

@@ -197,7 +197,7 @@ func (a *TopicAdmin) Run(ctx context.Context) error {
 			return nil
 		}
 		if ctx.Err() != nil {
-			return nil
+			return nil //nolint:nilerr // shutting down before the broker answered is not a failure
 		}
 		a.log.WarnContext(ctx, "kafka topics not ensured yet; retrying", "err", err, "retry_in", backoff)
 		select {

@@ -17,7 +17,9 @@ import (
 // *slog.Logger and a prometheus.Registerer.
 var Module = fx.Module("kafka",
 	fx.Provide(
-		func(reg prometheus.Registerer) *kprom.Metrics { return kprom.NewMetrics("kchat", kprom.Registerer(reg)) },
+		func(reg prometheus.Registerer) *kprom.Metrics {
+			return kprom.NewMetrics("kchat", kprom.Registerer(reg))
+		},
 		newLifecycleClient,
 		fx.Annotate(NewPublisher, fx.As(new(ports.Publisher))),
 		fx.Annotate(NewTopicAdmin, fx.As(fx.Self()), fx.As(new(ports.TopicAdmin))),

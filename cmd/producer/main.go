@@ -7,32 +7,26 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
-	"go.uber.org/fx/fxevent"
 
 	"github.com/kchat/kchat/adapters/httpapi"
 	"github.com/kchat/kchat/adapters/kafka"
-	"github.com/kchat/kchat/app"
 	"github.com/kchat/kchat/cmd/internal/config"
 	"github.com/kchat/kchat/cmd/internal/runner"
-	"github.com/kchat/kchat/ports"
+	"github.com/kchat/kchat/cmd/internal/services"
 )
 
 // Config is everything the producer reads from the environment.
 type Config struct {
-	Addr  string `env:"KCHAT_PRODUCER_ADDR" envDefault:":8000"`
-	HTTP  httpapi.ServerConfig
-	Kafka kafka.Config
-	Log   runner.LogConfig
+	Producer services.ProducerConfig
+	Kafka    kafka.Config
+	Log      runner.LogConfig
 }
 
 // Validate checks every part, naming the variable at fault.
 func (c *Config) Validate() error {
-	c.HTTP.Addr = c.Addr
-	if err := c.HTTP.Validate("KCHAT_PRODUCER_ADDR"); err != nil {
+	if err := c.Producer.Validate(); err != nil {
 		return err
 	}
 	return c.Kafka.Validate()
@@ -67,35 +61,15 @@ func run(args []string, environ []string) error {
 	}
 	app := fx.New(options(cfg, log)...)
 	app.Run()
-	if err := app.Err(); err != nil {
-		return err
-	}
-	return nil
+	return app.Err()
 }
 
 // options is the producer's fx graph.
 func options(cfg Config, log *slog.Logger) []fx.Option {
 	return []fx.Option{
-		fx.WithLogger(func() fxevent.Logger { return &fxevent.SlogLogger{Logger: log.With("component", "fx")} }),
-		fx.StopTimeout(cfg.HTTP.ShutdownTimeout + 10*time.Second),
-		fx.Supply(cfg.HTTP, cfg.Kafka, log),
-		httpapi.Module,
+		services.Base(log, cfg.Producer.HTTP.ShutdownTimeout),
+		fx.Supply(cfg.Kafka),
 		kafka.Module,
-		fx.Provide(
-			func(p ports.Publisher) *app.SubmitMessage { return &app.SubmitMessage{Publisher: p} },
-			func(p ports.Publisher) *app.SubmitBatch { return &app.SubmitBatch{Publisher: p} },
-			newServer,
-		),
-		fx.Invoke(func(lc fx.Lifecycle, sd fx.Shutdowner, topics *kafka.TopicAdmin) {
-			runner.Hook(lc, sd, log, "kafka-topics", topics)
-		}),
-		fx.Invoke(func(lc fx.Lifecycle, s *httpapi.Server) { lc.Append(fx.StartStopHook(s.Start, s.Stop)) }),
+		services.Producer(cfg.Producer),
 	}
 }
-
-func newServer(cfg httpapi.ServerConfig, reg *prometheus.Registry, topics *kafka.TopicAdmin, p *httpapi.Producer, log *slog.Logger) *httpapi.Server {
-	s := httpapi.NewServer(cfg, "kchat producer", reg, []httpapi.Check{{Name: "kafka", Check: topics.Ready}}, log)
-	p.Register(s.API())
-	return s
-}
-

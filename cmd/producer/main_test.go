@@ -18,13 +18,14 @@ import (
 
 	"github.com/kchat/kchat/adapters/httpapi"
 	"github.com/kchat/kchat/adapters/kafka"
+	"github.com/kchat/kchat/cmd/internal/services"
 	"github.com/kchat/kchat/internal/kafkatest"
 	"github.com/kchat/kchat/internal/testenv"
 )
 
 func testConfig(brokers []string, prefix string) Config {
-	cfg := Config{Addr: "127.0.0.1:0", Kafka: kafka.DefaultConfig()}
-	cfg.HTTP = httpapi.ServerConfig{Addr: cfg.Addr, ShutdownTimeout: 5 * time.Second}
+	cfg := Config{Kafka: kafka.DefaultConfig()}
+	cfg.Producer.HTTP = httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second}
 	cfg.Kafka.Brokers, cfg.Kafka.TopicPrefix = brokers, prefix
 	return cfg
 }
@@ -68,7 +69,7 @@ func TestOpenAPISubcommandMatchesCommittedSpec(t *testing.T) {
 // startApp runs the producer's fx graph in-process and returns its base URL.
 func startApp(t *testing.T, cfg Config) string {
 	t.Helper()
-	var srv *httpapi.Server
+	var srv services.ProducerServer
 	app := fx.New(append(options(cfg, slog.New(slog.DiscardHandler)), fx.Populate(&srv))...)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()

@@ -1,0 +1,53 @@
+# kchat — every command a developer or CI needs. `make help` lists them.
+SHELL := /bin/bash
+GO ?= go
+GOLANGCI_LINT := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+SERVICES := $(CURDIR)/scripts/services.sh
+BIN := $(CURDIR)/bin
+
+export KCHAT_TEST_SERVICES_SCRIPT ?= $(SERVICES)
+
+.PHONY: help run build test test-integration lint openapi openapi-check services-up services-down services-status clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+run: ## Run every service in one process (embedded Kafka unless KCHAT_KAFKA_BROKERS is set)
+	$(GO) run ./cmd/kchat
+
+build: ## Build every binary into bin/
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+test: ## Hermetic tests: only Go needed (memory adapters, kfake)
+	$(GO) test -race -count=1 -skip '^TestIntegration' ./...
+
+test-integration: ## Tests against the real Kafka and Redis of `make services-up`
+	@if [ -z "$$KCHAT_TEST_KAFKA_BROKERS" ] || [ -z "$$KCHAT_TEST_REDIS_URL" ]; then \
+		echo "KCHAT_TEST_KAFKA_BROKERS and KCHAT_TEST_REDIS_URL must be set: run 'make services-up' and export what it prints" >&2; \
+		if [ -n "$$CI" ]; then echo "CI is set: missing services are a failure, not a skip" >&2; exit 1; fi; \
+	fi
+	$(GO) test -race -count=1 -run 'Integration' -skip 'IntegrationOutage' ./...
+	@# Outage tests stop and restart the shared broker: one package at a time, after the rest.
+	$(GO) test -race -count=1 -p 1 -run 'IntegrationOutage' ./...
+
+lint: ## golangci-lint (pinned), including the layer rules (depguard)
+	$(GOLANGCI_LINT) run ./...
+
+openapi: ## Regenerate openapi.yaml from the code
+	$(GO) run ./cmd/producer openapi > openapi.yaml
+
+openapi-check: ## Fail if openapi.yaml differs from what the code generates
+	@$(GO) run ./cmd/producer openapi | diff -u openapi.yaml - \
+		|| { echo "openapi.yaml is stale: run 'make openapi' and commit it" >&2; exit 1; }
+
+services-up: ## Start real Kafka (KRaft, 127.0.0.1:9092) and Redis (127.0.0.1:6379); prints the env to export
+	@bash $(SERVICES) up
+
+services-down: ## Stop them and delete Kafka's data
+	@bash $(SERVICES) down
+
+services-status: ## Tell whether Kafka and Redis answer
+	@bash $(SERVICES) status
+
+clean: ## Remove built binaries
+	rm -rf $(BIN)

@@ -1,0 +1,68 @@
+// Package services holds the fx graph of each kchat service, shared by its
+// own binary and by the all-in-one cmd/kchat.
+package services
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+
+	"github.com/kchat/kchat/adapters/httpapi"
+	"github.com/kchat/kchat/adapters/kafka"
+	"github.com/kchat/kchat/app"
+	"github.com/kchat/kchat/cmd/internal/runner"
+	"github.com/kchat/kchat/ports"
+)
+
+// ProducerConfig is the producer service's own configuration.
+type ProducerConfig struct {
+	Addr string `env:"KCHAT_PRODUCER_ADDR" envDefault:":8000"`
+	HTTP httpapi.ServerConfig
+}
+
+// Validate checks the listener settings, naming the variable at fault.
+func (c *ProducerConfig) Validate() error {
+	c.HTTP.Addr = c.Addr
+	return c.HTTP.Validate("KCHAT_PRODUCER_ADDR")
+}
+
+// ProducerServer is the producer's HTTP server, a type of its own so the
+// all-in-one graph can hold one server per service.
+type ProducerServer struct {
+	*httpapi.Server
+}
+
+// Producer is the producer service: the submit use cases, its HTTP server
+// and the topic ensurer loop. It needs Base and kafka.Module in the graph.
+func Producer(cfg ProducerConfig) fx.Option {
+	return fx.Module("producer",
+		fx.Provide(
+			func(p ports.Publisher) *app.SubmitMessage { return &app.SubmitMessage{Publisher: p} },
+			func(p ports.Publisher) *app.SubmitBatch { return &app.SubmitBatch{Publisher: p} },
+			func(reg *prometheus.Registry, topics *kafka.TopicAdmin, p *httpapi.Producer, log *slog.Logger) ProducerServer {
+				s := httpapi.NewServer(cfg.HTTP, "kchat producer", reg, []httpapi.Check{{Name: "kafka", Check: topics.Ready}}, log)
+				p.Register(s.API())
+				return ProducerServer{s}
+			},
+		),
+		fx.Invoke(func(lc fx.Lifecycle, sd fx.Shutdowner, log *slog.Logger, topics *kafka.TopicAdmin) {
+			runner.Hook(lc, sd, log, "kafka-topics", topics)
+		}),
+		fx.Invoke(func(lc fx.Lifecycle, s ProducerServer) { lc.Append(fx.StartStopHook(s.Start, s.Stop)) }),
+	)
+}
+
+// Base is what every kchat process has: slog logging (fx's own events
+// included), the metrics registry, and a stop timeout long enough to drain
+// HTTP and then flush Kafka.
+func Base(log *slog.Logger, shutdown time.Duration) fx.Option {
+	return fx.Options(
+		fx.WithLogger(func() fxevent.Logger { return &fxevent.SlogLogger{Logger: log.With("component", "fx")} }),
+		fx.StopTimeout(shutdown+10*time.Second),
+		fx.Supply(log),
+		httpapi.Module,
+	)
+}

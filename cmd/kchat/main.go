@@ -1,0 +1,96 @@
+// Command kchat runs every kchat service in one process (SPEC §7), on the
+// services' usual ports. Without KCHAT_KAFKA_BROKERS it embeds a
+// Kafka-protocol broker (franz-go's kfake), so `make run` works on a machine
+// with only Go. Services land here as they are built; today: the producer.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"go.uber.org/fx"
+
+	"github.com/kchat/kchat/adapters/kafka"
+	"github.com/kchat/kchat/cmd/internal/config"
+	"github.com/kchat/kchat/cmd/internal/runner"
+	"github.com/kchat/kchat/cmd/internal/services"
+)
+
+// Config is everything the all-in-one reads from the environment.
+type Config struct {
+	Producer services.ProducerConfig
+	Kafka    kafka.Config
+	Log      runner.LogConfig
+}
+
+// Validate checks every part; Kafka brokers are optional here.
+func (c *Config) Validate() error {
+	if err := c.Producer.Validate(); err != nil {
+		return err
+	}
+	if len(c.Kafka.Brokers) == 0 {
+		return nil // embedded broker; checked again once it listens
+	}
+	return c.Kafka.Validate()
+}
+
+func main() {
+	if err := run(os.Environ(), os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "kchat:", err)
+		os.Exit(1)
+	}
+}
+
+func run(environ []string, out io.Writer) error {
+	var cfg Config
+	if err := config.Load(&cfg, environ, cfg.Validate); err != nil {
+		return err
+	}
+	log, err := runner.NewLogger(cfg.Log, "kchat")
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	if len(cfg.Kafka.Brokers) == 0 {
+		cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+		if err != nil {
+			return fmt.Errorf("embedded kafka: %w", err)
+		}
+		defer cluster.Close()
+		cfg.Kafka.Brokers = cluster.ListenAddrs()
+		log.Info("KCHAT_KAFKA_BROKERS is unset: using an embedded in-memory Kafka broker (messages are lost on exit)", "brokers", cfg.Kafka.Brokers)
+	}
+	app := fx.New(options(cfg, log, out)...)
+	app.Run()
+	return app.Err()
+}
+
+func options(cfg Config, log *slog.Logger, out io.Writer) []fx.Option {
+	return []fx.Option{
+		services.Base(log, cfg.Producer.HTTP.ShutdownTimeout),
+		fx.Supply(cfg.Kafka),
+		kafka.Module,
+		services.Producer(cfg.Producer),
+		fx.Invoke(func(lc fx.Lifecycle, p services.ProducerServer) {
+			lc.Append(fx.StartHook(func(context.Context) {
+				fmt.Fprintf(out, "kchat is running:\n  producer  %s  (docs %[1]s/docs, spec %[1]s/openapi.yaml)\n", url(p.Addr()))
+			}))
+		}),
+	}
+}
+
+// url turns a listen address into a URL a person can open.
+func url(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}

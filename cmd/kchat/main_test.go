@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/fx"
+
+	"github.com/kchat/kchat/adapters/httpapi"
+	"github.com/kchat/kchat/adapters/kafka"
+	"github.com/kchat/kchat/cmd/internal/services"
+	"github.com/kchat/kchat/internal/kafkatest"
+)
+
+func TestValidateApp(t *testing.T) {
+	cfg := Config{Kafka: kafka.DefaultConfig()}
+	cfg.Kafka.Brokers = []string{"127.0.0.1:9092"}
+	cfg.Producer.HTTP = httpapi.ServerConfig{Addr: ":0", ShutdownTimeout: time.Second}
+	if err := fx.ValidateApp(options(cfg, slog.New(slog.DiscardHandler), io.Discard)...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAllInOneServesTheProducer is what `make run` gives a new user: the
+// producer answering 202 on a broker inside the process.
+func TestAllInOneServesTheProducer(t *testing.T) {
+	cfg := Config{Kafka: kafka.DefaultConfig()}
+	cfg.Kafka.Brokers = kafkatest.Fake(t)
+	cfg.Producer.HTTP = httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second}
+	var banner strings.Builder
+	var srv services.ProducerServer
+	app := fx.New(append(options(cfg, slog.New(slog.DiscardHandler), &banner), fx.Populate(&srv))...)
+	if err := app.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer app.Stop(context.Background())
+	if !strings.Contains(banner.String(), "http://127.0.0.1:") {
+		t.Errorf("banner %q does not give the producer's URL", banner.String())
+	}
+	base := "http://" + srv.Addr()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Post(base+"/messages", "application/json",
+			strings.NewReader(`{"session_id":"s","user_id":"u","type":"query","message":"hello"}`))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusAccepted {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no 202 from the all-in-one producer: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestURL(t *testing.T) {
+	for give, want := range map[string]string{":8000": "http://localhost:8000", "0.0.0.0:8001": "http://localhost:8001", "127.0.0.1:9": "http://127.0.0.1:9"} {
+		if got := url(give); got != want {
+			t.Errorf("url(%q) = %q, want %q", give, got, want)
+		}
+	}
+}
