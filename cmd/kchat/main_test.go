@@ -38,7 +38,11 @@ func TestAllInOneServesTheProducer(t *testing.T) {
 	if err := app.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	defer app.Stop(context.Background())
+	t.Cleanup(func() {
+		if err := app.Stop(context.Background()); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
 	if !strings.Contains(banner.String(), "http://127.0.0.1:") {
 		t.Errorf("banner %q does not give the producer's URL", banner.String())
 	}
