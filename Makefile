@@ -4,6 +4,8 @@ GO ?= go
 GOLANGCI_LINT := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 SERVICES := $(CURDIR)/scripts/services.sh
 BIN := $(CURDIR)/bin
+# Extra `go test` flags, e.g. GOTESTFLAGS=-v (CI uses it to count tests).
+GOTESTFLAGS ?=
 
 export KCHAT_TEST_SERVICES_SCRIPT ?= $(SERVICES)
 
@@ -19,16 +21,16 @@ build: ## Build every binary into bin/
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 test: ## Hermetic tests: only Go needed (memory adapters, kfake)
-	$(GO) test -race -count=1 -skip '^TestIntegration' ./...
+	$(GO) test -race -count=1 $(GOTESTFLAGS) -skip '^TestIntegration' ./...
 
 test-integration: ## Tests against the real Kafka and Redis of `make services-up`
 	@if [ -z "$$KCHAT_TEST_KAFKA_BROKERS" ] || [ -z "$$KCHAT_TEST_REDIS_URL" ]; then \
 		echo "KCHAT_TEST_KAFKA_BROKERS and KCHAT_TEST_REDIS_URL must be set: run 'make services-up' and export what it prints" >&2; \
 		if [ -n "$$CI" ]; then echo "CI is set: missing services are a failure, not a skip" >&2; exit 1; fi; \
 	fi
-	$(GO) test -race -count=1 -run 'Integration' -skip 'IntegrationOutage' ./...
+	$(GO) test -race -count=1 $(GOTESTFLAGS) -run 'Integration' -skip 'IntegrationOutage' ./...
 	@# Outage tests stop and restart the shared broker: one package at a time, after the rest.
-	$(GO) test -race -count=1 -p 1 -run 'IntegrationOutage' ./...
+	$(GO) test -race -count=1 $(GOTESTFLAGS) -p 1 -run 'IntegrationOutage' ./...
 
 lint: ## golangci-lint (pinned), including the layer rules (depguard)
 	$(GOLANGCI_LINT) run ./...

@@ -54,13 +54,23 @@ func TestAllInOneServesTheProducer(t *testing.T) {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusAccepted {
-				return
+				break
 			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no 202 from the all-in-one producer: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// franz-go's client metrics (kprom) are on /metrics.
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), "kchat_produce_bytes_total") {
+		t.Errorf("/metrics lacks franz-go's produce metrics:\n%.2000s", body)
 	}
 }
 
