@@ -22,8 +22,10 @@ type Broker struct {
 	prefix     string
 	partitions int
 
-	mu     sync.Mutex
-	topics map[string][][]domain.Message
+	mu        sync.Mutex
+	topics    map[string][][]domain.Message
+	commits   map[string][]int64 // group/topic → next offset per partition
+	published chan struct{}      // closed and replaced on every publish
 }
 
 var (
@@ -33,7 +35,11 @@ var (
 
 // NewBroker returns an empty broker whose topics are named prefix+type.
 func NewBroker(prefix string) *Broker {
-	return &Broker{prefix: prefix, partitions: DefaultPartitions, topics: map[string][][]domain.Message{}}
+	return &Broker{
+		prefix: prefix, partitions: DefaultPartitions,
+		topics: map[string][][]domain.Message{}, commits: map[string][]int64{},
+		published: make(chan struct{}),
+	}
 }
 
 // Publish appends msg to its topic. It never blocks and never fails for a
@@ -51,6 +57,8 @@ func (b *Broker) Publish(_ context.Context, msg domain.Message) (domain.Position
 	defer b.mu.Unlock()
 	parts := b.topic(topic)
 	parts[p] = append(parts[p], msg)
+	close(b.published)
+	b.published = make(chan struct{})
 	return domain.Position{Topic: topic, Partition: p, Offset: int64(len(parts[p]) - 1)}, nil
 }
 
@@ -113,4 +121,46 @@ func (b *Broker) topic(name string) [][]domain.Message {
 		b.topics[name] = parts
 	}
 	return parts
+}
+
+// read returns the messages of topic's partition p from offset on, and a
+// channel closed at the next publish.
+func (b *Broker) read(topic string, p int32, from int64, limit int) ([]domain.Message, <-chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	parts := b.topic(topic)
+	log := parts[p]
+	if from >= int64(len(log)) {
+		return nil, b.published
+	}
+	end := min(int64(len(log)), from+int64(limit))
+	return log[from:end:end], b.published
+}
+
+// committed returns the group's committed offsets of topic, one per
+// partition (0 when nothing was committed).
+func (b *Broker) committed(group, topic string) []int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c := b.commits[group+"/"+topic]
+	if c == nil {
+		c = make([]int64, b.partitions)
+		b.commits[group+"/"+topic] = c
+	}
+	return append([]int64(nil), c...)
+}
+
+// commit stores the group's committed offsets of topic; offsets never move
+// backwards.
+func (b *Broker) commit(group, topic string, offsets map[int32]int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c := b.commits[group+"/"+topic]
+	if c == nil {
+		c = make([]int64, b.partitions)
+		b.commits[group+"/"+topic] = c
+	}
+	for p, o := range offsets {
+		c[p] = max(c[p], o)
+	}
 }
