@@ -44,6 +44,10 @@ type NextRequest struct {
 	Wait time.Duration
 	// Lease is how long the messages stay invisible unless acknowledged.
 	Lease time.Duration
+	// AutoAck says the caller acknowledges as soon as its response is
+	// written (ack=auto): a partition handed to another member first waits,
+	// briefly, for such leases to settle, so a rebalance re-serves nothing.
+	AutoAck bool
 }
 
 // Batch is what Next leased, plus the retention gaps found on the way.

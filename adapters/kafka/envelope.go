@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kchat/kchat/domain"
@@ -109,4 +110,9 @@ func DecodeValue(value []byte) (domain.Message, error) {
 		return domain.Message{}, fmt.Errorf("decode envelope: %w", err)
 	}
 	return msg, nil
+}
+
+// kerrFor turns a Kafka error code into an error (nil for 0).
+func kerrFor(code int16) error {
+	return kerr.ErrorForCode(code)
 }

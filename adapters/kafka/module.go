@@ -4,9 +4,7 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/plugin/kprom"
 	"go.uber.org/fx"
 
 	"github.com/kchat/kchat/ports"
@@ -17,17 +15,15 @@ import (
 // *slog.Logger and a prometheus.Registerer.
 var Module = fx.Module("kafka",
 	fx.Provide(
-		func(reg prometheus.Registerer) *kprom.Metrics {
-			return kprom.NewMetrics("kchat", kprom.Registerer(reg))
-		},
+		NewMetrics,
 		newLifecycleClient,
 		fx.Annotate(NewPublisher, fx.As(new(ports.Publisher))),
 		fx.Annotate(NewTopicAdmin, fx.As(fx.Self()), fx.As(new(ports.TopicAdmin))),
 	),
 )
 
-func newLifecycleClient(lc fx.Lifecycle, cfg Config, log *slog.Logger, metrics *kprom.Metrics) (*kgo.Client, error) {
-	cl, err := NewClient(cfg, log, metrics)
+func newLifecycleClient(lc fx.Lifecycle, cfg Config, log *slog.Logger, metrics *Metrics) (*kgo.Client, error) {
+	cl, err := NewClient(cfg, log, metrics.client("producer"))
 	if err != nil {
 		return nil, err
 	}

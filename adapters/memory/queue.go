@@ -84,7 +84,7 @@ func (q *Queue) Next(ctx context.Context, req ports.NextRequest) (ports.Batch, e
 		mt.ledger.Expire(time.Now())
 		published := q.pull(mt)
 		_, arrived := mt.ledger.Buffered()
-		got := mt.ledger.Take(req.Limit, time.Now(), req.Lease, false)
+		got := mt.ledger.Take(req.Limit, time.Now(), req.Lease, req.AutoAck)
 		if len(got) > 0 {
 			return ports.Batch{Deliveries: deliveries(mt.name, got)}, nil
 		}

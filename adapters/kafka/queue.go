@@ -1,0 +1,591 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kchat/kchat/domain"
+	"github.com/kchat/kchat/ports"
+)
+
+// QueueConfig configures the consumer service's group consumers.
+type QueueConfig struct {
+	// Group names the consumer group; each topic gets its own group,
+	// Group + "-" + type, so one topic's rebalances never stall another's.
+	Group string `env:"KCHAT_CONSUMER_GROUP" envDefault:"kchat-consumer"`
+	// PartitionBuffer bounds the records a partition holds in memory
+	// (buffered, leased and done but not yet committable).
+	PartitionBuffer int `env:"KCHAT_CONSUMER_PARTITION_BUFFER" envDefault:"500"`
+	// SettleTimeout is how long a revocation waits for auto-acknowledged
+	// deliveries whose responses are being written.
+	SettleTimeout time.Duration `env:"KCHAT_CONSUMER_SETTLE_TIMEOUT" envDefault:"5s"`
+}
+
+// DefaultQueueConfig is the configuration with every default applied.
+func DefaultQueueConfig() QueueConfig {
+	return QueueConfig{Group: "kchat-consumer", PartitionBuffer: 500, SettleTimeout: 5 * time.Second}
+}
+
+// Validate reports the first wrong setting, naming its variable.
+func (c QueueConfig) Validate() error {
+	switch {
+	case c.Group == "":
+		return errors.New("KCHAT_CONSUMER_GROUP must not be empty")
+	case c.PartitionBuffer < 1 || c.PartitionBuffer > 100000:
+		return fmt.Errorf("KCHAT_CONSUMER_PARTITION_BUFFER must be between 1 and 100000, got %d", c.PartitionBuffer)
+	case c.SettleTimeout < 0 || c.SettleTimeout > time.Minute:
+		return fmt.Errorf("KCHAT_CONSUMER_SETTLE_TIMEOUT must be between 0s and 1m, got %s", c.SettleTimeout)
+	}
+	return nil
+}
+
+// Queue is the Kafka ports.MessageQueue: one long-lived group consumer per
+// topic, whose fetched records are handed out through a domain.Ledger.
+type Queue struct {
+	cfg     Config
+	qcfg    QueueConfig
+	log     *slog.Logger
+	metrics *Metrics
+	topics  map[domain.MessageType]*topicQueue
+	browse  *kgo.Client
+}
+
+var _ ports.MessageQueue = (*Queue)(nil)
+
+// topicQueue is the group consumer of one topic.
+type topicQueue struct {
+	q      *Queue
+	typ    domain.MessageType
+	topic  string
+	group  string
+	cl     *kgo.Client
+	adm    *kadm.Client
+	ledger *domain.Ledger
+
+	epoch     atomic.Uint64
+	warm      atomic.Bool // the backlog at startup is known to be buffered or empty
+	commitMu  sync.Mutex  // serialises commits: the loop's and the revoker's
+	commitReq chan struct{}
+
+	mu     sync.Mutex // guards the fields below
+	epochs map[int32]uint64
+	expect map[int32]int64 // next offset each partition should fetch; -1 unknown
+	gaps   []domain.Gap
+	paused map[int32]bool
+}
+
+// NewQueue creates the group consumers (one client per topic). They do not
+// dial until Run.
+func NewQueue(cfg Config, qcfg QueueConfig, log *slog.Logger, metrics *Metrics) (*Queue, error) {
+	q := &Queue{cfg: cfg, qcfg: qcfg, log: log, metrics: metrics, topics: map[domain.MessageType]*topicQueue{}}
+	for _, typ := range domain.MessageTypes {
+		tq := &topicQueue{
+			q: q, typ: typ,
+			topic:     domain.TopicName(cfg.TopicPrefix, typ),
+			group:     qcfg.Group + "-" + string(typ),
+			ledger:    domain.NewLedger(string(typ)),
+			commitReq: make(chan struct{}, 1),
+			epochs:    map[int32]uint64{},
+			expect:    map[int32]int64{},
+			paused:    map[int32]bool{},
+		}
+		opts := []kgo.Opt{
+			kgo.ConsumerGroup(tq.group),
+			kgo.ConsumeTopics(tq.topic),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.DisableAutoCommit(),
+			kgo.BlockRebalanceOnPoll(),
+			kgo.FetchMaxWait(time.Second),
+			kgo.OnPartitionsAssigned(tq.assigned),
+			kgo.AdjustFetchOffsetsFn(tq.adjustOffsets),
+			kgo.OnPartitionsRevoked(tq.revoked),
+			kgo.OnPartitionsLost(tq.lost),
+			kgo.WithHooks(joinCounter{metrics, tq.topic}),
+		}
+		ccfg := cfg
+		ccfg.ClientID = cfg.ClientID + "-consumer-" + string(typ)
+		cl, err := NewClient(ccfg, log.With("topic", tq.topic), metrics.client("consumer-"+string(typ)), opts...)
+		if err != nil {
+			q.close()
+			return nil, err
+		}
+		tq.cl, tq.adm = cl, kadm.NewClient(cl)
+		q.topics[typ] = tq
+	}
+	return q, nil
+}
+
+func (q *Queue) close() {
+	for _, tq := range q.topics {
+		tq.cl.Close()
+	}
+}
+
+// joinCounter counts completed SyncGroup requests: one per group join.
+type joinCounter struct {
+	m     *Metrics
+	topic string
+}
+
+func (j joinCounter) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if j.m != nil && err == nil && key == (&kmsg.SyncGroupRequest{}).Key() {
+		j.m.Joins.WithLabelValues(j.topic).Inc()
+	}
+}
+
+// Run consumes until ctx ends, then commits what was acknowledged and
+// leaves the groups.
+func (q *Queue) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, tq := range q.topics {
+		wg.Go(func() { tq.poll(ctx) })
+		wg.Go(func() { tq.commitLoop(ctx) })
+		wg.Go(func() { tq.expireLoop(ctx) })
+	}
+	wg.Wait()
+	for _, tq := range q.topics {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		tq.commit(flushCtx)
+		cancel()
+		tq.cl.Close() // leaves the group; revoked() commits once more
+	}
+	return nil
+}
+
+// poll fetches records into the ledger, pausing partitions whose buffer is
+// full.
+func (tq *topicQueue) poll(ctx context.Context) {
+	for ctx.Err() == nil {
+		tq.applyPauses()
+		pctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
+		fetches := tq.cl.PollRecords(pctx, 4*tq.q.qcfg.PartitionBuffer)
+		cancel()
+		if fetches.IsClientClosed() {
+			return
+		}
+		fetches.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				tq.q.log.WarnContext(ctx, "kafka fetch error", "topic", topic, "partition", p, "err", err)
+			}
+		})
+		fetches.EachPartition(tq.add)
+		tq.cl.AllowRebalance()
+	}
+}
+
+// add puts one partition's fetched records into the ledger and reports
+// offsets that retention deleted before the group consumed them.
+func (tq *topicQueue) add(fp kgo.FetchTopicPartition) {
+	p := fp.Partition
+	tq.mu.Lock()
+	epoch, assigned := tq.epochs[p]
+	expect, known := tq.expect[p]
+	if assigned && known && expect >= 0 && fp.LogStartOffset > expect {
+		gap := domain.Gap{Topic: tq.topic, Partition: p, From: expect, To: fp.LogStartOffset - 1}
+		tq.gaps = append(tq.gaps, gap)
+		tq.q.metrics.Gaps.WithLabelValues(tq.topic).Add(float64(gap.To - gap.From + 1))
+		tq.q.log.Warn("retention deleted records the group had not consumed", "topic", tq.topic, "partition", p, "from", gap.From, "to", gap.To)
+	}
+	if n := len(fp.Records); n > 0 {
+		tq.expect[p] = fp.Records[n-1].Offset + 1
+	} else if known && fp.LogStartOffset > expect {
+		tq.expect[p] = fp.LogStartOffset
+	}
+	tq.mu.Unlock()
+	if !assigned || len(fp.Records) == 0 {
+		return
+	}
+	offs := make([]int64, len(fp.Records))
+	items := make([]any, len(fp.Records))
+	for i, r := range fp.Records {
+		offs[i], items[i] = r.Offset, tq.delivery(r)
+	}
+	tq.ledger.Add(p, epoch, offs, items)
+	tq.warm.Store(true)
+}
+
+// delivery decodes r; a record that is not an envelope is delivered
+// flagged with its raw bytes.
+func (tq *topicQueue) delivery(r *kgo.Record) domain.Delivery {
+	d := domain.Delivery{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: string(r.Key), Timestamp: r.Timestamp}
+	msg, err := DecodeValue(r.Value)
+	if err != nil {
+		d.Poison, d.Raw = err.Error(), r.Value
+		tq.q.metrics.Poison.WithLabelValues(tq.topic).Inc()
+		return d
+	}
+	d.Message = msg
+	return d
+}
+
+// applyPauses pauses fetching of partitions whose buffer is full and
+// resumes those with room again.
+func (tq *topicQueue) applyPauses() {
+	tq.mu.Lock()
+	defer tq.mu.Unlock()
+	var pause, resume []int32
+	for p := range tq.epochs {
+		held := tq.ledger.Held(p)
+		switch {
+		case held >= tq.q.qcfg.PartitionBuffer && !tq.paused[p]:
+			pause = append(pause, p)
+			tq.paused[p] = true
+		case held < tq.q.qcfg.PartitionBuffer/2+1 && tq.paused[p]:
+			resume = append(resume, p)
+			delete(tq.paused, p)
+		}
+	}
+	if len(pause) > 0 {
+		tq.cl.PauseFetchPartitions(map[string][]int32{tq.topic: pause})
+	}
+	if len(resume) > 0 {
+		tq.cl.ResumeFetchPartitions(map[string][]int32{tq.topic: resume})
+	}
+}
+
+func (tq *topicQueue) assigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	tq.mu.Lock()
+	defer tq.mu.Unlock()
+	for _, p := range assigned[tq.topic] {
+		epoch := tq.epoch.Add(1)
+		tq.ledger.Assign(p, epoch)
+		tq.epochs[p] = epoch
+		tq.expect[p] = -1
+	}
+}
+
+// adjustOffsets learns where each newly assigned partition starts, so a
+// start past it (retention) can be reported as a gap.
+func (tq *topicQueue) adjustOffsets(_ context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	tq.mu.Lock()
+	defer tq.mu.Unlock()
+	for p, o := range offsets[tq.topic] {
+		if at := o.EpochOffset().Offset; at >= 0 {
+			tq.expect[p] = at
+		}
+	}
+	return offsets, nil
+}
+
+// revoked waits (bounded) for deliveries whose responses are being written,
+// commits everything acknowledged, and forgets the partitions.
+func (tq *topicQueue) revoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	parts := revoked[tq.topic]
+	deadline := time.Now().Add(tq.q.qcfg.SettleTimeout)
+	for _, p := range parts {
+		for tq.ledger.Settling(p) > 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	tq.commitMu.Lock()
+	defer tq.commitMu.Unlock()
+	final := map[int32]int64{}
+	for p, o := range tq.ledger.Commits() {
+		final[p] = o
+	}
+	for _, p := range parts {
+		if o, ok := tq.ledger.Revoke(p); ok {
+			final[p] = o
+		}
+	}
+	tq.forget(parts)
+	if err := tq.commitOffsets(ctx, final); err != nil {
+		tq.q.log.Error("commit on revocation failed; those records will be served again", "topic", tq.topic, "err", err)
+	}
+}
+
+// lost drops partitions without committing: another member owns them now.
+func (tq *topicQueue) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	for _, p := range lost[tq.topic] {
+		tq.ledger.Revoke(p)
+	}
+	tq.forget(lost[tq.topic])
+}
+
+func (tq *topicQueue) forget(parts []int32) {
+	tq.mu.Lock()
+	defer tq.mu.Unlock()
+	for _, p := range parts {
+		delete(tq.epochs, p)
+		delete(tq.expect, p)
+		delete(tq.paused, p)
+	}
+}
+
+// commitLoop commits acknowledged offsets whenever acknowledgements arrive;
+// acknowledgements that arrive during a commit are coalesced into the next.
+func (tq *topicQueue) commitLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tq.commitReq:
+			tq.commit(ctx)
+		}
+	}
+}
+
+func (tq *topicQueue) commit(ctx context.Context) {
+	tq.commitMu.Lock()
+	defer tq.commitMu.Unlock()
+	offsets := tq.ledger.Commits()
+	if err := tq.commitOffsets(ctx, offsets); err != nil {
+		for p, o := range offsets {
+			tq.ledger.Redirty(p, o)
+		}
+		if ctx.Err() == nil {
+			tq.q.log.Warn("offset commit failed; retrying with the next acknowledgement", "topic", tq.topic, "err", err)
+			time.AfterFunc(200*time.Millisecond, tq.requestCommit)
+		}
+	}
+}
+
+func (tq *topicQueue) requestCommit() {
+	select {
+	case tq.commitReq <- struct{}{}:
+	default:
+	}
+}
+
+func (tq *topicQueue) commitOffsets(ctx context.Context, offsets map[int32]int64) error {
+	if len(offsets) == 0 {
+		return nil
+	}
+	eos := make(map[int32]kgo.EpochOffset, len(offsets))
+	for p, o := range offsets {
+		eos[p] = kgo.EpochOffset{Epoch: -1, Offset: o}
+	}
+	var cerr error
+	tq.cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{tq.topic: eos},
+		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+			if err != nil {
+				cerr = err
+				return
+			}
+			for _, t := range resp.Topics {
+				for _, p := range t.Partitions {
+					if perr := kerrFor(p.ErrorCode); perr != nil {
+						cerr = perr
+					}
+				}
+			}
+		})
+	return cerr
+}
+
+// expireLoop releases expired leases.
+func (tq *topicQueue) expireLoop(ctx context.Context) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			tq.ledger.Expire(now)
+		}
+	}
+}
+
+// backlog is how many committed records of the topic the group has not
+// consumed yet, per the broker.
+func (tq *topicQueue) backlog(ctx context.Context) (int64, error) {
+	committed, err := tq.adm.FetchOffsetsForTopics(ctx, tq.group, tq.topic)
+	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
+		return 0, err
+	}
+	starts, err := tq.adm.ListStartOffsets(ctx, tq.topic)
+	if err != nil {
+		return 0, err
+	}
+	ends, err := tq.adm.ListCommittedOffsets(ctx, tq.topic)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	ends.Each(func(end kadm.ListedOffset) {
+		from := int64(0)
+		if s, ok := starts.Lookup(end.Topic, end.Partition); ok {
+			from = s.Offset
+		}
+		if c, ok := committed.Lookup(end.Topic, end.Partition); ok && c.At > from {
+			from = c.At
+		}
+		if end.Offset > from {
+			total += end.Offset - from
+		}
+	})
+	return total, nil
+}
+
+// Next leases up to req.Limit records, waiting up to req.Wait for the
+// first. Until the startup backlog is buffered it waits for it even when
+// req.Wait is 0, so the first call after startup is not empty.
+func (q *Queue) Next(ctx context.Context, req ports.NextRequest) (ports.Batch, error) {
+	tq, ok := q.topics[req.Type]
+	if !ok {
+		return ports.Batch{}, &domain.ValidationError{Field: "type", Reason: fmt.Sprintf("unknown type %q", req.Type)}
+	}
+	deadline := time.Now().Add(req.Wait)
+	startup := deadline // until warm: how long to wait for the startup backlog
+	if !tq.warm.Load() {
+		if n, _ := tq.ledger.Buffered(); n == 0 {
+			bctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			backlog, err := tq.backlog(bctx)
+			cancel()
+			switch {
+			case err != nil:
+				return ports.Batch{}, fmt.Errorf("kafka backlog of %s: %w: %w", tq.topic, domain.ErrUnavailable, err)
+			case backlog > 0:
+				startup = time.Now().Add(10 * time.Second)
+			default:
+				tq.warm.Store(true)
+			}
+		}
+	}
+	for {
+		_, arrived := tq.ledger.Buffered()
+		got := tq.ledger.Take(req.Limit, time.Now(), req.Lease, req.AutoAck)
+		if len(got) > 0 {
+			return ports.Batch{Deliveries: tq.deliveries(got), Gaps: tq.takeGaps()}, nil
+		}
+		until := deadline
+		if !tq.warm.Load() && startup.After(deadline) {
+			until = startup
+		}
+		left := time.Until(until)
+		if left <= 0 {
+			return ports.Batch{Gaps: tq.takeGaps()}, nil
+		}
+		timer := time.NewTimer(left)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ports.Batch{}, ctx.Err()
+		case <-arrived:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+func (tq *topicQueue) deliveries(got []domain.Leased) []domain.Delivery {
+	out := make([]domain.Delivery, len(got))
+	for i, x := range got {
+		d := x.Item.(domain.Delivery)
+		d.Receipt = x.Receipt
+		out[i] = d
+	}
+	return out
+}
+
+func (tq *topicQueue) takeGaps() []domain.Gap {
+	tq.mu.Lock()
+	defer tq.mu.Unlock()
+	g := tq.gaps
+	tq.gaps = nil
+	return g
+}
+
+// Ack acknowledges receipts; the commit follows asynchronously, coalesced
+// with other acknowledgements.
+func (q *Queue) Ack(_ context.Context, receipts []string) error {
+	var unknown []string
+	for _, r := range receipts {
+		tq := q.owner(r)
+		if tq == nil {
+			unknown = append(unknown, r)
+			continue
+		}
+		unknown = append(unknown, tq.ledger.Ack([]string{r})...)
+		tq.requestCommit()
+	}
+	if len(unknown) > 0 {
+		return &domain.UnknownReceiptsError{Receipts: unknown}
+	}
+	return nil
+}
+
+// Release puts leased records back at the head of their partitions.
+func (q *Queue) Release(_ context.Context, receipts []string) error {
+	for _, r := range receipts {
+		if tq := q.owner(r); tq != nil {
+			tq.ledger.Release([]string{r})
+		}
+	}
+	return nil
+}
+
+func (q *Queue) owner(receipt string) *topicQueue {
+	for _, tq := range q.topics {
+		if tq.ledger.Owns(receipt) {
+			return tq
+		}
+	}
+	return nil
+}
+
+// Browse reads up to limit records of typ from the beginning with a
+// short-lived, group-less client: browsing never touches the group.
+func (q *Queue) Browse(ctx context.Context, typ domain.MessageType, limit int) ([]domain.Delivery, error) {
+	tq, ok := q.topics[typ]
+	if !ok {
+		return nil, &domain.ValidationError{Field: "type", Reason: fmt.Sprintf("unknown type %q", typ)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ends, err := tq.adm.ListCommittedOffsets(ctx, tq.topic)
+	if err != nil {
+		return nil, fmt.Errorf("kafka browse %s: %w: %w", tq.topic, domain.ErrUnavailable, err)
+	}
+	starts, err := tq.adm.ListStartOffsets(ctx, tq.topic)
+	if err != nil {
+		return nil, fmt.Errorf("kafka browse %s: %w: %w", tq.topic, domain.ErrUnavailable, err)
+	}
+	from := map[int32]kgo.Offset{}
+	remaining := map[int32]int64{}
+	ends.Each(func(e kadm.ListedOffset) {
+		s, _ := starts.Lookup(e.Topic, e.Partition)
+		if e.Offset > s.Offset {
+			from[e.Partition] = kgo.NewOffset().At(s.Offset)
+			remaining[e.Partition] = e.Offset
+		}
+	})
+	if len(from) == 0 {
+		return nil, nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(q.cfg.Brokers...), kgo.ClientID(q.cfg.ClientID+"-browse"),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{tq.topic: from}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		return nil, fmt.Errorf("kafka browse client: %w", err)
+	}
+	defer cl.Close()
+	var out []domain.Delivery
+	for len(out) < limit && len(remaining) > 0 {
+		fetches := cl.PollRecords(ctx, limit-len(out))
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("kafka browse %s: %w: %w", tq.topic, domain.ErrUnavailable, err)
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			if len(out) < limit {
+				out = append(out, tq.delivery(r))
+			}
+			if r.Offset+1 >= remaining[r.Partition] {
+				delete(remaining, r.Partition)
+			}
+		})
+	}
+	return out, nil
+}
