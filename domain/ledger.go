@@ -36,6 +36,7 @@ type Ledger struct {
 
 type ledgerPartition struct {
 	epoch   uint64
+	frozen  bool           // being revoked: nothing more is handed out
 	entries []*ledgerEntry // in offset order, from the oldest not yet done
 	commit  int64          // next offset to commit; -1 until something is done
 	dirty   bool           // commit moved since Commits last reported it
@@ -190,6 +191,9 @@ func (l *Ledger) Take(limit int, now time.Time, lease time.Duration, settle bool
 		for i := 0; i < n && len(out) < limit; i++ {
 			p := l.order[(l.rr+i)%n]
 			part := l.parts[p]
+			if part.frozen {
+				continue
+			}
 			j := cursor[p]
 			for j < len(part.entries) && part.entries[j].state != stateBuffered {
 				j++
@@ -284,6 +288,16 @@ func (l *Ledger) Expire(now time.Time) int {
 		l.signalLocked()
 	}
 	return n
+}
+
+// Freeze stops handing out records of p, ahead of its revocation: what is
+// leased may still settle, nothing new leaves.
+func (l *Ledger) Freeze(p int32) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if part := l.parts[p]; part != nil {
+		part.frozen = true
+	}
 }
 
 // Settling returns how many records of p are leased with settle set: the

@@ -227,3 +227,18 @@ func TestLedgerConcurrentCallersNeverShareARecord(t *testing.T) {
 		}
 	}
 }
+
+func TestLedgerFrozenPartitionsHandOutNothing(t *testing.T) {
+	l := domain.NewLedger("q")
+	fill(l, []int32{0, 1}, 2)
+	l.Freeze(0)
+	got := l.Take(10, t0, time.Minute, true)
+	for _, x := range got {
+		if x.Partition == 0 {
+			t.Fatalf("a frozen partition handed out offset %d", x.Offset)
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("took %d, want partition 1's two records", len(got))
+	}
+}

@@ -10,15 +10,17 @@ import (
 	"github.com/kchat/kchat/ports"
 )
 
-// Module provides the process's Kafka client (closed, after a flush, when
-// the app stops), the publisher and the topic admin. It needs a Config, a
-// *slog.Logger and a prometheus.Registerer.
+// Module provides the process's producing client (closed, after a flush,
+// when the app stops), the publisher, the topic admin and the consumer
+// queue (whose Run the binary ties to the lifecycle). It needs a Config (and
+// a QueueConfig for the queue), a *slog.Logger and a prometheus.Registerer.
 var Module = fx.Module("kafka",
 	fx.Provide(
 		NewMetrics,
 		newLifecycleClient,
 		fx.Annotate(NewPublisher, fx.As(new(ports.Publisher))),
 		fx.Annotate(NewTopicAdmin, fx.As(fx.Self()), fx.As(new(ports.TopicAdmin))),
+		fx.Annotate(NewQueue, fx.As(fx.Self()), fx.As(new(ports.MessageQueue))),
 	),
 )
 

@@ -29,11 +29,14 @@ type QueueConfig struct {
 	// SettleTimeout is how long a revocation waits for auto-acknowledged
 	// deliveries whose responses are being written.
 	SettleTimeout time.Duration `env:"KCHAT_CONSUMER_SETTLE_TIMEOUT" envDefault:"5s"`
+	// SessionTimeout is how long the group waits for a silent member (one
+	// that crashed) before handing its partitions to the others.
+	SessionTimeout time.Duration `env:"KCHAT_CONSUMER_SESSION_TIMEOUT" envDefault:"10s"`
 }
 
 // DefaultQueueConfig is the configuration with every default applied.
 func DefaultQueueConfig() QueueConfig {
-	return QueueConfig{Group: "kchat-consumer", PartitionBuffer: 500, SettleTimeout: 5 * time.Second}
+	return QueueConfig{Group: "kchat-consumer", PartitionBuffer: 500, SettleTimeout: 5 * time.Second, SessionTimeout: 10 * time.Second}
 }
 
 // Validate reports the first wrong setting, naming its variable.
@@ -45,6 +48,9 @@ func (c QueueConfig) Validate() error {
 		return fmt.Errorf("KCHAT_CONSUMER_PARTITION_BUFFER must be between 1 and 100000, got %d", c.PartitionBuffer)
 	case c.SettleTimeout < 0 || c.SettleTimeout > time.Minute:
 		return fmt.Errorf("KCHAT_CONSUMER_SETTLE_TIMEOUT must be between 0s and 1m, got %s", c.SettleTimeout)
+	case c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute:
+		// Kafka's default group.min.session.timeout.ms is 6 s.
+		return fmt.Errorf("KCHAT_CONSUMER_SESSION_TIMEOUT must be between 6s and 5m, got %s", c.SessionTimeout)
 	}
 	return nil
 }
@@ -57,7 +63,6 @@ type Queue struct {
 	log     *slog.Logger
 	metrics *Metrics
 	topics  map[domain.MessageType]*topicQueue
-	browse  *kgo.Client
 }
 
 var _ ports.MessageQueue = (*Queue)(nil)
@@ -107,6 +112,8 @@ func NewQueue(cfg Config, qcfg QueueConfig, log *slog.Logger, metrics *Metrics) 
 			kgo.DisableAutoCommit(),
 			kgo.BlockRebalanceOnPoll(),
 			kgo.FetchMaxWait(time.Second),
+			kgo.SessionTimeout(qcfg.SessionTimeout),
+			kgo.HeartbeatInterval(min(3*time.Second, qcfg.SessionTimeout/3)),
 			kgo.OnPartitionsAssigned(tq.assigned),
 			kgo.AdjustFetchOffsetsFn(tq.adjustOffsets),
 			kgo.OnPartitionsRevoked(tq.revoked),
@@ -282,6 +289,9 @@ func (tq *topicQueue) adjustOffsets(_ context.Context, offsets map[string]map[in
 // commits everything acknowledged, and forgets the partitions.
 func (tq *topicQueue) revoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	parts := revoked[tq.topic]
+	for _, p := range parts {
+		tq.ledger.Freeze(p)
+	}
 	deadline := time.Now().Add(tq.q.qcfg.SettleTimeout)
 	for _, p := range parts {
 		for tq.ledger.Settling(p) > 0 && time.Now().Before(deadline) {
@@ -588,4 +598,17 @@ func (q *Queue) Browse(ctx context.Context, typ domain.MessageType, limit int) (
 		})
 	}
 	return out, nil
+}
+
+// Ready reports whether a broker answers.
+func (q *Queue) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for _, tq := range q.topics {
+		if _, err := tq.adm.BrokerMetadata(ctx); err != nil {
+			return fmt.Errorf("kafka metadata: %w: %w", domain.ErrUnavailable, err)
+		}
+		return nil
+	}
+	return nil
 }

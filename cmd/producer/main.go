@@ -10,7 +10,6 @@ import (
 
 	"go.uber.org/fx"
 
-	"github.com/kchat/kchat/adapters/httpapi"
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/cmd/internal/config"
 	"github.com/kchat/kchat/cmd/internal/runner"
@@ -40,16 +39,8 @@ func main() {
 }
 
 func run(args []string, environ []string) error {
-	if len(args) == 1 && args[0] == "openapi" {
-		spec, err := httpapi.ProducerOpenAPI()
-		if err != nil {
-			return err
-		}
-		_, err = os.Stdout.Write(spec)
-		return err
-	}
 	if len(args) > 0 {
-		return fmt.Errorf("unexpected arguments %q (the only subcommand is openapi)", args)
+		return fmt.Errorf("unexpected arguments %q: the producer is configured by KCHAT_* variables only", args)
 	}
 	var cfg Config
 	if err := config.Load(&cfg, environ, cfg.Validate); err != nil {

@@ -1,0 +1,293 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/kchat/kchat/app"
+	"github.com/kchat/kchat/domain"
+)
+
+// Consumer serves the consumer service's routes (SPEC §4).
+type Consumer struct {
+	Fetch  *app.FetchNext
+	Ack    *app.Acknowledge
+	Browse *app.Browse
+	// TopicPrefix lets the seed's topic parameter name a prefixed topic.
+	TopicPrefix string
+	Log         *slog.Logger
+}
+
+// NewConsumer returns the consumer handlers.
+func NewConsumer(fetch *app.FetchNext, ack *app.Acknowledge, browse *app.Browse, log *slog.Logger) *Consumer {
+	return &Consumer{Fetch: fetch, Ack: ack, Browse: browse, Log: log}
+}
+
+// Envelope is a message as the consumer returns it: the v1 wire envelope.
+type Envelope struct {
+	V         int               `json:"v" example:"1"`
+	MessageID string            `json:"message_id"`
+	SessionID string            `json:"session_id"`
+	UserID    string            `json:"user_id"`
+	Type      string            `json:"type" enum:"query,prompt,answer"`
+	Message   string            `json:"message"`
+	ReplyTo   string            `json:"reply_to,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
+	Metadata  map[string]any    `json:"metadata"`
+	Citations []CitationPayload `json:"citations"`
+}
+
+// ConsumedMessage is one record in the seed's response shape.
+type ConsumedMessage struct {
+	Topic     string    `json:"topic"`
+	Partition int32     `json:"partition"`
+	Offset    int64     `json:"offset"`
+	Key       string    `json:"key"`
+	Value     *Envelope `json:"value" doc:"The envelope; null for a poison record"`
+	Timestamp time.Time `json:"timestamp"`
+	Censored  bool      `json:"censored" doc:"Profanity was masked in value.message (queries only; the record in Kafka is unchanged)"`
+	Receipt   string    `json:"receipt,omitempty" doc:"With ack=manual: pass it to POST /messages/ack"`
+	Poison    string    `json:"poison,omitempty" doc:"Why the record is not a valid envelope; it is delivered, never skipped"`
+	Raw       []byte    `json:"raw,omitempty" doc:"A poison record's bytes, base64"`
+}
+
+// GapOutput reports offsets retention deleted before they were consumed.
+type GapOutput struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	From      int64  `json:"from"`
+	To        int64  `json:"to"`
+}
+
+// MessagesOutput is the body of GET /messages and GET /messages/peek.
+type MessagesOutput struct {
+	Status   string            `json:"status" example:"success"`
+	Count    int               `json:"count"`
+	Messages []ConsumedMessage `json:"messages"`
+	Gaps     []GapOutput       `json:"gaps,omitempty" doc:"Offsets deleted by retention before the group consumed them"`
+}
+
+type getMessagesInput struct {
+	Type   string `query:"type" enum:"query,prompt,answer" doc:"Topic to read; the seed's topic parameter also works"`
+	Topic  string `query:"topic" doc:"The seed's parameter: a type (or prefixed topic name); without latest=true it browses"`
+	Latest bool   `query:"latest" doc:"The seed's parameter: with topic, true fetches the next unconsumed messages, false browses from the beginning"`
+	Limit  int    `query:"limit" minimum:"1" maximum:"500" default:"1" doc:"Most messages to return"`
+	Wait   string `query:"wait" default:"0s" doc:"Long-poll up to this long for the first message: 0s to 30s (\"5s\", \"500ms\" or seconds)"`
+	Ack    string `query:"ack" enum:"auto,manual" default:"auto" doc:"auto: consumed once this response is written; manual: leased until POST /messages/ack"`
+}
+
+type peekInput struct {
+	Type  string `query:"type" required:"true" enum:"query,prompt,answer"`
+	Limit int    `query:"limit" minimum:"1" maximum:"500" default:"10"`
+}
+
+type ackInput struct {
+	Body struct {
+		Receipts []string `json:"receipts" minItems:"1" maxItems:"500" doc:"Receipts from ack=manual responses"`
+	}
+}
+
+type ackOutput struct {
+	Body struct {
+		Status string `json:"status" example:"acknowledged"`
+		Count  int    `json:"count"`
+	}
+}
+
+// Register adds the consumer operations to api.
+func (c *Consumer) Register(api huma.API) {
+	schema := api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[MessagesOutput](), true, "MessagesOutput")
+	jsonResponse := func(desc string) map[string]*huma.Response {
+		return map[string]*huma.Response{"200": {Description: desc, Content: map[string]*huma.MediaType{"application/json": {Schema: schema}}}}
+	}
+	huma.Register(api, huma.Operation{
+		OperationID: "getMessages",
+		Method:      http.MethodGet,
+		Path:        "/messages",
+		Summary:     "Take the next unconsumed messages of a topic",
+		Description: "Messages come in offset order per partition; concurrent callers never get the same one. " +
+			"With ack=auto a message counts as consumed once this response was written (a failed write puts it back). " +
+			"With ack=manual it is leased until POST /messages/ack or until the lease expires. " +
+			"The seed's form `topic=X&latest=true` does the same; `topic=X` alone browses from the beginning.",
+		Tags:      []string{"messages"},
+		Responses: jsonResponse("The next messages (count 0 when none came within wait)"),
+		Errors:    []int{http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
+	}, c.getMessages)
+
+	huma.Register(api, huma.Operation{
+		OperationID: "ackMessages",
+		Method:      http.MethodPost,
+		Path:        "/messages/ack",
+		Summary:     "Acknowledge ack=manual messages",
+		Description: "404 names receipts that are not leased (never issued, already acknowledged, or expired); the others are acknowledged.",
+		Tags:        []string{"messages"},
+		Errors:      []int{http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity},
+	}, c.ack)
+
+	huma.Register(api, huma.Operation{
+		OperationID: "peekMessages",
+		Method:      http.MethodGet,
+		Path:        "/messages/peek",
+		Summary:     "Browse a topic from the beginning without consuming",
+		Tags:        []string{"messages"},
+		Responses:   jsonResponse("Messages from the beginning of the topic"),
+		Errors:      []int{http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
+	}, c.peek)
+}
+
+func (c *Consumer) getMessages(ctx context.Context, in *getMessagesInput) (*huma.StreamResponse, error) {
+	typ, browse, err := c.selectTopic(in)
+	if err != nil {
+		return nil, err
+	}
+	if browse {
+		return c.browse(ctx, typ, in.Limit)
+	}
+	wait, err := parseWait(in.Wait)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.Fetch.Execute(ctx, app.FetchNextInput{Type: typ, Limit: in.Limit, Wait: wait, Manual: in.Ack == "manual"})
+	if err != nil {
+		return nil, problem(ctx, c.Log, err)
+	}
+	body := messagesOutput(res.Deliveries, res.Gaps)
+	return &huma.StreamResponse{Body: func(hctx huma.Context) {
+		written := writeJSON(hctx, body)
+		if err := res.Settle(context.WithoutCancel(ctx), written); err != nil {
+			c.Log.ErrorContext(ctx, "settling delivered messages failed", "err", err)
+		}
+	}}, nil
+}
+
+// selectTopic resolves the type and whether to browse from the new and the
+// seed's parameters.
+func (c *Consumer) selectTopic(in *getMessagesInput) (domain.MessageType, bool, error) {
+	switch {
+	case in.Type != "":
+		return domain.MessageType(in.Type), false, nil
+	case in.Topic != "":
+		typ := domain.MessageType(strings.TrimPrefix(in.Topic, c.TopicPrefix))
+		if !typ.Valid() {
+			return "", false, huma.Error422UnprocessableEntity("validation failed",
+				&huma.ErrorDetail{Location: "query.topic", Message: "must be one of query, prompt, answer", Value: in.Topic})
+		}
+		return typ, !in.Latest, nil
+	default:
+		return "", false, huma.Error422UnprocessableEntity("validation failed",
+			&huma.ErrorDetail{Location: "query.type", Message: "type (or the seed's topic) is required"})
+	}
+}
+
+func (c *Consumer) peek(ctx context.Context, in *peekInput) (*huma.StreamResponse, error) {
+	return c.browse(ctx, domain.MessageType(in.Type), in.Limit)
+}
+
+func (c *Consumer) browse(ctx context.Context, typ domain.MessageType, limit int) (*huma.StreamResponse, error) {
+	ds, err := c.Browse.Execute(ctx, typ, limit)
+	if err != nil {
+		return nil, problem(ctx, c.Log, err)
+	}
+	body := messagesOutput(ds, nil)
+	return &huma.StreamResponse{Body: func(hctx huma.Context) { writeJSON(hctx, body) }}, nil
+}
+
+func (c *Consumer) ack(ctx context.Context, in *ackInput) (*ackOutput, error) {
+	err := c.Ack.Execute(ctx, in.Body.Receipts)
+	var unknown *domain.UnknownReceiptsError
+	if errors.As(err, &unknown) {
+		details := make([]error, len(unknown.Receipts))
+		for i, r := range unknown.Receipts {
+			details[i] = &huma.ErrorDetail{Location: "body.receipts", Message: "not leased: never issued, already acknowledged, or expired", Value: r}
+		}
+		return nil, huma.Error404NotFound(fmt.Sprintf("%d of %d receipts are unknown; the others were acknowledged", len(unknown.Receipts), len(in.Body.Receipts)), details...)
+	}
+	if err != nil {
+		return nil, problem(ctx, c.Log, err)
+	}
+	out := &ackOutput{}
+	out.Body.Status, out.Body.Count = "acknowledged", len(in.Body.Receipts)
+	return out, nil
+}
+
+// parseWait accepts a Go duration ("5s", "500ms") or a number of seconds.
+func parseWait(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		secs, ferr := strconv.ParseFloat(s, 64)
+		if ferr != nil {
+			return 0, huma.Error422UnprocessableEntity("validation failed",
+				&huma.ErrorDetail{Location: "query.wait", Message: `must be a duration such as "5s" or "500ms", or a number of seconds`, Value: s})
+		}
+		d = time.Duration(secs * float64(time.Second))
+	}
+	if d < 0 || d > app.MaxFetchWait {
+		return 0, huma.Error422UnprocessableEntity("validation failed",
+			&huma.ErrorDetail{Location: "query.wait", Message: "must be between 0s and 30s", Value: s})
+	}
+	return d, nil
+}
+
+// writeJSON writes body as the 200 response and reports whether all of it
+// reached the connection.
+func writeJSON(hctx huma.Context, body MessagesOutput) bool {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		hctx.SetStatus(http.StatusInternalServerError)
+		return false
+	}
+	hctx.SetHeader("Content-Type", "application/json")
+	hctx.SetHeader("Content-Length", strconv.Itoa(len(raw)))
+	hctx.SetStatus(http.StatusOK)
+	w := hctx.BodyWriter()
+	if _, err := w.Write(raw); err != nil {
+		return false
+	}
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	return hctx.Context().Err() == nil
+}
+
+func messagesOutput(ds []domain.Delivery, gaps []domain.Gap) MessagesOutput {
+	out := MessagesOutput{Status: "success", Count: len(ds), Messages: make([]ConsumedMessage, len(ds))}
+	for i, d := range ds {
+		m := ConsumedMessage{
+			Topic: d.Topic, Partition: d.Partition, Offset: d.Offset, Key: d.Key, Timestamp: d.Timestamp,
+			Censored: d.Censored, Receipt: d.Receipt, Poison: d.Poison, Raw: d.Raw,
+		}
+		if d.Poison == "" {
+			m.Value = envelope(d.Message)
+		}
+		out.Messages[i] = m
+	}
+	for _, g := range gaps {
+		out.Gaps = append(out.Gaps, GapOutput(g))
+	}
+	return out
+}
+
+func envelope(m domain.Message) *Envelope {
+	e := &Envelope{
+		V: domain.EnvelopeVersion, MessageID: m.MessageID, SessionID: m.SessionID, UserID: m.UserID,
+		Type: string(m.Type), Message: m.Text, ReplyTo: m.ReplyTo, CreatedAt: m.CreatedAt,
+		Metadata: m.Metadata, Citations: make([]CitationPayload, len(m.Citations)),
+	}
+	if e.Metadata == nil {
+		e.Metadata = map[string]any{}
+	}
+	for i, c := range m.Citations {
+		e.Citations[i] = CitationPayload(c)
+	}
+	return e
+}

@@ -1,0 +1,66 @@
+// Command consumer is kchat's consumer service (SPEC §4): any number of HTTP
+// clients take the next unconsumed messages of a topic, strictly by
+// committed offsets, from one long-lived group consumer per topic.
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"go.uber.org/fx"
+
+	"github.com/kchat/kchat/adapters/kafka"
+	"github.com/kchat/kchat/cmd/internal/config"
+	"github.com/kchat/kchat/cmd/internal/runner"
+	"github.com/kchat/kchat/cmd/internal/services"
+)
+
+// Config is everything the consumer reads from the environment.
+type Config struct {
+	Consumer services.ConsumerConfig
+	Kafka    kafka.Config
+	Log      runner.LogConfig
+}
+
+// Validate checks every part, naming the variable at fault.
+func (c *Config) Validate() error {
+	if err := c.Consumer.Validate(); err != nil {
+		return err
+	}
+	return c.Kafka.Validate()
+}
+
+func main() {
+	if err := run(os.Args[1:], os.Environ()); err != nil {
+		fmt.Fprintln(os.Stderr, "consumer:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, environ []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected arguments %q: the consumer is configured by KCHAT_* variables only", args)
+	}
+	var cfg Config
+	if err := config.Load(&cfg, environ, cfg.Validate); err != nil {
+		return err
+	}
+	log, err := runner.NewLogger(cfg.Log, "consumer")
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	app := fx.New(options(cfg, log)...)
+	app.Run()
+	return app.Err()
+}
+
+// options is the consumer's fx graph.
+func options(cfg Config, log *slog.Logger) []fx.Option {
+	return []fx.Option{
+		services.Base(log, cfg.Consumer.HTTP.ShutdownTimeout),
+		fx.Supply(cfg.Kafka),
+		kafka.Module,
+		services.Consumer(cfg.Consumer),
+	}
+}
