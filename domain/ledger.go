@@ -22,7 +22,8 @@ import (
 // records of transactions) are fine: commit points are the offset after the
 // last done record. Safe for concurrent use.
 type Ledger struct {
-	id string
+	id          string
+	maxInFlight int
 
 	mu       sync.Mutex
 	parts    map[int32]*ledgerPartition
@@ -35,11 +36,20 @@ type Ledger struct {
 }
 
 type ledgerPartition struct {
-	epoch   uint64
-	frozen  bool           // being revoked: nothing more is handed out
+	epoch  uint64
+	frozen bool // being revoked: nothing more is handed out
+	// out counts records handed out with settle (auto acknowledgement) that
+	// are not yet covered by a durable commit: what a crash would serve again.
+	out     int
+	marks   []commitMark   // commit points reported, with how many records each covers
 	entries []*ledgerEntry // in offset order, from the oldest not yet done
 	commit  int64          // next offset to commit; -1 until something is done
 	dirty   bool           // commit moved since Commits last reported it
+}
+
+type commitMark struct {
+	commit int64
+	n      int
 }
 
 type entryState int
@@ -69,15 +79,19 @@ type Leased struct {
 	Receipt   string
 }
 
-// NewLedger returns an empty ledger whose receipts start with tag.
-func NewLedger(tag string) *Ledger {
+// NewLedger returns an empty ledger whose receipts start with tag. At most
+// maxInFlight auto-acknowledged records of a partition are out at once
+// beyond its last durable commit (0: no bound): that bounds what a crash
+// serves again.
+func NewLedger(tag string, maxInFlight int) *Ledger {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return &Ledger{
-		id:      tag + "~" + hex.EncodeToString(b[:]),
-		parts:   map[int32]*ledgerPartition{},
-		leases:  map[string]*ledgerEntry{},
-		arrived: make(chan struct{}),
+		id:          tag + "~" + hex.EncodeToString(b[:]),
+		maxInFlight: maxInFlight,
+		parts:       map[int32]*ledgerPartition{},
+		leases:      map[string]*ledgerEntry{},
+		arrived:     make(chan struct{}),
 	}
 }
 
@@ -191,7 +205,7 @@ func (l *Ledger) Take(limit int, now time.Time, lease time.Duration, settle bool
 		for i := 0; i < n && len(out) < limit; i++ {
 			p := l.order[(l.rr+i)%n]
 			part := l.parts[p]
-			if part.frozen {
+			if part.frozen || (settle && l.maxInFlight > 0 && part.out >= l.maxInFlight) {
 				continue
 			}
 			j := cursor[p]
@@ -206,6 +220,9 @@ func (l *Ledger) Take(limit int, now time.Time, lease time.Duration, settle bool
 			cursor[p] = j + 1
 			l.seq++
 			e.state, e.expires, e.settle = stateLeased, now.Add(lease), settle
+			if settle {
+				part.out++
+			}
 			e.receipt = l.id + "." + strconv.FormatInt(int64(p), 10) + "." + strconv.FormatInt(e.offset, 10) + "." + strconv.FormatUint(l.seq, 36)
 			l.leases[e.receipt] = e
 			l.buffered--
@@ -245,8 +262,15 @@ func (l *Ledger) Ack(receipts []string) (unknown []string) {
 			i++
 		}
 		if i > 0 {
+			n := 0
+			for _, e := range part.entries[:i] {
+				if e.settle {
+					n++
+				}
+			}
 			part.commit = part.entries[i-1].offset + 1
 			part.dirty = true
+			part.marks = append(part.marks, commitMark{part.commit, n})
 			part.entries = append(part.entries[:0:0], part.entries[i:]...)
 		}
 	}
@@ -261,13 +285,41 @@ func (l *Ledger) Release(receipts []string) {
 	for _, r := range receipts {
 		if e, ok := l.leases[r]; ok {
 			delete(l.leases, r)
-			e.state, e.receipt = stateBuffered, ""
+			l.unleaseLocked(e)
 			released++
 		}
 	}
 	l.buffered += released
 	if released > 0 {
 		l.signalLocked()
+	}
+}
+
+// unleaseLocked puts a leased entry back to buffered; l.mu must be held.
+func (l *Ledger) unleaseLocked(e *ledgerEntry) {
+	if part := l.parts[e.partition]; part != nil && e.settle {
+		part.out--
+	}
+	e.state, e.receipt, e.settle = stateBuffered, "", false
+}
+
+// Committed records that p's offsets below commit are durably committed, so
+// the records they cover no longer count as in flight.
+func (l *Ledger) Committed(p int32, commit int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	part := l.parts[p]
+	if part == nil {
+		return
+	}
+	i := 0
+	for i < len(part.marks) && part.marks[i].commit <= commit {
+		part.out -= part.marks[i].n
+		i++
+	}
+	if i > 0 {
+		part.marks = part.marks[i:]
+		l.signalLocked() // serving may resume
 	}
 }
 
@@ -279,7 +331,7 @@ func (l *Ledger) Expire(now time.Time) int {
 	for r, e := range l.leases {
 		if now.After(e.expires) {
 			delete(l.leases, r)
-			e.state, e.receipt = stateBuffered, ""
+			l.unleaseLocked(e)
 			n++
 		}
 	}

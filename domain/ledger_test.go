@@ -33,7 +33,7 @@ func receipts(ls []domain.Leased) []string {
 }
 
 func TestLedgerServesInOrderAndFairly(t *testing.T) {
-	l := domain.NewLedger("q")
+	l := domain.NewLedger("q", 0)
 	fill(l, []int32{0, 1, 2}, 4)
 	got := l.Take(6, t0, time.Minute, true)
 	if len(got) != 6 {
@@ -58,7 +58,7 @@ func TestLedgerServesInOrderAndFairly(t *testing.T) {
 }
 
 func TestLedgerCommitsOnlyContiguousRuns(t *testing.T) {
-	l := domain.NewLedger("q")
+	l := domain.NewLedger("q", 0)
 	fill(l, []int32{0}, 4)
 	got := l.Take(4, t0, time.Minute, true)
 	if unknown := l.Ack([]string{got[1].Receipt, got[2].Receipt}); len(unknown) != 0 {
@@ -86,7 +86,7 @@ func TestLedgerCommitsOnlyContiguousRuns(t *testing.T) {
 }
 
 func TestLedgerCommitsAcrossOffsetGaps(t *testing.T) {
-	l := domain.NewLedger("q")
+	l := domain.NewLedger("q", 0)
 	l.Assign(0, 1)
 	l.Add(0, 1, []int64{10, 12, 15}, []any{"a", "b", "c"}) // 11, 13, 14: transaction markers
 	got := l.Take(3, t0, time.Minute, true)
@@ -97,7 +97,7 @@ func TestLedgerCommitsAcrossOffsetGaps(t *testing.T) {
 }
 
 func TestLedgerReleasePutsBackAtTheHead(t *testing.T) {
-	l := domain.NewLedger("q")
+	l := domain.NewLedger("q", 0)
 	fill(l, []int32{0}, 3)
 	first := l.Take(1, t0, time.Minute, true)
 	second := l.Take(1, t0, time.Minute, true)
@@ -116,7 +116,7 @@ func TestLedgerReleasePutsBackAtTheHead(t *testing.T) {
 }
 
 func TestLedgerExpiredLeasesAreServedAgain(t *testing.T) {
-	l := domain.NewLedger("q")
+	l := domain.NewLedger("q", 0)
 	fill(l, []int32{0}, 1)
 	first := l.Take(1, t0, time.Second, false)
 	if n := l.Expire(t0.Add(500 * time.Millisecond)); n != 0 {
@@ -141,7 +141,7 @@ func TestLedgerExpiredLeasesAreServedAgain(t *testing.T) {
 }
 
 func TestLedgerRevokeDropsEverything(t *testing.T) {
-	l := domain.NewLedger("q")
+	l := domain.NewLedger("q", 0)
 	fill(l, []int32{0, 1}, 2)
 	got := l.Take(4, t0, time.Minute, true)
 	var p0 []string
@@ -174,7 +174,7 @@ func TestLedgerRevokeDropsEverything(t *testing.T) {
 }
 
 func TestLedgerSignalsArrivals(t *testing.T) {
-	l := domain.NewLedger("q")
+	l := domain.NewLedger("q", 0)
 	l.Assign(0, 1)
 	_, arrived := l.Buffered()
 	select {
@@ -191,7 +191,7 @@ func TestLedgerSignalsArrivals(t *testing.T) {
 }
 
 func TestLedgerConcurrentCallersNeverShareARecord(t *testing.T) {
-	l := domain.NewLedger("q")
+	l := domain.NewLedger("q", 0)
 	fill(l, []int32{0, 1, 2}, 300)
 	var mu sync.Mutex
 	seen := map[[2]int64]bool{}
@@ -229,7 +229,7 @@ func TestLedgerConcurrentCallersNeverShareARecord(t *testing.T) {
 }
 
 func TestLedgerFrozenPartitionsHandOutNothing(t *testing.T) {
-	l := domain.NewLedger("q")
+	l := domain.NewLedger("q", 0)
 	fill(l, []int32{0, 1}, 2)
 	l.Freeze(0)
 	got := l.Take(10, t0, time.Minute, true)
@@ -240,5 +240,26 @@ func TestLedgerFrozenPartitionsHandOutNothing(t *testing.T) {
 	}
 	if len(got) != 2 {
 		t.Fatalf("took %d, want partition 1's two records", len(got))
+	}
+}
+
+func TestLedgerBoundsWhatACrashWouldServeAgain(t *testing.T) {
+	l := domain.NewLedger("q", 3)
+	fill(l, []int32{0}, 10)
+	got := l.Take(10, t0, time.Minute, true)
+	if len(got) != 3 {
+		t.Fatalf("took %d auto-acknowledged records, want the bound 3", len(got))
+	}
+	l.Ack(receipts(got))
+	if more := l.Take(10, t0, time.Minute, true); len(more) != 0 {
+		t.Fatalf("took %d more before anything was durably committed", len(more))
+	}
+	if manual := l.Take(1, t0, time.Minute, false); len(manual) != 1 {
+		t.Fatal("manual leases are not bounded: the client acknowledges them")
+	}
+	c := l.Commits()
+	l.Committed(0, c[0])
+	if more := l.Take(10, t0, time.Minute, true); len(more) != 3 {
+		t.Fatalf("after the commit took %d, want 3 again", len(more))
 	}
 }

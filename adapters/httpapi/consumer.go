@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humachi"
 
 	"github.com/kchat/kchat/app"
 	"github.com/kchat/kchat/domain"
@@ -239,24 +240,26 @@ func parseWait(s string) (time.Duration, error) {
 }
 
 // writeJSON writes body as the 200 response and reports whether all of it
-// reached the connection.
+// reached the connection. A client that already went away gets nothing
+// written; one that reads the response and then closes the connection (as
+// HTTP clients with a small idle pool do) got it.
 func writeJSON(hctx huma.Context, body MessagesOutput) bool {
 	raw, err := json.Marshal(body)
 	if err != nil {
 		hctx.SetStatus(http.StatusInternalServerError)
 		return false
 	}
+	if hctx.Context().Err() != nil {
+		return false
+	}
 	hctx.SetHeader("Content-Type", "application/json")
 	hctx.SetHeader("Content-Length", strconv.Itoa(len(raw)))
 	hctx.SetStatus(http.StatusOK)
-	w := hctx.BodyWriter()
-	if _, err := w.Write(raw); err != nil {
+	if _, err := hctx.BodyWriter().Write(raw); err != nil {
 		return false
 	}
-	if f, ok := w.(http.Flusher); ok {
-		f.Flush()
-	}
-	return hctx.Context().Err() == nil
+	_, w := humachi.Unwrap(hctx)
+	return http.NewResponseController(w).Flush() == nil
 }
 
 func messagesOutput(ds []domain.Delivery, gaps []domain.Gap) MessagesOutput {

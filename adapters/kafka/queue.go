@@ -32,11 +32,15 @@ type QueueConfig struct {
 	// SessionTimeout is how long the group waits for a silent member (one
 	// that crashed) before handing its partitions to the others.
 	SessionTimeout time.Duration `env:"KCHAT_CONSUMER_SESSION_TIMEOUT" envDefault:"10s"`
+	// MaxInFlight bounds, per partition, the auto-acknowledged messages
+	// handed out beyond the last durable commit: after a crash (kill -9) at
+	// most this many per partition are served again.
+	MaxInFlight int `env:"KCHAT_CONSUMER_MAX_IN_FLIGHT" envDefault:"32"`
 }
 
 // DefaultQueueConfig is the configuration with every default applied.
 func DefaultQueueConfig() QueueConfig {
-	return QueueConfig{Group: "kchat-consumer", PartitionBuffer: 500, SettleTimeout: 5 * time.Second, SessionTimeout: 10 * time.Second}
+	return QueueConfig{Group: "kchat-consumer", PartitionBuffer: 500, SettleTimeout: 5 * time.Second, SessionTimeout: 10 * time.Second, MaxInFlight: 32}
 }
 
 // Validate reports the first wrong setting, naming its variable.
@@ -48,6 +52,8 @@ func (c QueueConfig) Validate() error {
 		return fmt.Errorf("KCHAT_CONSUMER_PARTITION_BUFFER must be between 1 and 100000, got %d", c.PartitionBuffer)
 	case c.SettleTimeout < 0 || c.SettleTimeout > time.Minute:
 		return fmt.Errorf("KCHAT_CONSUMER_SETTLE_TIMEOUT must be between 0s and 1m, got %s", c.SettleTimeout)
+	case c.MaxInFlight < 1 || c.MaxInFlight > 100000:
+		return fmt.Errorf("KCHAT_CONSUMER_MAX_IN_FLIGHT must be between 1 and 100000, got %d", c.MaxInFlight)
 	case c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute:
 		// Kafka's default group.min.session.timeout.ms is 6 s.
 		return fmt.Errorf("KCHAT_CONSUMER_SESSION_TIMEOUT must be between 6s and 5m, got %s", c.SessionTimeout)
@@ -78,8 +84,13 @@ type topicQueue struct {
 	ledger *domain.Ledger
 
 	epoch     atomic.Uint64
-	warm      atomic.Bool // the backlog at startup is known to be buffered or empty
-	commitMu  sync.Mutex  // serialises commits: the loop's and the revoker's
+	warm      atomic.Bool   // the backlog at startup is known to be buffered or empty
+	joined    chan struct{} // closed at the first assignment (possibly empty)
+	joinOnce  sync.Once
+	checkMu   sync.Mutex // serialises the one backlog check after joining
+	checked   bool       // guarded by checkMu
+	started   time.Time
+	commitMu  sync.Mutex // serialises commits: the loop's and the revoker's
 	commitReq chan struct{}
 
 	mu     sync.Mutex // guards the fields below
@@ -98,8 +109,10 @@ func NewQueue(cfg Config, qcfg QueueConfig, log *slog.Logger, metrics *Metrics) 
 			q: q, typ: typ,
 			topic:     domain.TopicName(cfg.TopicPrefix, typ),
 			group:     qcfg.Group + "-" + string(typ),
-			ledger:    domain.NewLedger(string(typ)),
+			ledger:    domain.NewLedger(string(typ), qcfg.MaxInFlight),
 			commitReq: make(chan struct{}, 1),
+			joined:    make(chan struct{}),
+			started:   time.Now(),
 			epochs:    map[int32]uint64{},
 			expect:    map[int32]int64{},
 			paused:    map[int32]bool{},
@@ -204,18 +217,24 @@ func (tq *topicQueue) add(fp kgo.FetchTopicPartition) {
 		tq.q.metrics.Gaps.WithLabelValues(tq.topic).Add(float64(gap.To - gap.From + 1))
 		tq.q.log.Warn("retention deleted records the group had not consumed", "topic", tq.topic, "partition", p, "from", gap.From, "to", gap.To)
 	}
-	if n := len(fp.Records); n > 0 {
-		tq.expect[p] = fp.Records[n-1].Offset + 1
+	// Records below the next expected offset were fetched before (a
+	// refetch after a rebalance): they are in the ledger or delivered.
+	recs := fp.Records
+	for known && expect >= 0 && len(recs) > 0 && recs[0].Offset < expect {
+		recs = recs[1:]
+	}
+	if n := len(recs); n > 0 {
+		tq.expect[p] = recs[n-1].Offset + 1
 	} else if known && fp.LogStartOffset > expect {
 		tq.expect[p] = fp.LogStartOffset
 	}
 	tq.mu.Unlock()
-	if !assigned || len(fp.Records) == 0 {
+	if !assigned || len(recs) == 0 {
 		return
 	}
-	offs := make([]int64, len(fp.Records))
-	items := make([]any, len(fp.Records))
-	for i, r := range fp.Records {
+	offs := make([]int64, len(recs))
+	items := make([]any, len(recs))
+	for i, r := range recs {
 		offs[i], items[i] = r.Offset, tq.delivery(r)
 	}
 	tq.ledger.Add(p, epoch, offs, items)
@@ -242,6 +261,14 @@ func (tq *topicQueue) applyPauses() {
 	tq.mu.Lock()
 	defer tq.mu.Unlock()
 	var pause, resume []int32
+	for p := range tq.paused {
+		// A partition paused before it was revoked stays paused in the
+		// client, across reassignment, until resumed.
+		if _, assigned := tq.epochs[p]; !assigned {
+			resume = append(resume, p)
+			delete(tq.paused, p)
+		}
+	}
 	for p := range tq.epochs {
 		held := tq.ledger.Held(p)
 		switch {
@@ -262,9 +289,13 @@ func (tq *topicQueue) applyPauses() {
 }
 
 func (tq *topicQueue) assigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	defer tq.joinOnce.Do(func() { close(tq.joined) })
 	tq.mu.Lock()
 	defer tq.mu.Unlock()
 	for _, p := range assigned[tq.topic] {
+		if _, owned := tq.epochs[p]; owned {
+			continue // still ours: keep what is buffered and leased
+		}
 		epoch := tq.epoch.Add(1)
 		tq.ledger.Assign(p, epoch)
 		tq.epochs[p] = epoch
@@ -273,11 +304,17 @@ func (tq *topicQueue) assigned(_ context.Context, _ *kgo.Client, assigned map[st
 }
 
 // adjustOffsets learns where each newly assigned partition starts, so a
-// start past it (retention) can be reported as a gap.
+// start past it (retention) can be reported as a gap; a partition this
+// member already holds resumes where its fetching got to, not at the
+// committed offset, so nothing is fetched (and served) twice.
 func (tq *topicQueue) adjustOffsets(_ context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 	tq.mu.Lock()
 	defer tq.mu.Unlock()
 	for p, o := range offsets[tq.topic] {
+		if next := tq.expect[p]; next >= 0 {
+			offsets[tq.topic][p] = kgo.NewOffset().At(next)
+			continue
+		}
 		if at := o.EpochOffset().Offset; at >= 0 {
 			tq.expect[p] = at
 		}
@@ -329,7 +366,6 @@ func (tq *topicQueue) forget(parts []int32) {
 	for _, p := range parts {
 		delete(tq.epochs, p)
 		delete(tq.expect, p)
-		delete(tq.paused, p)
 	}
 }
 
@@ -350,14 +386,19 @@ func (tq *topicQueue) commit(ctx context.Context) {
 	tq.commitMu.Lock()
 	defer tq.commitMu.Unlock()
 	offsets := tq.ledger.Commits()
-	if err := tq.commitOffsets(ctx, offsets); err != nil {
+	err := tq.commitOffsets(ctx, offsets)
+	if err == nil {
 		for p, o := range offsets {
-			tq.ledger.Redirty(p, o)
+			tq.ledger.Committed(p, o)
 		}
-		if ctx.Err() == nil {
-			tq.q.log.Warn("offset commit failed; retrying with the next acknowledgement", "topic", tq.topic, "err", err)
-			time.AfterFunc(200*time.Millisecond, tq.requestCommit)
-		}
+		return
+	}
+	for p, o := range offsets {
+		tq.ledger.Redirty(p, o)
+	}
+	if ctx.Err() == nil {
+		tq.q.log.Warn("offset commit failed; retrying", "topic", tq.topic, "err", err)
+		time.AfterFunc(200*time.Millisecond, tq.requestCommit)
 	}
 }
 
@@ -408,9 +449,18 @@ func (tq *topicQueue) expireLoop(ctx context.Context) {
 	}
 }
 
-// backlog is how many committed records of the topic the group has not
-// consumed yet, per the broker.
+// backlog is how many committed records of the partitions this member owns
+// the group has not consumed yet, per the broker.
 func (tq *topicQueue) backlog(ctx context.Context) (int64, error) {
+	tq.mu.Lock()
+	owned := make(map[int32]bool, len(tq.epochs))
+	for p := range tq.epochs {
+		owned[p] = true
+	}
+	tq.mu.Unlock()
+	if len(owned) == 0 {
+		return 0, nil
+	}
 	committed, err := tq.adm.FetchOffsetsForTopics(ctx, tq.group, tq.topic)
 	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
 		return 0, err
@@ -425,6 +475,9 @@ func (tq *topicQueue) backlog(ctx context.Context) (int64, error) {
 	}
 	var total int64
 	ends.Each(func(end kadm.ListedOffset) {
+		if !owned[end.Partition] {
+			return
+		}
 		from := int64(0)
 		if s, ok := starts.Lookup(end.Topic, end.Partition); ok {
 			from = s.Offset
@@ -439,44 +492,40 @@ func (tq *topicQueue) backlog(ctx context.Context) (int64, error) {
 	return total, nil
 }
 
+// startupGrace bounds how long the first calls after startup wait for the
+// group to be joined and the backlog of its partitions to be fetched.
+const startupGrace = 10 * time.Second
+
 // Next leases up to req.Limit records, waiting up to req.Wait for the
-// first. Until the startup backlog is buffered it waits for it even when
-// req.Wait is 0, so the first call after startup is not empty.
+// first. Until the startup backlog of this member's partitions is buffered,
+// it waits for it even when req.Wait is 0, so the first call after startup
+// is not empty when messages exist.
 func (q *Queue) Next(ctx context.Context, req ports.NextRequest) (ports.Batch, error) {
 	tq, ok := q.topics[req.Type]
 	if !ok {
 		return ports.Batch{}, &domain.ValidationError{Field: "type", Reason: fmt.Sprintf("unknown type %q", req.Type)}
 	}
 	deadline := time.Now().Add(req.Wait)
-	startup := deadline // until warm: how long to wait for the startup backlog
-	if !tq.warm.Load() {
-		if n, _ := tq.ledger.Buffered(); n == 0 {
-			bctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			backlog, err := tq.backlog(bctx)
-			cancel()
-			switch {
-			case err != nil:
-				return ports.Batch{}, fmt.Errorf("kafka backlog of %s: %w: %w", tq.topic, domain.ErrUnavailable, err)
-			case backlog > 0:
-				startup = time.Now().Add(10 * time.Second)
-			default:
-				tq.warm.Store(true)
-			}
-		}
-	}
 	for {
+		if err := tq.checkWarm(ctx); err != nil {
+			return ports.Batch{}, err
+		}
 		_, arrived := tq.ledger.Buffered()
 		got := tq.ledger.Take(req.Limit, time.Now(), req.Lease, req.AutoAck)
 		if len(got) > 0 {
 			return ports.Batch{Deliveries: tq.deliveries(got), Gaps: tq.takeGaps()}, nil
 		}
 		until := deadline
-		if !tq.warm.Load() && startup.After(deadline) {
-			until = startup
+		if !tq.warm.Load() {
+			until = later(deadline, tq.started.Add(startupGrace))
 		}
 		left := time.Until(until)
 		if left <= 0 {
 			return ports.Batch{Gaps: tq.takeGaps()}, nil
+		}
+		joined := tq.joined
+		if tq.warm.Load() {
+			joined = nil
 		}
 		timer := time.NewTimer(left)
 		select {
@@ -484,10 +533,53 @@ func (q *Queue) Next(ctx context.Context, req ports.NextRequest) (ports.Batch, e
 			timer.Stop()
 			return ports.Batch{}, ctx.Err()
 		case <-arrived:
+		case <-joined:
 		case <-timer.C:
 		}
 		timer.Stop()
 	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// checkWarm decides, once the group is joined, whether a startup backlog
+// is still on its way: it is not when this member owns no partition or its
+// partitions have nothing to consume. Past the startup grace, it stops
+// waiting either way.
+func (tq *topicQueue) checkWarm(ctx context.Context) error {
+	if tq.warm.Load() {
+		return nil
+	}
+	if time.Since(tq.started) > startupGrace {
+		tq.warm.Store(true)
+		return nil
+	}
+	select {
+	case <-tq.joined:
+	default:
+		return nil // not joined yet: keep waiting
+	}
+	tq.checkMu.Lock()
+	defer tq.checkMu.Unlock()
+	if tq.warm.Load() || tq.checked {
+		return nil
+	}
+	bctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	backlog, err := tq.backlog(bctx)
+	if err != nil {
+		return fmt.Errorf("kafka backlog of %s: %w: %w", tq.topic, domain.ErrUnavailable, err)
+	}
+	tq.checked = true
+	if backlog == 0 {
+		tq.warm.Store(true)
+	}
+	return nil
 }
 
 func (tq *topicQueue) deliveries(got []domain.Leased) []domain.Delivery {

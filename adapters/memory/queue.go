@@ -39,7 +39,7 @@ func NewQueue(b *Broker, group string) *Queue {
 	q := &Queue{b: b, group: group, topics: map[domain.MessageType]*memTopic{}}
 	for _, t := range domain.MessageTypes {
 		name := domain.TopicName(b.prefix, t)
-		mt := &memTopic{name: name, ledger: domain.NewLedger(string(t)), next: b.committed(group, name)}
+		mt := &memTopic{name: name, ledger: domain.NewLedger(string(t), 0), next: b.committed(group, name)}
 		for p := range mt.next {
 			mt.ledger.Assign(int32(p), 1)
 		}
@@ -125,6 +125,9 @@ func (q *Queue) Ack(_ context.Context, receipts []string) error {
 		unknown = append(unknown, group.mt.ledger.Ack(group.receipts)...)
 		if c := group.mt.ledger.Commits(); len(c) > 0 {
 			q.b.commit(q.group, group.mt.name, c)
+			for p, o := range c {
+				group.mt.ledger.Committed(p, o)
+			}
 		}
 	}
 	unknown = append(unknown, q.foreign(receipts)...)
