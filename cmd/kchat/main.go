@@ -1,7 +1,8 @@
 // Command kchat runs every kchat service in one process (SPEC §7), on the
 // services' usual ports. Without KCHAT_KAFKA_BROKERS it embeds a
 // Kafka-protocol broker (franz-go's kfake), so `make run` works on a machine
-// with only Go. Services land here as they are built; today: the producer.
+// with only Go. Services land here as they are built; today: the producer
+// and the consumer.
 package main
 
 import (
@@ -24,6 +25,7 @@ import (
 // Config is everything the all-in-one reads from the environment.
 type Config struct {
 	Producer services.ProducerConfig
+	Consumer services.ConsumerConfig
 	Kafka    kafka.Config
 	Log      runner.LogConfig
 }
@@ -31,6 +33,9 @@ type Config struct {
 // Validate checks every part; Kafka brokers are optional here.
 func (c *Config) Validate() error {
 	if err := c.Producer.Validate(); err != nil {
+		return err
+	}
+	if err := c.Consumer.Validate(); err != nil {
 		return err
 	}
 	if len(c.Kafka.Brokers) == 0 {
@@ -62,6 +67,9 @@ func run(environ []string, out io.Writer) error {
 		}
 		defer cluster.Close()
 		cfg.Kafka.Brokers = cluster.ListenAddrs()
+		if err := cfg.Kafka.Validate(); err != nil {
+			return fmt.Errorf("configuration: %w", err)
+		}
 		log.Info("KCHAT_KAFKA_BROKERS is unset: using an embedded in-memory Kafka broker (messages are lost on exit)", "brokers", cfg.Kafka.Brokers)
 	}
 	app := fx.New(options(cfg, log, out)...)
@@ -75,9 +83,12 @@ func options(cfg Config, log *slog.Logger, out io.Writer) []fx.Option {
 		fx.Supply(cfg.Kafka),
 		kafka.Module,
 		services.Producer(cfg.Producer),
-		fx.Invoke(func(lc fx.Lifecycle, p services.ProducerServer) {
+		services.Consumer(cfg.Consumer),
+		fx.Invoke(func(lc fx.Lifecycle, p services.ProducerServer, c services.ConsumerServer) {
 			lc.Append(fx.StartHook(func(context.Context) {
-				fmt.Fprintf(out, "kchat is running:\n  producer  %s  (docs %[1]s/docs, spec %[1]s/openapi.yaml)\n", url(p.Addr()))
+				fmt.Fprintf(out, "kchat is running:\n")
+				fmt.Fprintf(out, "  producer  %s  (docs %[1]s/docs, spec %[1]s/openapi.yaml)\n", url(p.Addr()))
+				fmt.Fprintf(out, "  consumer  %s  (docs %[1]s/docs, spec %[1]s/openapi.yaml)\n", url(c.Addr()))
 			}))
 		}),
 	}

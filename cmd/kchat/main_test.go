@@ -13,6 +13,7 @@ import (
 
 	"github.com/kchat/kchat/adapters/httpapi"
 	"github.com/kchat/kchat/adapters/kafka"
+	"github.com/kchat/kchat/adapters/profanity"
 	"github.com/kchat/kchat/cmd/internal/services"
 	"github.com/kchat/kchat/internal/kafkatest"
 )
@@ -21,6 +22,7 @@ func TestValidateApp(t *testing.T) {
 	cfg := Config{Kafka: kafka.DefaultConfig()}
 	cfg.Kafka.Brokers = []string{"127.0.0.1:9092"}
 	cfg.Producer.HTTP = httpapi.ServerConfig{Addr: ":0", ShutdownTimeout: time.Second}
+	cfg.Consumer = consumerConfig()
 	if err := fx.ValidateApp(options(cfg, slog.New(slog.DiscardHandler), io.Discard)...); err != nil {
 		t.Fatal(err)
 	}
@@ -32,9 +34,11 @@ func TestAllInOneServesTheProducer(t *testing.T) {
 	cfg := Config{Kafka: kafka.DefaultConfig()}
 	cfg.Kafka.Brokers = kafkatest.Fake(t)
 	cfg.Producer.HTTP = httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second}
+	cfg.Consumer = consumerConfig()
 	var banner strings.Builder
 	var srv services.ProducerServer
-	app := fx.New(append(options(cfg, slog.New(slog.DiscardHandler), &banner), fx.Populate(&srv))...)
+	var cons services.ConsumerServer
+	app := fx.New(append(options(cfg, slog.New(slog.DiscardHandler), &banner), fx.Populate(&srv, &cons))...)
 	if err := app.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -71,6 +75,23 @@ func TestAllInOneServesTheProducer(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if !strings.Contains(string(body), "kchat_produce_bytes_total") {
 		t.Errorf("/metrics lacks franz-go's produce metrics:\n%.2000s", body)
+	}
+	// The consumer in the same process hands the message out.
+	got, err := http.Get("http://" + cons.Addr() + "/messages?type=query&wait=10s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Body.Close()
+	raw, _ := io.ReadAll(got.Body)
+	if got.StatusCode != http.StatusOK || !strings.Contains(string(raw), `"count":1`) || !strings.Contains(string(raw), "hello") {
+		t.Fatalf("consumer: %d %s", got.StatusCode, raw)
+	}
+}
+
+func consumerConfig() services.ConsumerConfig {
+	return services.ConsumerConfig{
+		HTTP: httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second}, Lease: 30 * time.Second,
+		Queue: kafka.DefaultQueueConfig(), Profanity: profanity.DefaultConfig(),
 	}
 }
 
