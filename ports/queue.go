@@ -22,8 +22,9 @@ import (
 //
 // Ack and Release take receipts from Next. Ack returns a
 // *domain.UnknownReceiptsError naming the receipts that are not (or no
-// longer) leased; the others are acknowledged. Release ignores unknown
-// receipts.
+// longer) leased; the others are acknowledged. A receipt that another member
+// of the group issued may be forwarded to it (the Kafka adapter does) and
+// then counts as acknowledged here. Release ignores unknown receipts.
 //
 // Browse reads up to limit messages of typ from the beginning of the topic
 // without leasing or committing anything.

@@ -69,6 +69,10 @@ type Queue struct {
 	log     *slog.Logger
 	metrics *Metrics
 	topics  map[domain.MessageType]*topicQueue
+
+	acksTopic  string
+	forwarder  *kgo.Client // produces forwarded acknowledgements
+	acksReader *kgo.Client // reads them, group-less, from the end
 }
 
 var _ ports.MessageQueue = (*Queue)(nil)
@@ -103,7 +107,7 @@ type topicQueue struct {
 // NewQueue creates the group consumers (one client per topic). They do not
 // dial until Run.
 func NewQueue(cfg Config, qcfg QueueConfig, log *slog.Logger, metrics *Metrics) (*Queue, error) {
-	q := &Queue{cfg: cfg, qcfg: qcfg, log: log, metrics: metrics, topics: map[domain.MessageType]*topicQueue{}}
+	q := &Queue{cfg: cfg, qcfg: qcfg, log: log, metrics: metrics, topics: map[domain.MessageType]*topicQueue{}, acksTopic: AcksTopic(cfg.TopicPrefix)}
 	for _, typ := range domain.MessageTypes {
 		tq := &topicQueue{
 			q: q, typ: typ,
@@ -143,12 +147,27 @@ func NewQueue(cfg Config, qcfg QueueConfig, log *slog.Logger, metrics *Metrics) 
 		tq.cl, tq.adm = cl, kadm.NewClient(cl)
 		q.topics[typ] = tq
 	}
+	acfg := cfg
+	acfg.ClientID = cfg.ClientID + "-consumer-acks"
+	forwarder, err := NewClient(acfg, log, metrics.client("consumer-acks"),
+		// From the start: older acknowledgements name other processes'
+		// ledgers and match nothing here, and none sent after this process
+		// issued a receipt can be missed.
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(time.Second))
+	if err != nil {
+		q.close()
+		return nil, err
+	}
+	q.forwarder, q.acksReader = forwarder, forwarder
 	return q, nil
 }
 
 func (q *Queue) close() {
 	for _, tq := range q.topics {
 		tq.cl.Close()
+	}
+	if q.forwarder != nil {
+		q.forwarder.Close()
 	}
 }
 
@@ -173,6 +192,7 @@ func (q *Queue) Run(ctx context.Context) error {
 		wg.Go(func() { tq.commitLoop(ctx) })
 		wg.Go(func() { tq.expireLoop(ctx) })
 	}
+	wg.Go(func() { q.readAcks(ctx) })
 	wg.Wait()
 	for _, tq := range q.topics {
 		flushCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -180,6 +200,7 @@ func (q *Queue) Run(ctx context.Context) error {
 		cancel()
 		tq.cl.Close() // leaves the group; revoked() commits once more
 	}
+	q.forwarder.Close()
 	return nil
 }
 
@@ -602,16 +623,24 @@ func (tq *topicQueue) takeGaps() []domain.Gap {
 
 // Ack acknowledges receipts; the commit follows asynchronously, coalesced
 // with other acknowledgements.
-func (q *Queue) Ack(_ context.Context, receipts []string) error {
-	var unknown []string
+func (q *Queue) Ack(ctx context.Context, receipts []string) error {
+	var unknown, foreign []string
 	for _, r := range receipts {
 		tq := q.owner(r)
-		if tq == nil {
+		switch {
+		case tq != nil:
+			unknown = append(unknown, tq.ledger.Ack([]string{r})...)
+			tq.requestCommit()
+		case receiptPattern.MatchString(r):
+			foreign = append(foreign, r) // another replica's lease
+		default:
 			unknown = append(unknown, r)
-			continue
 		}
-		unknown = append(unknown, tq.ledger.Ack([]string{r})...)
-		tq.requestCommit()
+	}
+	if len(foreign) > 0 {
+		if err := q.forward(ctx, foreign); err != nil {
+			return err
+		}
 	}
 	if len(unknown) > 0 {
 		return &domain.UnknownReceiptsError{Receipts: unknown}
