@@ -9,7 +9,7 @@ GOTESTFLAGS ?=
 
 export KCHAT_TEST_SERVICES_SCRIPT ?= $(SERVICES)
 
-.PHONY: help run build test test-integration lint openapi openapi-check services-up services-down services-status clean
+.PHONY: help run build test test-integration fuzz lint openapi openapi-check services-up services-down services-status clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ test-integration: ## Tests against the real Kafka and Redis of `make services-up
 	$(GO) test -race -count=1 $(GOTESTFLAGS) -run 'Integration' -skip 'IntegrationOutage' ./...
 	@# Outage tests stop and restart the shared broker: one package at a time, after the rest.
 	$(GO) test -race -count=1 $(GOTESTFLAGS) -p 1 -run 'IntegrationOutage' ./...
+
+fuzz: ## schemathesis (PyPI) against both OpenAPI documents: no input gets a 5xx (needs Python 3)
+	bash scripts/fuzz.sh
 
 lint: ## golangci-lint (pinned), including the layer rules (depguard)
 	$(GOLANGCI_LINT) run ./...

@@ -12,7 +12,8 @@ const (
 	EnvelopeVersion = 1
 	// MaxMessageBytes is the largest message text accepted, in bytes.
 	MaxMessageBytes = 32 * 1024
-	// MaxIDLength is the longest session, user, message or reply id accepted.
+	// MaxIDLength is the longest session, user, message or reply id accepted,
+	// in characters.
 	MaxIDLength = 128
 )
 
@@ -106,8 +107,8 @@ func validateID(field, id string, required bool) error {
 	switch {
 	case id == "" && required:
 		return &ValidationError{Field: field, Reason: "is required"}
-	case len(id) > MaxIDLength:
-		return &ValidationError{Field: field, Reason: fmt.Sprintf("is %d characters; the limit is %d", len(id), MaxIDLength)}
+	case utf8.RuneCountInString(id) > MaxIDLength:
+		return &ValidationError{Field: field, Reason: fmt.Sprintf("is %d characters; the limit is %d", utf8.RuneCountInString(id), MaxIDLength)}
 	case !utf8.ValidString(id):
 		return &ValidationError{Field: field, Reason: "must be valid UTF-8"}
 	}

@@ -37,6 +37,8 @@ func TestMessageValidate(t *testing.T) {
 		{"long session id", func(m *domain.Message) { m.SessionID = strings.Repeat("s", domain.MaxIDLength+1) }, "session_id"},
 		{"long reply_to", func(m *domain.Message) { m.ReplyTo = strings.Repeat("r", domain.MaxIDLength+1) }, "reply_to"},
 		{"id at the limit", func(m *domain.Message) { m.UserID = strings.Repeat("u", domain.MaxIDLength) }, ""},
+		{"multibyte id at the limit", func(m *domain.Message) { m.UserID = strings.Repeat("ü", domain.MaxIDLength) }, ""},
+		{"multibyte id over the limit", func(m *domain.Message) { m.UserID = strings.Repeat("ü", domain.MaxIDLength+1) }, "user_id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

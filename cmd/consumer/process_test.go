@@ -223,6 +223,19 @@ func TestIntegrationConsumerProcess(t *testing.T) {
 		}
 	})
 
+	t.Run("bad parameters are 422 problems", func(t *testing.T) {
+		for _, query := range []string{"type=shout", "type=query&limit=0", "type=query&limit=501", "type=query&wait=31s"} {
+			resp, err := http.Get(c.URL + "/messages?" + query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnprocessableEntity || resp.Header.Get("Content-Type") != "application/problem+json" {
+				t.Errorf("GET /messages?%s: %d %s", query, resp.StatusCode, resp.Header.Get("Content-Type"))
+			}
+		}
+	})
+
 	if err := c.Stop(30 * time.Second); err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/internal/kafkatest"
+	"github.com/kchat/kchat/internal/proctest"
 	"github.com/kchat/kchat/internal/testenv"
 )
 
@@ -100,43 +99,6 @@ func checkStored(t *testing.T, brokers []string, topic string, res *loadResult) 
 	return len(recs)
 }
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// producerBinary builds cmd/producer once per test run.
-func producerBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kchat-producer-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "producer")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func TestSIGTERMUnderLoad(t *testing.T) {
 	testSIGTERMUnderLoad(t, kafkatest.Fake(t), "")
 }
@@ -150,8 +112,8 @@ func TestIntegrationSIGTERMUnderLoad(t *testing.T) {
 // from 10 clients, sends SIGTERM mid-load, and checks the process drains
 // and exits within 30 s with every 202'd message in Kafka.
 func testSIGTERMUnderLoad(t *testing.T, brokers []string, prefix string) {
-	addr := freeAddr(t)
-	cmd := exec.Command(producerBinary(t))
+	addr := proctest.FreeAddr(t)
+	cmd := exec.Command(proctest.Build(t, "github.com/kchat/kchat/cmd/producer"))
 	cmd.Env = append(os.Environ(),
 		"KCHAT_KAFKA_BROKERS="+strings.Join(brokers, ","),
 		"KCHAT_TOPIC_PREFIX="+prefix,
