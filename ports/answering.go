@@ -1,0 +1,49 @@
+package ports
+
+import (
+	"context"
+
+	"github.com/kchat/kchat/domain"
+)
+
+// Retriever finds the knowledge-base passages that best match a text.
+//
+// Retrieve returns at most k passages, best first, each with its score;
+// an empty slice (not an error) when nothing matches. It does not block on
+// the network for the built-in index. Safe for concurrent use.
+type Retriever interface {
+	Retrieve(ctx context.Context, query string, k int) ([]domain.Passage, error)
+}
+
+// Generator writes the answer to a prompt.
+//
+// Generate returns the answer text, which cites passages as [n] (1-based
+// positions in prompt.Passages). When onChunk is not nil it is called with
+// each piece of text as it is produced (streaming), in order, before
+// Generate returns. Errors: domain.ErrUnavailable when the model did not
+// answer (the caller may retry), ctx errors when ctx ended. Safe for
+// concurrent use.
+type Generator interface {
+	Generate(ctx context.Context, prompt domain.Prompt, onChunk func(string)) (string, error)
+}
+
+// SessionStore keeps conversations: an owner and the recent turns, with a
+// sliding time to live.
+//
+// Open returns the session's owner, creating the session for userID when it
+// does not exist; it returns domain.ErrForbidden (and creates nothing) when
+// another user owns it. Append adds a turn unless a turn with the same
+// MessageID is already there (then it does nothing), keeping at most the
+// store's bound of recent turns; it returns domain.ErrNotFound when the
+// session does not exist. Recent returns up to limit most recent turns,
+// oldest first; domain.ErrNotFound when the session does not exist. Delete
+// removes a session (no error when it does not exist). Every call that
+// touches a session renews its time to live. All methods return
+// domain.ErrUnavailable when the store does not answer, and are safe for
+// concurrent use, also across processes sharing the store.
+type SessionStore interface {
+	Open(ctx context.Context, sessionID, userID string) (owner string, err error)
+	Append(ctx context.Context, sessionID string, turn domain.Turn) error
+	Recent(ctx context.Context, sessionID string, limit int) ([]domain.Turn, error)
+	Delete(ctx context.Context, sessionID string) error
+}
