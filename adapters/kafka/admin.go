@@ -23,6 +23,7 @@ type TopicAdmin struct {
 	cfg     Config
 	log     *slog.Logger
 	ensured atomic.Bool
+	extra   []string
 }
 
 var _ ports.TopicAdmin = (*TopicAdmin)(nil)
@@ -40,6 +41,16 @@ func (a *TopicAdmin) names() []string {
 	return names
 }
 
+// AlsoCreate adds topics (such as dead-letter topics) that EnsureTopics
+// creates with the same settings. Call it before the admin runs.
+func (a *TopicAdmin) AlsoCreate(names ...string) *TopicAdmin {
+	a.extra = append(a.extra, names...)
+	return a
+}
+
+// Ensured reports whether EnsureTopics has succeeded.
+func (a *TopicAdmin) Ensured() bool { return a.ensured.Load() }
+
 // wantConfigs are the topic configs kchat creates its topics with.
 func (a *TopicAdmin) wantConfigs() map[string]*string {
 	retention := strconv.FormatInt(a.cfg.Retention.Milliseconds(), 10)
@@ -51,7 +62,7 @@ func (a *TopicAdmin) wantConfigs() map[string]*string {
 // partitions or configs differ from the configured ones; it never changes an
 // existing topic.
 func (a *TopicAdmin) EnsureTopics(ctx context.Context) error {
-	resp, err := a.adm.CreateTopics(ctx, int32(a.cfg.Partitions), int16(a.cfg.ReplicationFactor), a.wantConfigs(), a.names()...)
+	resp, err := a.adm.CreateTopics(ctx, int32(a.cfg.Partitions), int16(a.cfg.ReplicationFactor), a.wantConfigs(), append(a.names(), a.extra...)...)
 	if err != nil {
 		return fmt.Errorf("kafka create topics: %w: %w", domain.ErrUnavailable, err)
 	}
@@ -66,8 +77,16 @@ func (a *TopicAdmin) EnsureTopics(ctx context.Context) error {
 			return fmt.Errorf("kafka create topic %s: %w (%s)", r.Topic, r.Err, r.ErrMessage)
 		}
 	}
-	if len(existing) > 0 {
-		a.warnDrift(ctx, existing)
+	var ours []string
+	for _, name := range existing {
+		for _, n := range a.names() {
+			if n == name {
+				ours = append(ours, name)
+			}
+		}
+	}
+	if len(ours) > 0 {
+		a.warnDrift(ctx, ours)
 	}
 	if err := a.awaitMetadata(ctx); err != nil {
 		return err
@@ -81,8 +100,9 @@ func (a *TopicAdmin) EnsureTopics(ctx context.Context) error {
 // serve the new topic.
 func (a *TopicAdmin) awaitMetadata(ctx context.Context) error {
 	for {
-		details, err := a.adm.ListTopics(ctx, a.names()...)
-		if err == nil && usable(details, a.names()) {
+		all := append(a.names(), a.extra...)
+		details, err := a.adm.ListTopics(ctx, all...)
+		if err == nil && usable(details, all) {
 			return nil
 		}
 		select {

@@ -1,0 +1,218 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kchat/kchat/domain"
+)
+
+// StageConfig configures the answerer's consume-transform-produce stages.
+type StageConfig struct {
+	// Group prefixes the stages' consumer groups (<group>-retrieve,
+	// <group>-generate).
+	Group string `env:"KCHAT_ANSWERER_GROUP" envDefault:"kchat-answerer"`
+	// Instance names this process among the answerer's replicas. Each
+	// replica needs its own; a restarted replica reuses its name, so its
+	// transactional id fences the process it replaces.
+	Instance string `env:"KCHAT_ANSWERER_INSTANCE"`
+	// RetryBackoff is the wait before a failed batch (a dependency such as
+	// Redis down) is tried again; it doubles up to 30 s.
+	RetryBackoff time.Duration `env:"KCHAT_ANSWERER_RETRY_BACKOFF" envDefault:"500ms"`
+	// SessionTimeout is how long the group waits for a crashed replica.
+	SessionTimeout time.Duration `env:"KCHAT_ANSWERER_SESSION_TIMEOUT" envDefault:"10s"`
+}
+
+// Validate reports the first wrong setting, naming its variable.
+func (c StageConfig) Validate() error {
+	switch {
+	case c.Group == "":
+		return errors.New("KCHAT_ANSWERER_GROUP must not be empty")
+	case c.Instance == "":
+		return errors.New("KCHAT_ANSWERER_INSTANCE must not be empty (it defaults to the host name)")
+	case c.RetryBackoff < time.Millisecond || c.RetryBackoff > time.Minute:
+		return fmt.Errorf("KCHAT_ANSWERER_RETRY_BACKOFF must be between 1ms and 1m, got %s", c.RetryBackoff)
+	case c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute:
+		return fmt.Errorf("KCHAT_ANSWERER_SESSION_TIMEOUT must be between 6s and 5m, got %s", c.SessionTimeout)
+	}
+	return nil
+}
+
+// Transform turns one input message into the message a stage publishes.
+// An error wrapping domain.ErrUnavailable makes the stage retry the batch
+// later; any other error sends the record to the dead-letter topic.
+type Transform func(ctx context.Context, in domain.Message) (domain.Message, error)
+
+// Stage is one consume-transform-produce stage run in Kafka transactions
+// (franz-go's GroupTransactSession): the output records and the input
+// offsets commit together, so across crashes no output is lost or
+// duplicated for readers at read_committed.
+type Stage struct {
+	name      string
+	in        string
+	dlq       string
+	outPrefix string
+	transform Transform
+	opts      []kgo.Opt
+	cfg       StageConfig
+	log       *slog.Logger
+}
+
+// NewStage returns a stage named name reading typ's topic.
+func NewStage(name string, typ domain.MessageType, cfg Config, scfg StageConfig, log *slog.Logger, metrics *Metrics, transform Transform) *Stage {
+	in := domain.TopicName(cfg.TopicPrefix, typ)
+	ccfg := cfg
+	ccfg.ClientID = cfg.ClientID + "-answerer-" + name
+	s := &Stage{
+		name: name, in: in, dlq: DeadLetterTopic(in), outPrefix: cfg.TopicPrefix,
+		transform: transform, cfg: scfg, log: log.With("stage", name),
+	}
+	s.opts = []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ClientID(ccfg.ClientID),
+		kgo.TransactionalID(scfg.Group + "-" + name + "-" + scfg.Instance),
+		kgo.TransactionTimeout(time.Minute),
+		kgo.ConsumerGroup(scfg.Group + "-" + name),
+		kgo.ConsumeTopics(in),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+		kgo.SessionTimeout(scfg.SessionTimeout),
+		kgo.HeartbeatInterval(min(3*time.Second, scfg.SessionTimeout/3)),
+		kgo.ProducerLinger(0),
+		kgo.RecordDeliveryTimeout(30 * time.Second),
+	}
+	if m := metrics.client("answerer-" + name); m != nil {
+		s.opts = append(s.opts, kgo.WithHooks(m))
+	}
+	return s
+}
+
+// DeadLetterTopic is where a stage puts input records it cannot process
+// (not an envelope, or rejected by the transform), with the reason in a
+// header.
+func DeadLetterTopic(topic string) string { return topic + ".dlq" }
+
+// Run processes batches until ctx ends. A batch whose transform reports
+// domain.ErrUnavailable is aborted and retried with backoff; the stream
+// does not move past it.
+func (s *Stage) Run(ctx context.Context) error {
+	sess, err := kgo.NewGroupTransactSession(s.opts...)
+	if err != nil {
+		return fmt.Errorf("stage %s: %w", s.name, err)
+	}
+	defer sess.Close()
+	backoff := s.cfg.RetryBackoff
+	for ctx.Err() == nil {
+		fetches := sess.PollRecords(ctx, 100)
+		if fetches.IsClientClosed() || ctx.Err() != nil {
+			return nil
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				s.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
+			}
+		})
+		recs := fetches.Records()
+		if len(recs) == 0 {
+			continue
+		}
+		err := s.process(ctx, sess, recs)
+		if err == nil {
+			backoff = s.cfg.RetryBackoff
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !errors.Is(err, domain.ErrUnavailable) {
+			return fmt.Errorf("stage %s: %w", s.name, err)
+		}
+		s.log.Warn("batch aborted; retrying", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+	return nil
+}
+
+// process transforms one batch in one transaction. It returns an error
+// wrapping domain.ErrUnavailable when the batch was aborted and must be
+// retried, and another error when the transactional client failed for good.
+func (s *Stage) process(ctx context.Context, sess *kgo.GroupTransactSession, recs []*kgo.Record) error {
+	if err := sess.Begin(); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	var failed error
+	for _, r := range recs {
+		out, err := s.handleRetrying(ctx, r)
+		if err != nil {
+			failed = err
+			break
+		}
+		sess.Produce(ctx, out, nil) // failures surface in End
+	}
+	try := kgo.TryCommit
+	if failed != nil {
+		try = kgo.TryAbort
+	}
+	committed, err := sess.End(ctx, try)
+	switch {
+	case err != nil:
+		return fmt.Errorf("end transaction: %w", err)
+	case failed != nil:
+		return failed
+	case !committed:
+		return fmt.Errorf("transaction aborted (rebalance or commit failure): %w", domain.ErrUnavailable)
+	}
+	return nil
+}
+
+// handleRetrying handles r, retrying a passing outage in place a few times
+// (100, 200, 400 ms) before giving the batch up.
+func (s *Stage) handleRetrying(ctx context.Context, r *kgo.Record) (*kgo.Record, error) {
+	wait := 100 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		out, err := s.handle(ctx, r)
+		if err == nil || attempt == 3 || ctx.Err() != nil {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+// handle returns the record to produce for r: the transformed message, or
+// r itself routed to the dead-letter topic with the reason.
+func (s *Stage) handle(ctx context.Context, r *kgo.Record) (*kgo.Record, error) {
+	msg, err := DecodeValue(r.Value)
+	if err == nil {
+		var out domain.Message
+		out, err = s.transform(ctx, msg)
+		if err == nil {
+			return NewRecord(domain.TopicName(s.outPrefix, out.Type), out)
+		}
+		if errors.Is(err, domain.ErrUnavailable) || ctx.Err() != nil {
+			return nil, err
+		}
+	}
+	s.log.Warn("record sent to the dead-letter topic", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+	return &kgo.Record{
+		Topic: s.dlq, Key: r.Key, Value: r.Value,
+		Headers: append(append([]kgo.RecordHeader(nil), r.Headers...),
+			kgo.RecordHeader{Key: "kchat-dlq-reason", Value: []byte(err.Error())},
+			kgo.RecordHeader{Key: "kchat-dlq-source", Value: []byte(fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset))}),
+	}, nil
+}

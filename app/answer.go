@@ -1,0 +1,116 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kchat/kchat/domain"
+	"github.com/kchat/kchat/ports"
+)
+
+// Answer is the generate stage (prompt → answer): it generates the answer,
+// retrying a failing generator with backoff, records it in the session and
+// returns the answer message. After the last attempt it returns an answer
+// that says the answer failed (metadata "error"), so the user hears back
+// and the stream moves on. Running it twice for one prompt records the
+// answer once and, once recorded, returns the recorded text.
+type Answer struct {
+	Sessions  ports.SessionStore
+	Generator ports.Generator
+	// Attempts is how many times the generator is tried (at least 1).
+	Attempts int
+	// Backoff is the wait before the second attempt; it doubles after that.
+	Backoff time.Duration
+	// OnChunk, when set, receives streamed pieces of the answer text.
+	OnChunk func(pm domain.Message, chunk string)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Execute returns domain.ErrUnavailable when the session store does not
+// answer (the caller retries the prompt later); generator failures never
+// fail it.
+func (uc *Answer) Execute(ctx context.Context, pm domain.Message) (domain.Message, error) {
+	if pm.Type != domain.TypePrompt || pm.ReplyTo == "" {
+		return domain.Message{}, &domain.ValidationError{Field: "type", Reason: "the generate stage takes prompts with reply_to"}
+	}
+	answerID := domain.DerivedID(pm.ReplyTo, "answer")
+	owned, recorded, err := uc.recorded(ctx, pm, answerID)
+	if err != nil {
+		return domain.Message{}, err
+	}
+	if recorded != nil {
+		a := domain.NewAnswerMessage(pm, recorded.Text, now(uc.Now))
+		return a, nil
+	}
+	text, genErr := uc.generate(ctx, pm)
+	if genErr != nil && ctx.Err() != nil {
+		return domain.Message{}, ctx.Err()
+	}
+	a := domain.NewAnswerMessage(pm, text, now(uc.Now))
+	if genErr != nil {
+		a = domain.NewFailedAnswer(pm, genErr.Error(), now(uc.Now))
+	}
+	if owned {
+		turn := domain.Turn{Role: domain.RoleAssistant, MessageID: a.MessageID, Text: a.Text, Citations: a.Citations, At: a.CreatedAt}
+		if err := uc.Sessions.Append(ctx, pm.SessionID, turn); err != nil {
+			return domain.Message{}, fmt.Errorf("record answer %s: %w", a.MessageID, err)
+		}
+	}
+	return a, nil
+}
+
+// recorded looks for an answer an earlier attempt already recorded.
+// owned is false when the session belongs to someone else (then nothing is
+// recorded).
+func (uc *Answer) recorded(ctx context.Context, pm domain.Message, answerID string) (owned bool, turn *domain.Turn, err error) {
+	if uc.Sessions == nil {
+		return false, nil, nil
+	}
+	if _, err := uc.Sessions.Open(ctx, pm.SessionID, pm.UserID); err != nil {
+		if errors.Is(err, domain.ErrForbidden) {
+			return false, nil, nil
+		}
+		return false, nil, fmt.Errorf("open session %s: %w", pm.SessionID, err)
+	}
+	turns, err := uc.Sessions.Recent(ctx, pm.SessionID, domain.PromptHistoryTurns+2)
+	if err != nil {
+		return false, nil, fmt.Errorf("session %s history: %w", pm.SessionID, err)
+	}
+	for i := range turns {
+		if turns[i].MessageID == answerID {
+			return true, &turns[i], nil
+		}
+	}
+	return true, nil, nil
+}
+
+func (uc *Answer) generate(ctx context.Context, pm domain.Message) (string, error) {
+	prompt := domain.PromptFromMessage(pm)
+	var onChunk func(string)
+	if uc.OnChunk != nil {
+		onChunk = func(c string) { uc.OnChunk(pm, c) }
+	}
+	attempts := max(uc.Attempts, 1)
+	backoff := uc.Backoff
+	var err error
+	for i := range attempts {
+		var text string
+		text, err = uc.Generator.Generate(ctx, prompt, onChunk)
+		if err == nil {
+			return text, nil
+		}
+		if ctx.Err() != nil || i == attempts-1 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+	}
+	return "", fmt.Errorf("generator failed after %d attempts: %w", attempts, err)
+}

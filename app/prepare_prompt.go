@@ -1,0 +1,78 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kchat/kchat/domain"
+	"github.com/kchat/kchat/ports"
+)
+
+// PreparePrompt is the retrieve stage (query → prompt): it masks profanity
+// in the question, records it in the session, retrieves passages and builds
+// the prompt. Running it twice for one query gives the same prompt id and
+// records the question once.
+type PreparePrompt struct {
+	Sessions  ports.SessionStore
+	Retriever ports.Retriever
+	Censor    ports.Censor
+	// TopK is how many passages a prompt carries.
+	TopK int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Execute returns domain.ErrUnavailable when the session store or the
+// retriever does not answer; the caller retries.
+func (uc *PreparePrompt) Execute(ctx context.Context, q domain.Message) (domain.Message, error) {
+	if q.Type != domain.TypeQuery {
+		return domain.Message{}, &domain.ValidationError{Field: "type", Reason: fmt.Sprintf("the retrieve stage takes queries, got %q", q.Type)}
+	}
+	question := q.Text
+	if uc.Censor != nil {
+		question, _ = uc.Censor.Censor(question)
+	}
+	history, err := uc.record(ctx, q, question)
+	if err != nil {
+		return domain.Message{}, err
+	}
+	passages, err := uc.Retriever.Retrieve(ctx, question, uc.TopK)
+	if err != nil {
+		return domain.Message{}, fmt.Errorf("retrieve for %s: %w", q.MessageID, err)
+	}
+	p := domain.BuildPrompt(question, q.MessageID, history, passages)
+	return domain.NewPromptMessage(q, p, now(uc.Now)), nil
+}
+
+// record opens the session (owned by the query's user), reads its recent
+// turns and appends the question. A session owned by someone else is not
+// touched: the prompt goes without history.
+func (uc *PreparePrompt) record(ctx context.Context, q domain.Message, question string) ([]domain.Turn, error) {
+	if uc.Sessions == nil {
+		return nil, nil
+	}
+	if _, err := uc.Sessions.Open(ctx, q.SessionID, q.UserID); err != nil {
+		if errors.Is(err, domain.ErrForbidden) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("open session %s: %w", q.SessionID, err)
+	}
+	history, err := uc.Sessions.Recent(ctx, q.SessionID, domain.PromptHistoryTurns+2)
+	if err != nil {
+		return nil, fmt.Errorf("session %s history: %w", q.SessionID, err)
+	}
+	turn := domain.Turn{Role: domain.RoleUser, MessageID: q.MessageID, Text: question, At: now(uc.Now)}
+	if err := uc.Sessions.Append(ctx, q.SessionID, turn); err != nil {
+		return nil, fmt.Errorf("record question %s: %w", q.MessageID, err)
+	}
+	return history, nil
+}
+
+func now(clock func() time.Time) time.Time {
+	if clock == nil {
+		return time.Now().UTC()
+	}
+	return clock().UTC()
+}
