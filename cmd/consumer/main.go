@@ -61,6 +61,7 @@ func options(cfg Config, log *slog.Logger) []fx.Option {
 		services.Base(log, cfg.Consumer.HTTP.ShutdownTimeout),
 		fx.Supply(cfg.Kafka),
 		kafka.Module,
+		services.Censor(cfg.Consumer.Profanity),
 		services.Consumer(cfg.Consumer),
 	}
 }

@@ -83,6 +83,7 @@ func options(cfg Config, log *slog.Logger, out io.Writer) []fx.Option {
 		fx.Supply(cfg.Kafka),
 		kafka.Module,
 		services.Producer(cfg.Producer),
+		services.Censor(cfg.Consumer.Profanity),
 		services.Consumer(cfg.Consumer),
 		fx.Invoke(func(lc fx.Lifecycle, p services.ProducerServer, c services.ConsumerServer) {
 			lc.Append(fx.StartHook(func(context.Context) {

@@ -48,11 +48,10 @@ type ConsumerServer struct {
 
 // Consumer is the consumer service: the Kafka queue's consume loops, the
 // fetch use cases with profanity filtering, and its HTTP server. It needs
-// Base and kafka.Module in the graph.
+// Base, kafka.Module and Censor in the graph.
 func Consumer(cfg ConsumerConfig) fx.Option {
 	return fx.Module("consumer",
-		fx.Supply(cfg.Queue, cfg.Profanity),
-		profanity.Module,
+		fx.Supply(cfg.Queue),
 		fx.Provide(
 			func(q ports.MessageQueue, c ports.Censor) *app.FetchNext {
 				return &app.FetchNext{Queue: q, Censor: c, Lease: cfg.Lease}
@@ -74,4 +73,9 @@ func Consumer(cfg ConsumerConfig) fx.Option {
 		}),
 		fx.Invoke(func(lc fx.Lifecycle, s ConsumerServer) { lc.Append(fx.StartStopHook(s.Start, s.Stop)) }),
 	)
+}
+
+// Censor provides the profanity filter, once per process.
+func Censor(cfg profanity.Config) fx.Option {
+	return fx.Options(fx.Supply(cfg), profanity.Module)
 }

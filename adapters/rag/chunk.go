@@ -1,0 +1,163 @@
+package rag
+
+import (
+	"path"
+	"strings"
+)
+
+// maxPassageChars is how long merged paragraphs may grow: long enough to
+// carry a whole idea, short enough that BM25's length normalisation and the
+// prompt's budget favour focused passages. A single paragraph or code block
+// longer than this stays whole.
+const maxPassageChars = 800
+
+// titleSep joins the headings of a title path.
+const titleSep = " › "
+
+// chunk is one passage before indexing.
+type chunk struct {
+	Title string
+	Text  string
+}
+
+// split cuts a Markdown (or plain text) document into passages: a new
+// section at each ATX heading (# to ######), then paragraphs at blank lines,
+// with consecutive paragraphs of a section merged up to maxPassageChars.
+// Fenced code blocks (``` or ~~~) are kept whole, blank lines included, and
+// never read as headings. Each passage's title is its heading path
+// ("Consumer API › Delivery guarantees"); text before the first heading is
+// titled fallback.
+func split(doc, fallback string) []chunk {
+	var (
+		out      []chunk
+		headings []string // headings[i] is the current level-(i+1) heading
+		paras    []string // finished paragraphs of the current section
+		cur      []string // lines of the paragraph being read
+		fence    string   // the opening fence while inside a code block
+	)
+	title := func() string {
+		var parts []string
+		for _, h := range headings {
+			if h != "" {
+				parts = append(parts, h)
+			}
+		}
+		if len(parts) == 0 {
+			return fallback
+		}
+		return strings.Join(parts, titleSep)
+	}
+	endParagraph := func() {
+		if p := strings.TrimSpace(strings.Join(cur, "\n")); p != "" {
+			paras = append(paras, p)
+		}
+		cur = cur[:0]
+	}
+	endSection := func() {
+		endParagraph()
+		t := title()
+		for _, text := range merge(paras) {
+			out = append(out, chunk{Title: t, Text: text})
+		}
+		paras = paras[:0]
+	}
+
+	for _, line := range strings.Split(strings.ReplaceAll(doc, "\r\n", "\n"), "\n") {
+		trimmed := strings.TrimSpace(line)
+		if fence != "" {
+			cur = append(cur, line)
+			if strings.HasPrefix(trimmed, fence) && strings.Trim(trimmed, fence[:1]) == "" {
+				fence = ""
+				endParagraph()
+			}
+			continue
+		}
+		if f := openingFence(trimmed); f != "" {
+			endParagraph()
+			fence = f
+			cur = append(cur, line)
+			continue
+		}
+		if level, text, ok := heading(line); ok {
+			endSection()
+			for len(headings) < level {
+				headings = append(headings, "")
+			}
+			headings = headings[:level]
+			headings[level-1] = text
+			continue
+		}
+		if trimmed == "" {
+			endParagraph()
+			continue
+		}
+		cur = append(cur, line)
+	}
+	endSection() // an unclosed fence runs to the end of the document
+	return out
+}
+
+// merge joins consecutive paragraphs while the result stays within
+// maxPassageChars.
+func merge(paras []string) []string {
+	var out []string
+	var b strings.Builder
+	for _, p := range paras {
+		if b.Len() > 0 && b.Len()+2+len(p) > maxPassageChars {
+			out = append(out, b.String())
+			b.Reset()
+		}
+		if b.Len() > 0 {
+			b.WriteString("\n\n")
+		}
+		b.WriteString(p)
+	}
+	if b.Len() > 0 {
+		out = append(out, b.String())
+	}
+	return out
+}
+
+// openingFence returns the fence (three or more backticks or tildes) that
+// line opens, or "".
+func openingFence(trimmed string) string {
+	for _, c := range []string{"`", "~"} {
+		n := len(trimmed) - len(strings.TrimLeft(trimmed, c))
+		if n >= 3 {
+			return strings.Repeat(c, n)
+		}
+	}
+	return ""
+}
+
+// heading parses an ATX heading ("## Title ##"), indented at most three
+// spaces as CommonMark says.
+func heading(line string) (level int, text string, ok bool) {
+	s := strings.TrimLeft(line, " ")
+	if len(line)-len(s) > 3 {
+		return 0, "", false
+	}
+	level = len(s) - len(strings.TrimLeft(s, "#"))
+	if level < 1 || level > 6 {
+		return 0, "", false
+	}
+	rest := s[level:]
+	if rest != "" && rest[0] != ' ' && rest[0] != '\t' {
+		return 0, "", false // "#hashtag" is text
+	}
+	text = strings.TrimSpace(rest)
+	if t := strings.TrimRight(text, "#"); t != text && (t == "" || strings.HasSuffix(t, " ")) {
+		text = strings.TrimSpace(t) // closing sequence: "## Title ##"; "C#" stays
+	}
+	if text == "" {
+		return 0, "", false
+	}
+	return level, text, true
+}
+
+// docTitle is the title of text that precedes a document's first heading:
+// its file name without the extension.
+func docTitle(source string) string {
+	base := path.Base(source)
+	return strings.TrimSuffix(base, path.Ext(base))
+}

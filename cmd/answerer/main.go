@@ -1,0 +1,90 @@
+// Command answerer is kchat's RAG worker (SPEC §5): it turns queries into
+// prompts (retrieving passages from the knowledge base) and prompts into
+// answers (with the configured generator), in Kafka transactions, so no
+// prompt or answer is lost or duplicated across crashes. Port 8003 serves
+// health, readiness and metrics only.
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"go.uber.org/fx"
+
+	"github.com/kchat/kchat/adapters/kafka"
+	"github.com/kchat/kchat/adapters/profanity"
+	"github.com/kchat/kchat/adapters/redis"
+	"github.com/kchat/kchat/cmd/internal/config"
+	"github.com/kchat/kchat/cmd/internal/runner"
+	"github.com/kchat/kchat/cmd/internal/services"
+)
+
+// Config is everything the answerer reads from the environment.
+type Config struct {
+	Answerer  services.AnswererConfig
+	Kafka     kafka.Config
+	Redis     redis.Config
+	Profanity profanity.Config
+	Log       runner.LogConfig
+}
+
+// Validate checks every part, naming the variable at fault. The instance
+// name defaults to the host name.
+func (c *Config) Validate() error {
+	if c.Answerer.Stage.Instance == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			return fmt.Errorf("KCHAT_ANSWERER_INSTANCE is unset and the host name is unknown: set it")
+		}
+		c.Answerer.Stage.Instance = host
+	}
+	if err := c.Answerer.Validate(); err != nil {
+		return err
+	}
+	if c.Redis.URL != "" {
+		if err := c.Redis.Validate(); err != nil {
+			return err
+		}
+	}
+	if err := c.Profanity.Validate(); err != nil {
+		return err
+	}
+	return c.Kafka.Validate()
+}
+
+func main() {
+	if err := run(os.Args[1:], os.Environ()); err != nil {
+		fmt.Fprintln(os.Stderr, "answerer:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, environ []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected arguments %q: the answerer is configured by KCHAT_* variables only", args)
+	}
+	var cfg Config
+	if err := config.Load(&cfg, environ, cfg.Validate); err != nil {
+		return err
+	}
+	log, err := runner.NewLogger(cfg.Log, "answerer")
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	app := fx.New(options(cfg, log)...)
+	app.Run()
+	return app.Err()
+}
+
+// options is the answerer's fx graph.
+func options(cfg Config, log *slog.Logger) []fx.Option {
+	return []fx.Option{
+		services.Base(log, cfg.Answerer.HTTP.ShutdownTimeout),
+		fx.Supply(cfg.Kafka),
+		kafka.Module,
+		services.Sessions(cfg.Redis),
+		services.Censor(cfg.Profanity),
+		services.Answerer(cfg.Answerer),
+	}
+}

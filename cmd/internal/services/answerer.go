@@ -1,0 +1,147 @@
+package services
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx"
+
+	"github.com/kchat/kchat/adapters/httpapi"
+	"github.com/kchat/kchat/adapters/kafka"
+	"github.com/kchat/kchat/adapters/llm"
+	"github.com/kchat/kchat/adapters/memory"
+	"github.com/kchat/kchat/adapters/rag"
+	"github.com/kchat/kchat/adapters/redis"
+	"github.com/kchat/kchat/app"
+	"github.com/kchat/kchat/cmd/internal/runner"
+	"github.com/kchat/kchat/domain"
+	"github.com/kchat/kchat/ports"
+)
+
+// AnswererConfig is the answerer's own configuration.
+type AnswererConfig struct {
+	Addr  string `env:"KCHAT_ANSWERER_ADDR" envDefault:":8003"`
+	HTTP  httpapi.ServerConfig
+	Stage kafka.StageConfig
+	RAG   rag.Config
+	LLM   llm.Config
+	// Attempts is how many times a failing generator is tried per prompt.
+	Attempts int `env:"KCHAT_LLM_ATTEMPTS" envDefault:"3"`
+	// Backoff is the wait before the second attempt; it doubles after.
+	Backoff time.Duration `env:"KCHAT_LLM_BACKOFF" envDefault:"1s"`
+}
+
+// Validate checks every part, naming the variable at fault.
+func (c *AnswererConfig) Validate() error {
+	c.HTTP.Addr = c.Addr
+	if err := c.HTTP.Validate("KCHAT_ANSWERER_ADDR"); err != nil {
+		return err
+	}
+	switch {
+	case c.Attempts < 1 || c.Attempts > 20:
+		return fmt.Errorf("KCHAT_LLM_ATTEMPTS must be between 1 and 20, got %d", c.Attempts)
+	case c.Backoff < 0 || c.Backoff > time.Minute:
+		return fmt.Errorf("KCHAT_LLM_BACKOFF must be between 0s and 1m, got %s", c.Backoff)
+	}
+	for _, v := range []func() error{c.Stage.Validate, c.RAG.Validate, c.LLM.Validate} {
+		if err := v(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AnswererServer is the answerer's HTTP server: health, readiness, metrics.
+type AnswererServer struct {
+	*httpapi.Server
+}
+
+// Sessions provides the session store: Redis when cfg.URL is set, else an
+// in-memory store that lives as long as the process (fine for one process,
+// such as the all-in-one; every replica of a deployment needs Redis).
+func Sessions(cfg redis.Config) fx.Option {
+	if cfg.URL != "" {
+		return fx.Options(fx.Supply(cfg), redis.Module,
+			fx.Provide(fx.Annotate(func(s *redis.Sessions) httpapi.Check { return httpapi.Check{Name: "redis", Check: s.Ping} }, fx.ResultTags(`group:"checks"`))))
+	}
+	return fx.Provide(
+		fx.Annotate(func(log *slog.Logger) *memory.Sessions {
+			log.Warn("KCHAT_REDIS_URL is unset: sessions are kept in memory, in this process only")
+			return memory.NewSessions(memory.SessionsConfig{MaxTurns: cfg.MaxTurns, TTL: cfg.TTL})
+		}, fx.As(new(ports.SessionStore))),
+	)
+}
+
+// Answerer is the answerer worker: the retrieve stage (query → prompt) and,
+// unless the generator is external, the generate stage (prompt → answer),
+// each in Kafka transactions, plus health and metrics. It needs Base,
+// kafka.Module, Sessions, a censor (profanity.Module) and the rag and llm
+// configs' modules in the graph.
+func Answerer(cfg AnswererConfig) fx.Option {
+	opts := []fx.Option{
+		fx.Supply(cfg.Stage, cfg.RAG, cfg.LLM),
+		rag.Module,
+		llm.Module,
+		fx.Provide(
+			func(s ports.SessionStore, r ports.Retriever, c ports.Censor) *app.PreparePrompt {
+				return &app.PreparePrompt{Sessions: s, Retriever: r, Censor: c, TopK: cfg.RAG.TopK}
+			},
+			fx.Annotate(func(topics *kafka.TopicAdmin) httpapi.Check {
+				return httpapi.Check{Name: "kafka", Check: topics.Ready}
+			}, fx.ResultTags(`group:"checks"`)),
+			fx.Annotate(func(reg *prometheus.Registry, checks []httpapi.Check, log *slog.Logger) AnswererServer {
+				return AnswererServer{httpapi.NewServer(cfg.HTTP, "kchat answerer", reg, checks, log)}
+			}, fx.ParamTags(``, `group:"checks"`, ``)),
+		),
+		fx.Decorate(func(topics *kafka.TopicAdmin, kcfg kafka.Config) *kafka.TopicAdmin {
+			return topics.AlsoCreate(kafka.DeadLetterTopic(domain.TopicName(kcfg.TopicPrefix, domain.TypeQuery)),
+				kafka.DeadLetterTopic(domain.TopicName(kcfg.TopicPrefix, domain.TypePrompt)))
+		}),
+		fx.Invoke(func(lc fx.Lifecycle, sd fx.Shutdowner, log *slog.Logger, topics *kafka.TopicAdmin) {
+			runner.Hook(lc, sd, log, "kafka-topics", topics)
+		}),
+		fx.Invoke(func(lc fx.Lifecycle, sd fx.Shutdowner, log *slog.Logger, topics *kafka.TopicAdmin, kcfg kafka.Config, m *kafka.Metrics, uc *app.PreparePrompt) {
+			stage := kafka.NewStage("retrieve", domain.TypeQuery, kcfg, cfg.Stage, log, m, uc.Execute)
+			runner.Hook(lc, sd, log, "retrieve-stage", afterTopics(topics, stage))
+		}),
+	}
+	if !cfg.LLM.External() {
+		opts = append(opts,
+			fx.Provide(func(s ports.SessionStore, g ports.Generator) *app.Answer {
+				return &app.Answer{Sessions: s, Generator: g, Attempts: cfg.Attempts, Backoff: cfg.Backoff}
+			}),
+			fx.Invoke(func(lc fx.Lifecycle, sd fx.Shutdowner, log *slog.Logger, topics *kafka.TopicAdmin, kcfg kafka.Config, m *kafka.Metrics, uc *app.Answer) {
+				stage := kafka.NewStage("generate", domain.TypePrompt, kcfg, cfg.Stage, log, m, uc.Execute)
+				runner.Hook(lc, sd, log, "generate-stage", afterTopics(topics, stage))
+			}),
+		)
+	}
+	opts = append(opts, fx.Invoke(func(lc fx.Lifecycle, s AnswererServer) { lc.Append(fx.StartStopHook(s.Start, s.Stop)) }))
+	return fx.Module("answerer", opts...)
+}
+
+// afterTopics runs l once the topics it writes exist.
+func afterTopics(topics *kafka.TopicAdmin, l runner.Loop) runner.Loop {
+	return loopFunc(func(ctx context.Context) error {
+		for !topics.Ensured() {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		err := l.Run(ctx)
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
+	})
+}
+
+type loopFunc func(ctx context.Context) error
+
+func (f loopFunc) Run(ctx context.Context) error { return f(ctx) }
