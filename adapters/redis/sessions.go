@@ -1,0 +1,285 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/kchat/kchat/domain"
+	"github.com/kchat/kchat/ports"
+)
+
+// Client timeouts, so that an outage answers ErrUnavailable within seconds
+// instead of holding a request; a URL's own dial_timeout etc. win.
+const (
+	dialTimeout = 2 * time.Second
+	ioTimeout   = 2 * time.Second
+	poolTimeout = 3 * time.Second
+	// opTimeout bounds one call, retries included, for a caller whose ctx
+	// has no shorter deadline.
+	opTimeout = 2500 * time.Millisecond
+)
+
+// idsPerTurn is how many message ids a session remembers per turn it keeps:
+// a redelivered turn is recognised for a while after it was trimmed from
+// the window, so a late retry does not come back as a new turn.
+const idsPerTurn = 4
+
+// Sessions is the Redis ports.SessionStore. A session is three keys that
+// share the session id as their hash tag (one cluster slot) and expire
+// together:
+//
+//	<prefix>session:{<id>}        hash: owner, seq (ids appended so far)
+//	<prefix>session:{<id>}:turns  list of turnV1 JSON, oldest first
+//	<prefix>session:{<id>}:ids    sorted set of message ids, by seq
+//
+// The session exists while its hash does.
+type Sessions struct {
+	client     goredis.UniversalClient
+	ownsClient bool
+	cfg        Config
+	ttlMillis  int64
+}
+
+var _ ports.SessionStore = (*Sessions)(nil)
+
+// NewSessions connects to cfg.URL (lazily: the first call dials; use Ping
+// for readiness). Close releases the connections.
+func NewSessions(cfg Config) (*Sessions, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	opts, err := parseURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	if opts.DialTimeout == 0 {
+		opts.DialTimeout = dialTimeout
+	}
+	if opts.ReadTimeout == 0 {
+		opts.ReadTimeout = ioTimeout
+	}
+	if opts.WriteTimeout == 0 {
+		opts.WriteTimeout = ioTimeout
+	}
+	if opts.PoolTimeout == 0 {
+		opts.PoolTimeout = poolTimeout
+	}
+	if opts.MaxRetries == 0 {
+		// Every script is idempotent, so one retry is safe; more would only
+		// lengthen an outage's answer.
+		opts.MaxRetries = 1
+	}
+	if opts.DialerRetries == 0 {
+		opts.DialerRetries = 2 // the default 5 would stretch a refused dial to ~1 s
+	}
+	opts.ContextTimeoutEnabled = true
+	s, err := NewSessionsWithClient(goredis.NewClient(opts), cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.ownsClient = true
+	return s, nil
+}
+
+// NewSessionsWithClient uses client, which the caller keeps and closes;
+// cfg.URL is ignored.
+func NewSessionsWithClient(client goredis.UniversalClient, cfg Config) (*Sessions, error) {
+	if err := cfg.validateStore(); err != nil {
+		return nil, err
+	}
+	return &Sessions{client: client, cfg: cfg, ttlMillis: cfg.TTL.Milliseconds()}, nil
+}
+
+// Ping reports whether Redis answers, for readiness checks.
+func (s *Sessions) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis ping: %w: %w", domain.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Close closes the client NewSessions made; a client passed to
+// NewSessionsWithClient is left to its owner.
+func (s *Sessions) Close() error {
+	if !s.ownsClient {
+		return nil
+	}
+	return s.client.Close()
+}
+
+func (s *Sessions) keys(sessionID string) []string {
+	base := s.cfg.KeyPrefix + "session:{" + sessionID + "}"
+	return []string{base, base + ":turns", base + ":ids"}
+}
+
+// openScript returns the owner, creating the session for ARGV[1] when its
+// hash does not exist (and clearing leftovers of an expired one). Another
+// user's session is neither changed nor renewed.
+var openScript = goredis.NewScript(`
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if not owner then
+  redis.call('DEL', KEYS[2], KEYS[3])
+  redis.call('HSET', KEYS[1], 'owner', ARGV[1])
+  owner = ARGV[1]
+elseif owner ~= ARGV[1] then
+  return owner
+end
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+return owner
+`)
+
+// Open returns the owner, creating the session for userID when it does not
+// exist; domain.ErrForbidden when another user owns it.
+func (s *Sessions) Open(ctx context.Context, sessionID, userID string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	owner, err := openScript.Run(ctx, s.client, s.keys(sessionID), userID, s.ttlMillis).Text()
+	if err != nil {
+		return "", translate("open", sessionID, err)
+	}
+	if owner != userID {
+		return "", fmt.Errorf("redis open session %s: %w", sessionID, domain.ErrForbidden)
+	}
+	return owner, nil
+}
+
+// appendScript adds ARGV[2] unless message id ARGV[1] is among the last
+// ARGV[4] appended; it keeps the last ARGV[3] turns and renews the TTL. It
+// returns nil when the session does not exist.
+var appendScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local added = 0
+if not redis.call('ZSCORE', KEYS[3], ARGV[1]) then
+  local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+  redis.call('ZADD', KEYS[3], seq, ARGV[1])
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[4]) + 1))
+  redis.call('RPUSH', KEYS[2], ARGV[2])
+  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
+  added = 1
+end
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
+return added
+`)
+
+// Append adds turn unless its MessageID was appended before (ids of the
+// last 4×MaxTurns turns are remembered); domain.ErrNotFound when the
+// session does not exist.
+func (s *Sessions) Append(ctx context.Context, sessionID string, turn domain.Turn) error {
+	raw, err := json.Marshal(toWire(turn))
+	if err != nil {
+		return fmt.Errorf("redis append session %s: encode turn: %w", sessionID, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	err = appendScript.Run(ctx, s.client, s.keys(sessionID),
+		turn.MessageID, raw, s.cfg.MaxTurns, idsPerTurn*s.cfg.MaxTurns, s.ttlMillis).Err()
+	if err != nil {
+		return translate("append", sessionID, err)
+	}
+	return nil
+}
+
+// recentScript returns the last ARGV[1] turns and renews the TTL; nil when
+// the session does not exist.
+var recentScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+local limit = tonumber(ARGV[1])
+if limit <= 0 then return {} end
+return redis.call('LRANGE', KEYS[2], -limit, -1)
+`)
+
+// Recent returns up to limit most recent turns, oldest first;
+// domain.ErrNotFound when the session does not exist.
+func (s *Sessions) Recent(ctx context.Context, sessionID string, limit int) ([]domain.Turn, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	raws, err := recentScript.Run(ctx, s.client, s.keys(sessionID), limit, s.ttlMillis).StringSlice()
+	if err != nil {
+		return nil, translate("recent", sessionID, err)
+	}
+	turns := make([]domain.Turn, 0, len(raws))
+	for _, raw := range raws {
+		var w turnV1
+		if err := json.Unmarshal([]byte(raw), &w); err != nil {
+			return nil, fmt.Errorf("redis recent session %s: decode turn: %w", sessionID, err)
+		}
+		turns = append(turns, w.toDomain())
+	}
+	return turns, nil
+}
+
+// Delete removes the session; deleting a missing one is not an error.
+func (s *Sessions) Delete(ctx context.Context, sessionID string) error {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	if err := s.client.Del(ctx, s.keys(sessionID)...).Err(); err != nil {
+		return translate("delete", sessionID, err)
+	}
+	return nil
+}
+
+// translate maps a driver error to the domain: a nil reply is a missing
+// session; anything that is not a Redis error reply (network, timeout,
+// closed pool, ctx) or is a reply saying Redis cannot serve now is
+// ErrUnavailable; other replies (WRONGTYPE, a script error) are bugs and
+// stay as they are.
+func translate(op, sessionID string, err error) error {
+	if errors.Is(err, goredis.Nil) {
+		return fmt.Errorf("redis %s session %s: %w", op, sessionID, domain.ErrNotFound)
+	}
+	if unavailable(err) {
+		return fmt.Errorf("redis %s session %s: %w: %w", op, sessionID, domain.ErrUnavailable, err)
+	}
+	return fmt.Errorf("redis %s session %s: %w", op, sessionID, err)
+}
+
+func unavailable(err error) bool {
+	var reply goredis.Error
+	if !errors.As(err, &reply) {
+		return true
+	}
+	return goredis.IsLoadingError(err) || goredis.IsReadOnlyError(err) ||
+		goredis.IsClusterDownError(err) || goredis.IsTryAgainError(err) ||
+		goredis.IsMasterDownError(err) || goredis.IsMaxClientsError(err)
+}
+
+// turnV1 is the stored form of a domain.Turn.
+type turnV1 struct {
+	Role      string       `json:"role"`
+	MessageID string       `json:"message_id"`
+	Text      string       `json:"text"`
+	Citations []citationV1 `json:"citations,omitempty"`
+	At        time.Time    `json:"at"`
+}
+
+type citationV1 struct {
+	N       int     `json:"n"`
+	Source  string  `json:"source"`
+	Title   string  `json:"title,omitempty"`
+	Score   float64 `json:"score"`
+	Snippet string  `json:"snippet,omitempty"`
+}
+
+func toWire(t domain.Turn) turnV1 {
+	w := turnV1{Role: string(t.Role), MessageID: t.MessageID, Text: t.Text, At: t.At}
+	for _, c := range t.Citations {
+		w.Citations = append(w.Citations, citationV1{N: c.N, Source: c.Source, Title: c.Title, Score: c.Score, Snippet: c.Snippet})
+	}
+	return w
+}
+
+func (w turnV1) toDomain() domain.Turn {
+	t := domain.Turn{Role: domain.Role(w.Role), MessageID: w.MessageID, Text: w.Text, At: w.At}
+	for _, c := range w.Citations {
+		t.Citations = append(t.Citations, domain.Citation{N: c.N, Source: c.Source, Title: c.Title, Score: c.Score, Snippet: c.Snippet})
+	}
+	return t
+}
