@@ -71,7 +71,12 @@ func testStage(t *testing.T, brokers []string, prefix string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- stage.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("stage: %v", err)
+		}
+	})
 
 	select {
 	case err := <-done:
