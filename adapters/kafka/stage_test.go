@@ -69,18 +69,19 @@ func testStage(t *testing.T, brokers []string, prefix string) {
 	scfg := kafka.StageConfig{Group: prefix + "answerer", Instance: "test", RetryBackoff: 10 * time.Millisecond, SessionTimeout: 6 * time.Second}
 	stage := kafka.NewStage("retrieve", domain.TypeQuery, cfg, scfg, log, nil, transform)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- stage.Run(ctx) }()
+	done := make(chan struct{})
+	var runErr error
+	go func() { runErr = stage.Run(ctx); close(done) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("stage: %v", err)
+		<-done
+		if runErr != nil {
+			t.Errorf("stage: %v", runErr)
 		}
 	})
-
 	select {
-	case err := <-done:
-		t.Fatalf("stage stopped: %v", err)
+	case <-done:
+		t.Fatalf("stage stopped: %v", runErr)
 	case <-time.After(2 * time.Second):
 	}
 	recs := kafkatest.ReadAll(t, brokers, prefix+"prompt", n, 60*time.Second)
