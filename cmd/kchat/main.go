@@ -1,8 +1,9 @@
 // Command kchat runs every kchat service in one process (SPEC §7), on the
 // services' usual ports. Without KCHAT_KAFKA_BROKERS it embeds a
 // Kafka-protocol broker (franz-go's kfake), so `make run` works on a machine
-// with only Go. Services land here as they are built; today: the producer
-// and the consumer.
+// with only Go. Without KCHAT_REDIS_URL sessions are kept in memory.
+// Services land here as they are built; today: the producer, the consumer
+// and the answerer.
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/kchat/kchat/adapters/kafka"
+	"github.com/kchat/kchat/adapters/redis"
 	"github.com/kchat/kchat/cmd/internal/config"
 	"github.com/kchat/kchat/cmd/internal/runner"
 	"github.com/kchat/kchat/cmd/internal/services"
@@ -26,6 +28,8 @@ import (
 type Config struct {
 	Producer services.ProducerConfig
 	Consumer services.ConsumerConfig
+	Answerer services.AnswererConfig
+	Redis    redis.Config
 	Kafka    kafka.Config
 	Log      runner.LogConfig
 }
@@ -37,6 +41,17 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Consumer.Validate(); err != nil {
 		return err
+	}
+	if c.Answerer.Stage.Instance == "" {
+		c.Answerer.Stage.Instance = "kchat"
+	}
+	if err := c.Answerer.Validate(); err != nil {
+		return err
+	}
+	if c.Redis.URL != "" {
+		if err := c.Redis.Validate(); err != nil {
+			return err
+		}
 	}
 	if len(c.Kafka.Brokers) == 0 {
 		return nil // embedded broker; checked again once it listens
@@ -85,11 +100,14 @@ func options(cfg Config, log *slog.Logger, out io.Writer) []fx.Option {
 		services.Producer(cfg.Producer),
 		services.Censor(cfg.Consumer.Profanity),
 		services.Consumer(cfg.Consumer),
-		fx.Invoke(func(lc fx.Lifecycle, p services.ProducerServer, c services.ConsumerServer) {
+		services.Sessions(cfg.Redis),
+		services.Answerer(cfg.Answerer),
+		fx.Invoke(func(lc fx.Lifecycle, p services.ProducerServer, c services.ConsumerServer, a services.AnswererServer) {
 			lc.Append(fx.StartHook(func(context.Context) {
 				fmt.Fprintf(out, "kchat is running:\n")
 				fmt.Fprintf(out, "  producer  %s  (docs %[1]s/docs, spec %[1]s/openapi.yaml)\n", url(p.Addr()))
 				fmt.Fprintf(out, "  consumer  %s  (docs %[1]s/docs, spec %[1]s/openapi.yaml)\n", url(c.Addr()))
+				fmt.Fprintf(out, "  answerer  %s  (health and metrics; generator %s)\n", url(a.Addr()), cfg.Answerer.LLM.Generator)
 			}))
 		}),
 	}

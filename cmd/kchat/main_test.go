@@ -13,7 +13,10 @@ import (
 
 	"github.com/kchat/kchat/adapters/httpapi"
 	"github.com/kchat/kchat/adapters/kafka"
+	"github.com/kchat/kchat/adapters/llm"
 	"github.com/kchat/kchat/adapters/profanity"
+	"github.com/kchat/kchat/adapters/rag"
+	"github.com/kchat/kchat/adapters/redis"
 	"github.com/kchat/kchat/cmd/internal/services"
 	"github.com/kchat/kchat/internal/kafkatest"
 )
@@ -23,22 +26,28 @@ func TestValidateApp(t *testing.T) {
 	cfg.Kafka.Brokers = []string{"127.0.0.1:9092"}
 	cfg.Producer.HTTP = httpapi.ServerConfig{Addr: ":0", ShutdownTimeout: time.Second}
 	cfg.Consumer = consumerConfig()
+	cfg.Answerer, cfg.Redis = answererConfig(), redis.DefaultConfig()
 	if err := fx.ValidateApp(options(cfg, slog.New(slog.DiscardHandler), io.Discard)...); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // TestAllInOneServesTheProducer is what `make run` gives a new user: the
-// producer answering 202 on a broker inside the process.
+// producer answering 202 on a broker inside the process, the consumer
+// handing the query out, and the answerer answering it.
 func TestAllInOneServesTheProducer(t *testing.T) {
 	cfg := Config{Kafka: kafka.DefaultConfig()}
 	cfg.Kafka.Brokers = kafkatest.Fake(t)
 	cfg.Producer.HTTP = httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second}
 	cfg.Consumer = consumerConfig()
+	cfg.Answerer, cfg.Redis = answererConfig(), redis.DefaultConfig()
 	var banner strings.Builder
 	var srv services.ProducerServer
 	var cons services.ConsumerServer
 	app := fx.New(append(options(cfg, slog.New(slog.DiscardHandler), &banner), fx.Populate(&srv, &cons))...)
+	if err := app.Err(); err != nil {
+		t.Fatal(err)
+	}
 	if err := app.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +94,24 @@ func TestAllInOneServesTheProducer(t *testing.T) {
 	raw, _ := io.ReadAll(got.Body)
 	if got.StatusCode != http.StatusOK || !strings.Contains(string(raw), `"count":1`) || !strings.Contains(string(raw), "hello") {
 		t.Fatalf("consumer: %d %s", got.StatusCode, raw)
+	}
+	// The answerer answers it: the answer shows up on the consumer.
+	ans, err := http.Get("http://" + cons.Addr() + "/messages?type=answer&wait=20s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ans.Body.Close()
+	raw, _ = io.ReadAll(ans.Body)
+	if ans.StatusCode != http.StatusOK || !strings.Contains(string(raw), `"count":1`) || !strings.Contains(string(raw), `"reply_to"`) {
+		t.Fatalf("answer: %d %s", ans.StatusCode, raw)
+	}
+}
+
+func answererConfig() services.AnswererConfig {
+	return services.AnswererConfig{
+		HTTP:  httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second},
+		Stage: kafka.StageConfig{Group: "kchat-answerer", Instance: "test", RetryBackoff: 50 * time.Millisecond, SessionTimeout: 10 * time.Second},
+		RAG:   rag.DefaultConfig(), LLM: llm.DefaultConfig(), Attempts: 2, Backoff: 10 * time.Millisecond,
 	}
 }
 
