@@ -51,7 +51,7 @@ func problem(ctx context.Context, log *slog.Logger, err error) error {
 	case errors.Is(err, domain.ErrUnavailable):
 		log.WarnContext(ctx, "dependency unavailable", "err", err, "request_id", middleware.GetReqID(ctx))
 		return huma.ErrorWithHeaders(
-			huma.Error503ServiceUnavailable("Kafka did not acknowledge in time; retry later"),
+			huma.Error503ServiceUnavailable("a dependency (Kafka or Redis) did not answer in time; retry later"),
 			http.Header{"Retry-After": {strconv.Itoa(RetryAfter)}})
 	case errors.Is(err, domain.ErrNotFound):
 		return huma.Error404NotFound("not found")

@@ -135,3 +135,9 @@ func (s *Server) Stop(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Mount serves handler under pattern on the same router (the gateway's
+// WebSocket endpoint and web page).
+func (s *Server) Mount(pattern string, handler http.Handler) {
+	s.router.Handle(pattern, handler)
+}

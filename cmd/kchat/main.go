@@ -2,8 +2,7 @@
 // services' usual ports. Without KCHAT_KAFKA_BROKERS it embeds a
 // Kafka-protocol broker (franz-go's kfake), so `make run` works on a machine
 // with only Go. Without KCHAT_REDIS_URL sessions are kept in memory.
-// Services land here as they are built; today: the producer, the consumer
-// and the answerer.
+// All four services: producer, consumer, answerer and gateway.
 package main
 
 import (
@@ -29,6 +28,7 @@ type Config struct {
 	Producer services.ProducerConfig
 	Consumer services.ConsumerConfig
 	Answerer services.AnswererConfig
+	Gateway  services.GatewayConfig
 	Redis    redis.Config
 	Kafka    kafka.Config
 	Log      runner.LogConfig
@@ -46,6 +46,9 @@ func (c *Config) Validate() error {
 		c.Answerer.Stage.Instance = "kchat"
 	}
 	if err := c.Answerer.Validate(); err != nil {
+		return err
+	}
+	if err := c.Gateway.Validate(); err != nil {
 		return err
 	}
 	if c.Redis.URL != "" {
@@ -102,9 +105,11 @@ func options(cfg Config, log *slog.Logger, out io.Writer) []fx.Option {
 		services.Consumer(cfg.Consumer),
 		services.Sessions(cfg.Redis),
 		services.Answerer(cfg.Answerer),
-		fx.Invoke(func(lc fx.Lifecycle, p services.ProducerServer, c services.ConsumerServer, a services.AnswererServer) {
+		services.Gateway(cfg.Gateway),
+		fx.Invoke(func(lc fx.Lifecycle, p services.ProducerServer, c services.ConsumerServer, a services.AnswererServer, g services.GatewayServer) {
 			lc.Append(fx.StartHook(func(context.Context) {
 				fmt.Fprintf(out, "kchat is running:\n")
+				fmt.Fprintf(out, "  chat      %s  (web page; WebSocket at /ws; docs %[1]s/docs)\n", url(g.Addr()))
 				fmt.Fprintf(out, "  producer  %s  (docs %[1]s/docs, spec %[1]s/openapi.yaml)\n", url(p.Addr()))
 				fmt.Fprintf(out, "  consumer  %s  (docs %[1]s/docs, spec %[1]s/openapi.yaml)\n", url(c.Addr()))
 				fmt.Fprintf(out, "  answerer  %s  (health and metrics; generator %s)\n", url(a.Addr()), cfg.Answerer.LLM.Generator)

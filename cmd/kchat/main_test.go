@@ -11,12 +11,14 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/kchat/kchat/adapters/auth"
 	"github.com/kchat/kchat/adapters/httpapi"
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/adapters/llm"
 	"github.com/kchat/kchat/adapters/profanity"
 	"github.com/kchat/kchat/adapters/rag"
 	"github.com/kchat/kchat/adapters/redis"
+	"github.com/kchat/kchat/adapters/ws"
 	"github.com/kchat/kchat/cmd/internal/services"
 	"github.com/kchat/kchat/internal/kafkatest"
 )
@@ -26,7 +28,7 @@ func TestValidateApp(t *testing.T) {
 	cfg.Kafka.Brokers = []string{"127.0.0.1:9092"}
 	cfg.Producer.HTTP = httpapi.ServerConfig{Addr: ":0", ShutdownTimeout: time.Second}
 	cfg.Consumer = consumerConfig()
-	cfg.Answerer, cfg.Redis = answererConfig(), redis.DefaultConfig()
+	cfg.Answerer, cfg.Redis, cfg.Gateway = answererConfig(), redis.DefaultConfig(), gatewayConfig()
 	if err := fx.ValidateApp(options(cfg, slog.New(slog.DiscardHandler), io.Discard)...); err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +42,7 @@ func TestAllInOneServesTheProducer(t *testing.T) {
 	cfg.Kafka.Brokers = kafkatest.Fake(t)
 	cfg.Producer.HTTP = httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second}
 	cfg.Consumer = consumerConfig()
-	cfg.Answerer, cfg.Redis = answererConfig(), redis.DefaultConfig()
+	cfg.Answerer, cfg.Redis, cfg.Gateway = answererConfig(), redis.DefaultConfig(), gatewayConfig()
 	var banner strings.Builder
 	var srv services.ProducerServer
 	var cons services.ConsumerServer
@@ -104,6 +106,13 @@ func TestAllInOneServesTheProducer(t *testing.T) {
 	raw, _ = io.ReadAll(ans.Body)
 	if ans.StatusCode != http.StatusOK || !strings.Contains(string(raw), `"count":1`) || !strings.Contains(string(raw), `"reply_to"`) {
 		t.Fatalf("answer: %d %s", ans.StatusCode, raw)
+	}
+}
+
+func gatewayConfig() services.GatewayConfig {
+	return services.GatewayConfig{
+		HTTP:        httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second},
+		ChatTimeout: 20 * time.Second, WS: ws.DefaultConfig(), Auth: auth.DefaultConfig(),
 	}
 }
 
