@@ -43,10 +43,13 @@ lint: ## golangci-lint (pinned), including the layer rules (depguard)
 
 openapi: ## Regenerate openapi.yaml from the code
 	$(GO) run ./cmd/openapi > openapi.yaml
+	$(GO) generate ./adapters/restclient/
 
 openapi-check: ## Fail if openapi.yaml differs from what the code generates
 	@$(GO) run ./cmd/openapi | diff -u openapi.yaml - \
 		|| { echo "openapi.yaml is stale: run 'make openapi' and commit it" >&2; exit 1; }
+	@$(GO) generate ./adapters/restclient/ && git diff --exit-code -- adapters/restclient/ \
+		|| { echo "adapters/restclient is stale: run 'make openapi' and commit it" >&2; exit 1; }
 
 services-up: ## Start real Kafka (KRaft, 127.0.0.1:9092) and Redis (127.0.0.1:6379); prints the env to export
 	@bash $(SERVICES) up

@@ -15,6 +15,8 @@
 #   env          print the env lines.
 #   stop-kafka   stop only the Kafka broker, keeping its data dir (simulate an outage).
 #   start-kafka  start the Kafka broker again on the same data dir (topics survive).
+#   stop-redis   stop only Redis (simulate an outage; it keeps no data anyway).
+#   start-redis  start Redis again.
 #
 # Environment:
 #   KCHAT_SERVICES_DIR      state + cache dir (default $HOME/.cache/kchat-services)
@@ -529,6 +531,14 @@ main() {
 	stop-kafka)
 		take_lock
 		kafka_stop
+		;;
+	start-redis)
+		take_lock
+		redis_up
+		;;
+	stop-redis)
+		take_lock
+		redis_down
 		;;
 	status) cmd_status ;;
 	env) print_env ;;

@@ -22,7 +22,7 @@ type StageConfig struct {
 	// transactional id fences the process it replaces.
 	Instance string `env:"KCHAT_ANSWERER_INSTANCE"`
 	// RetryBackoff is the wait before a failed batch (a dependency such as
-	// Redis down) is tried again; it doubles up to 30 s.
+	// Redis down) is tried again; it doubles up to maxRetryBackoff.
 	RetryBackoff time.Duration `env:"KCHAT_ANSWERER_RETRY_BACKOFF" envDefault:"500ms"`
 	// SessionTimeout is how long the group waits for a crashed replica.
 	SessionTimeout time.Duration `env:"KCHAT_ANSWERER_SESSION_TIMEOUT" envDefault:"10s"`
@@ -42,6 +42,10 @@ func (c StageConfig) Validate() error {
 	}
 	return nil
 }
+
+// maxRetryBackoff caps the wait between retries of a failed batch, so the
+// pipeline resumes within seconds of a dependency coming back.
+const maxRetryBackoff = 2 * time.Second
 
 // Transform turns one input message into the message a stage publishes.
 // An error wrapping domain.ErrUnavailable makes the stage retry the batch
@@ -138,7 +142,7 @@ func (s *Stage) Run(ctx context.Context) error {
 			return nil
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 30*time.Second)
+		backoff = min(2*backoff, maxRetryBackoff)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/kchat/kchat/adapters/auth"
 	"github.com/kchat/kchat/adapters/httpapi"
 	"github.com/kchat/kchat/adapters/kafka"
+	"github.com/kchat/kchat/adapters/restclient"
 	"github.com/kchat/kchat/adapters/web"
 	"github.com/kchat/kchat/adapters/ws"
 	"github.com/kchat/kchat/app"
@@ -26,6 +27,12 @@ type GatewayConfig struct {
 	ChatTimeout time.Duration `env:"KCHAT_CHAT_TIMEOUT" envDefault:"30s"`
 	WS          ws.Config
 	Auth        auth.Config
+	// QueryPublisher is how queries reach Kafka: "kafka" (directly) or
+	// "producer" (the producer service, through the generated client).
+	QueryPublisher string `env:"KCHAT_QUERY_PUBLISHER" envDefault:"kafka"`
+	// REST locates the producer and consumer services (the seed's /send and
+	// GET /messages, and the producer query publisher).
+	REST restclient.Config
 }
 
 // Validate checks every part, naming the variable at fault.
@@ -36,6 +43,12 @@ func (c *GatewayConfig) Validate() error {
 	}
 	if c.ChatTimeout < time.Second || c.ChatTimeout > 10*time.Minute {
 		return fmt.Errorf("KCHAT_CHAT_TIMEOUT must be between 1s and 10m, got %s", c.ChatTimeout)
+	}
+	if c.QueryPublisher != "kafka" && c.QueryPublisher != "producer" {
+		return fmt.Errorf("KCHAT_QUERY_PUBLISHER must be kafka or producer, got %q", c.QueryPublisher)
+	}
+	if err := c.REST.Validate(); err != nil {
+		return err
 	}
 	if err := c.WS.Validate(); err != nil {
 		return err
@@ -74,6 +87,9 @@ func Gateway(cfg GatewayConfig) fx.Option {
 				s := httpapi.NewServer(cfg.HTTP, "kchat gateway", reg, checks, log)
 				g.Register(s.API())
 				s.Mount("/ws", wsh)
+				// The seed's routes, through the generated REST client.
+				s.Mount("/send", restclient.SendHandler(cfg.REST))
+				s.Mount("/messages", restclient.MessagesHandler(cfg.REST))
 				s.Mount("/*", web.Handler())
 				return GatewayServer{s}
 			}, fx.ParamTags(``, `group:"checks"`)),
