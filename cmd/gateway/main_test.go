@@ -6,8 +6,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -294,5 +297,71 @@ func TestShutdownClosesSocketsWith1001(t *testing.T) {
 	}
 	if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
 		t.Fatalf("on shutdown: %v, want close 1001", err)
+	}
+}
+
+// TestSlowClientIsDropped: a client that stops reading is dropped within the
+// write deadline, while another client keeps getting answers promptly.
+func TestSlowClientIsDropped(t *testing.T) {
+	c := startChat(t, func(cfg *Config) {
+		cfg.Gateway.WS.WriteTimeout, cfg.Gateway.WS.SendQueue = time.Second, 8
+	})
+	// The slow client: a tiny receive buffer, and it never reads.
+	dialer := websocket.Dialer{NetDialContext: (&net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048) })
+		return errors.Join(err, serr)
+	}}).DialContext}
+	slow, resp, err := dialer.Dial("ws://"+c.url+"/ws?user_id=slow", nil)
+	if resp != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	fast, _, err := c.dial("?user_id=fast", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fast.Close()
+	read(t, fast, "session")
+
+	// The slow client asks for pongs it never reads.
+	stop := make(chan struct{})
+	dropped := make(chan time.Time, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_ = slow.SetWriteDeadline(time.Now().Add(time.Second))
+			if err := slow.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping"}`)); err != nil {
+				dropped <- time.Now()
+				return
+			}
+		}
+	}()
+	defer close(stop)
+
+	// Meanwhile the fast client's questions are answered as usual.
+	start := time.Now()
+	for i := range 3 {
+		_ = fast.WriteJSON(frame{"type": "query", "id": strconv.Itoa(i), "message": "How do I start kchat?"})
+		read(t, fast, "answer")
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the fast client's 3 answers took %s next to a slow client", took)
+	}
+	select {
+	case at := <-dropped:
+		if at.Sub(start) > 2*time.Second {
+			t.Errorf("the slow client was dropped after %s, want within the 1 s write deadline", at.Sub(start))
+		}
+		t.Logf("slow client dropped %s after it started, fast client's 3 answers in %s", at.Sub(start).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	case <-time.After(15 * time.Second):
+		t.Fatal("the slow client was not dropped")
 	}
 }
