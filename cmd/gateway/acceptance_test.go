@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -301,5 +302,31 @@ func TestIntegrationSeedRoutes(t *testing.T) {
 			t.Fatal("no answer through GET /messages on the gateway")
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+
+	// SIGTERM: every open socket gets close 1001 before the process exits.
+	conn, resp, err := websocket.DefaultDialer.Dial(wsURL(gw, "?user_id=frank"), nil)
+	if resp != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	read(t, conn, "session")
+	stopped := make(chan error, 1)
+	go func() { stopped <- gw.Stop(30 * time.Second) }()
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	var ce *websocket.CloseError
+	for {
+		if _, _, err = conn.ReadMessage(); err != nil {
+			break
+		}
+	}
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
+		t.Fatalf("on SIGTERM: %v, want close 1001", err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
 	}
 }

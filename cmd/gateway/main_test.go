@@ -212,6 +212,40 @@ func TestChatResumeAndIsolation(t *testing.T) {
 		t.Fatalf("history %v, want the missed question and answer", turns)
 	}
 
+	// Disconnect right after the ack; on reconnecting with after= the
+	// answer arrives exactly once (replayed, or live if it came later).
+	_ = conn.WriteJSON(frame{"type": "query", "id": "2", "message": "How do I delete a session?"})
+	ack := read(t, conn, "ack")
+	conn.Close()
+	conn, _, err = c.dial("?session_id="+session+"&after="+answer["message_id"].(string), bearer("tok-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read(t, conn, "session")
+	seen := 0
+	for _, turn := range read(t, conn, "history")["turns"].([]any) {
+		if tm := turn.(map[string]any); tm["role"] == "assistant" && tm["message_id"] != answer["message_id"] {
+			seen++
+		}
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		var f frame
+		if err := conn.ReadJSON(&f); err != nil {
+			break
+		}
+		if f["type"] == "answer" && f["reply_to"] == ack["message_id"] {
+			seen++
+		}
+		if seen > 0 && f["type"] == "answer" {
+			_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+		}
+	}
+	if seen != 1 {
+		t.Fatalf("after reconnecting, the missed answer arrived %d times, want 1", seen)
+	}
+	conn.Close()
+
 	// Bob cannot resume, read or delete alice's session.
 	if _, status, err := c.dial("?session_id="+session, bearer("tok-b")); err == nil || status != http.StatusForbidden {
 		t.Fatalf("bob resuming alice's session: %v %d, want 403", err, status)
@@ -225,7 +259,7 @@ func TestChatResumeAndIsolation(t *testing.T) {
 	if status, _ := get(t, "http://"+c.url+"/sessions/"+session+"/history", ""); status != http.StatusUnauthorized {
 		t.Fatalf("history without a token: %d", status)
 	}
-	if status, h := get(t, "http://"+c.url+"/sessions/"+session+"/history", "tok-a"); status != http.StatusOK || len(h["turns"].([]any)) != 4 {
+	if status, h := get(t, "http://"+c.url+"/sessions/"+session+"/history", "tok-a"); status != http.StatusOK || len(h["turns"].([]any)) != 6 {
 		t.Fatalf("alice's history: %d %v", status, h)
 	}
 }
