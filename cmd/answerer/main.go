@@ -15,7 +15,6 @@ import (
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/adapters/profanity"
 	"github.com/kchat/kchat/adapters/redis"
-	"github.com/kchat/kchat/cmd/internal/config"
 	"github.com/kchat/kchat/cmd/internal/runner"
 	"github.com/kchat/kchat/cmd/internal/services"
 )
@@ -61,20 +60,10 @@ func main() {
 }
 
 func run(args []string, environ []string) error {
-	if len(args) > 0 {
-		return fmt.Errorf("unexpected arguments %q: the answerer is configured by KCHAT_* variables only", args)
-	}
 	var cfg Config
-	if err := config.Load(&cfg, environ, cfg.Validate); err != nil {
-		return err
-	}
-	log, err := runner.NewLogger(cfg.Log, "answerer")
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	app := fx.New(options(cfg, log)...)
-	app.Run()
-	return app.Err()
+	return runner.Main("answerer", args, environ, &cfg, cfg.Validate,
+		func(c *Config) runner.LogConfig { return c.Log },
+		func(log *slog.Logger) []fx.Option { return options(cfg, log) })
 }
 
 // options is the answerer's fx graph.

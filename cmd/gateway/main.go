@@ -13,7 +13,6 @@ import (
 
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/adapters/redis"
-	"github.com/kchat/kchat/cmd/internal/config"
 	"github.com/kchat/kchat/cmd/internal/runner"
 	"github.com/kchat/kchat/cmd/internal/services"
 )
@@ -47,20 +46,10 @@ func main() {
 }
 
 func run(args []string, environ []string) error {
-	if len(args) > 0 {
-		return fmt.Errorf("unexpected arguments %q: the gateway is configured by KCHAT_* variables only", args)
-	}
 	var cfg Config
-	if err := config.Load(&cfg, environ, cfg.Validate); err != nil {
-		return err
-	}
-	log, err := runner.NewLogger(cfg.Log, "gateway")
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	app := fx.New(options(cfg, log)...)
-	app.Run()
-	return app.Err()
+	return runner.Main("gateway", args, environ, &cfg, cfg.Validate,
+		func(c *Config) runner.LogConfig { return c.Log },
+		func(log *slog.Logger) []fx.Option { return options(cfg, log) })
 }
 
 // options is the gateway's fx graph.

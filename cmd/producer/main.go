@@ -11,7 +11,6 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/kchat/kchat/adapters/kafka"
-	"github.com/kchat/kchat/cmd/internal/config"
 	"github.com/kchat/kchat/cmd/internal/runner"
 	"github.com/kchat/kchat/cmd/internal/services"
 )
@@ -39,20 +38,10 @@ func main() {
 }
 
 func run(args []string, environ []string) error {
-	if len(args) > 0 {
-		return fmt.Errorf("unexpected arguments %q: the producer is configured by KCHAT_* variables only", args)
-	}
 	var cfg Config
-	if err := config.Load(&cfg, environ, cfg.Validate); err != nil {
-		return err
-	}
-	log, err := runner.NewLogger(cfg.Log, "producer")
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	app := fx.New(options(cfg, log)...)
-	app.Run()
-	return app.Err()
+	return runner.Main("producer", args, environ, &cfg, cfg.Validate,
+		func(c *Config) runner.LogConfig { return c.Log },
+		func(log *slog.Logger) []fx.Option { return options(cfg, log) })
 }
 
 // options is the producer's fx graph.
