@@ -103,8 +103,27 @@ func DeadLetterTopic(topic string) string { return topic + ".dlq" }
 
 // Run processes batches until ctx ends. A batch whose transform reports
 // domain.ErrUnavailable is aborted and retried with backoff; the stream
-// does not move past it.
+// does not move past it. If the transactional client fails for good, a
+// new one takes over (fencing the old transactional state) after a pause.
 func (s *Stage) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		err := s.session(ctx)
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		s.log.Error("transactional session failed; starting a new one", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(maxRetryBackoff):
+		}
+	}
+	return nil
+}
+
+// session runs one GroupTransactSession until ctx ends (nil) or the
+// session fails for good (an error).
+func (s *Stage) session(ctx context.Context) error {
 	sess, err := kgo.NewGroupTransactSession(s.opts...)
 	if err != nil {
 		return fmt.Errorf("stage %s: %w", s.name, err)

@@ -70,7 +70,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 // startApp runs the answerer's graph in-process.
 func startApp(t *testing.T, cfg Config) {
 	t.Helper()
-	app := fx.New(options(cfg, slog.New(slog.DiscardHandler))...)
+	app := fx.New(options(cfg, slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := app.Start(ctx); err != nil {
@@ -83,4 +83,13 @@ func startApp(t *testing.T, cfg Config) {
 			t.Errorf("stop: %v", err)
 		}
 	})
+}
+
+// testLog sends the app's warnings and errors to the test's output, so a
+// failing test shows what the answerer saw.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
