@@ -108,7 +108,10 @@ func DeadLetterTopic(topic string) string { return topic + ".dlq" }
 func (s *Stage) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		err := s.session(ctx)
-		if err == nil || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			return nil //nolint:nilerr // stopping: the session ended with the context
+		}
+		if err == nil {
 			return nil
 		}
 		s.log.Error("transactional session failed; starting a new one", "err", err)
