@@ -9,7 +9,7 @@ GOTESTFLAGS ?=
 
 export KCHAT_TEST_SERVICES_SCRIPT ?= $(SERVICES)
 
-.PHONY: help run build test test-integration fuzz e2e lint openapi openapi-check services-up services-down services-status clean
+.PHONY: help run build test test-integration fuzz smoke e2e lint openapi openapi-check services-up services-down services-status clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ test-integration: ## Tests against the real Kafka and Redis of `make services-up
 
 fuzz: ## schemathesis (PyPI) against both OpenAPI documents: no input gets a 5xx (needs Python 3)
 	bash scripts/fuzz.sh
+
+smoke: ## make run, then a question over WebSocket (cmd/ask) and POST /chat, answered with citations within 60 s
+	bash scripts/smoke.sh
 
 e2e: ## Browser test of the web chat page (Debian's chromium + npm's playwright-core; installs them if missing)
 	bash scripts/e2e.sh

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 
+	"github.com/caarlos0/env/v11"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/fx"
 
@@ -71,6 +72,11 @@ func main() {
 
 func run(environ []string, out io.Writer) error {
 	var cfg Config
+	for _, a := range os.Args[1:] {
+		if a == "-h" || a == "--help" || a == "help" {
+			return usage(out)
+		}
+	}
 	if err := config.Load(&cfg, environ, cfg.Validate); err != nil {
 		return err
 	}
@@ -93,6 +99,16 @@ func run(environ []string, out io.Writer) error {
 	app := fx.New(options(cfg, log, out)...)
 	app.Run()
 	return app.Err()
+}
+
+// embeddedBroker starts franz-go's kfake on 127.0.0.1:9092, where Kafka
+// tools look first, or on a free port when 9092 is taken (by a real broker
+// from make services-up, say).
+func embeddedBroker() (*kfake.Cluster, error) {
+	if c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(9092)); err == nil {
+		return c, nil
+	}
+	return kfake.NewCluster(kfake.NumBrokers(1))
 }
 
 func options(cfg Config, log *slog.Logger, out io.Writer) []fx.Option {
@@ -128,4 +144,28 @@ func url(addr string) string {
 		host = "localhost"
 	}
 	return "http://" + net.JoinHostPort(host, port)
+}
+
+// usage lists every variable kchat reads, with its default.
+func usage(out io.Writer) error {
+	params, err := env.GetFieldParams(&Config{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "kchat runs every kchat service in one process: producer :8000, consumer :8001,")
+	fmt.Fprintln(out, "gateway (chat page, WebSocket) :8002, answerer :8003. It takes no flags; it reads")
+	fmt.Fprintln(out, "these environment variables (defaults in brackets; see README.md):")
+	seen := map[string]bool{}
+	for _, p := range params {
+		if seen[p.Key] {
+			continue
+		}
+		seen[p.Key] = true
+		def := p.DefaultValue
+		if def == "" {
+			def = "unset"
+		}
+		fmt.Fprintf(out, "  %-34s [%s]\n", p.Key, def)
+	}
+	return nil
 }

@@ -138,3 +138,34 @@ func TestURL(t *testing.T) {
 		}
 	}
 }
+
+func TestUsageListsEveryVariable(t *testing.T) {
+	var out strings.Builder
+	if err := usage(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"KCHAT_KAFKA_BROKERS", "KCHAT_REDIS_URL", "KCHAT_GATEWAY_ADDR", "KCHAT_GENERATOR", "KCHAT_CONSUMER_LEASE", "KCHAT_AUTH", "KCHAT_KB_DIR"} {
+		if !strings.Contains(out.String(), v) {
+			t.Errorf("--help does not list %s", v)
+		}
+	}
+}
+
+func TestEmbeddedBrokerFallsBackWhen9092IsTaken(t *testing.T) {
+	c, err := embeddedBroker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	d, err := embeddedBroker() // 9092 is taken now (by c, or a real broker)
+	if err != nil {
+		t.Fatalf("second embedded broker: %v", err)
+	}
+	defer d.Close()
+	if d.ListenAddrs()[0] == c.ListenAddrs()[0] {
+		t.Fatalf("both brokers on %s", d.ListenAddrs()[0])
+	}
+	if !strings.HasPrefix(d.ListenAddrs()[0], "127.0.0.1:") {
+		t.Fatalf("embedded broker on %s, want loopback", d.ListenAddrs()[0])
+	}
+}
