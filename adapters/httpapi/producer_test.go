@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -285,6 +286,13 @@ func TestDocsMetricsAndSpec(t *testing.T) {
 		r := do(t, h, http.MethodGet, tt.path, "", "")
 		if r.status != http.StatusOK || !strings.Contains(r.header.Get("Content-Type"), tt.wantType) || !strings.Contains(r.raw, tt.wantText) {
 			t.Errorf("GET %s: status %d, type %q, contains %q: %v", tt.path, r.status, r.header.Get("Content-Type"), tt.wantText, strings.Contains(r.raw, tt.wantText))
+		}
+	}
+	// The docs page loads nothing from another host.
+	page := do(t, h, http.MethodGet, "/docs/", "", "").raw
+	for _, m := range regexp.MustCompile(`(?:src|href)="([^"]+)"`).FindAllStringSubmatch(page, -1) {
+		if strings.Contains(m[1], "//") {
+			t.Errorf("/docs/ loads %s from another host", m[1])
 		}
 	}
 	if r := do(t, h, http.MethodGet, "/docs", "", ""); r.status != http.StatusMovedPermanently {

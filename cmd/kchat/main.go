@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 
 	"github.com/caarlos0/env/v11"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -129,6 +130,7 @@ func options(cfg Config, log *slog.Logger, out io.Writer) []fx.Option {
 				fmt.Fprintf(out, "  producer  %s  (docs %[1]s/docs, spec %[1]s/openapi.yaml)\n", url(p.Addr()))
 				fmt.Fprintf(out, "  consumer  %s  (docs %[1]s/docs, spec %[1]s/openapi.yaml)\n", url(c.Addr()))
 				fmt.Fprintf(out, "  answerer  %s  (health and metrics; generator %s)\n", url(a.Addr()), cfg.Answerer.LLM.Generator)
+				fmt.Fprintf(out, "backends: kafka %s; sessions %s\n", strings.Join(cfg.Kafka.Brokers, ","), sessionsBackend(cfg.Redis))
 			}))
 		}),
 	}
@@ -168,4 +170,11 @@ func usage(out io.Writer) error {
 		fmt.Fprintf(out, "  %-34s [%s]\n", p.Key, def)
 	}
 	return nil
+}
+
+func sessionsBackend(cfg redis.Config) string {
+	if cfg.URL == "" {
+		return "in memory (KCHAT_REDIS_URL unset)"
+	}
+	return "redis"
 }
