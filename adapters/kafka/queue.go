@@ -547,6 +547,14 @@ func (q *Queue) Next(ctx context.Context, req ports.NextRequest) (ports.Batch, e
 		joined := tq.joined
 		if tq.warm.Load() {
 			joined = nil
+		} else {
+			// Still starting: look again soon, assignments come in rounds.
+			left = min(left, 100*time.Millisecond)
+			select {
+			case <-tq.joined:
+				joined = nil // closed already: it would wake us at once
+			default:
+			}
 		}
 		timer := time.NewTimer(left)
 		select {
@@ -588,6 +596,15 @@ func (tq *topicQueue) checkWarm(ctx context.Context) error {
 	tq.checkMu.Lock()
 	defer tq.checkMu.Unlock()
 	if tq.warm.Load() || tq.checked {
+		return nil
+	}
+	tq.mu.Lock()
+	owned := len(tq.epochs)
+	tq.mu.Unlock()
+	if owned == 0 {
+		// Joined with nothing (yet): a cooperative rebalance may still hand
+		// this member partitions in its next round. Keep looking until the
+		// startup grace ends.
 		return nil
 	}
 	bctx, cancel := context.WithTimeout(ctx, 3*time.Second)
