@@ -9,7 +9,7 @@ GOTESTFLAGS ?=
 
 export KCHAT_TEST_SERVICES_SCRIPT ?= $(SERVICES)
 
-.PHONY: help run build test test-integration fuzz smoke e2e lint openapi openapi-check services-up services-down services-status clean
+.PHONY: help run build test test-integration bench fuzz smoke e2e lint openapi openapi-check services-up services-down services-status clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -31,6 +31,12 @@ test-integration: ## Tests against the real Kafka and Redis of `make services-up
 	$(GO) test -race -count=1 $(GOTESTFLAGS) -run 'Integration' -skip 'IntegrationOutage' ./...
 	@# Outage tests stop and restart the shared broker: one package at a time, after the rest.
 	$(GO) test -race -count=1 $(GOTESTFLAGS) -p 1 -run 'IntegrationOutage' ./...
+
+bench: ## Benchmarks against same-run baselines on the Kafka and Redis of `make services-up`; writes docs/benchmarks.{md,json} (KCHAT_BENCH_SHORT=1: brief run into bin/bench/)
+	@if [ -z "$$KCHAT_TEST_KAFKA_BROKERS" ] || [ -z "$$KCHAT_TEST_REDIS_URL" ]; then \
+		echo "KCHAT_TEST_KAFKA_BROKERS and KCHAT_TEST_REDIS_URL must be set: run 'make services-up' and export what it prints" >&2; exit 1; \
+	fi
+	$(GO) run ./cmd/kbench
 
 fuzz: ## schemathesis (PyPI) against both OpenAPI documents: no input gets a 5xx (needs Python 3)
 	bash scripts/fuzz.sh

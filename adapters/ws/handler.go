@@ -45,9 +45,27 @@ func New(cfg Config, ask *app.Ask, history *app.SessionHistory, feed ports.Answe
 		cfg: cfg, ask: ask, history: history, userOf: userOf, feed: feed, log: log,
 		bySession: map[string]map[*conn]struct{}{}, perUser: map[string]int{}, limiters: map[string]*rate.Limiter{},
 	}
-	h.up = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024, CheckOrigin: h.checkOrigin}
+	h.up = websocket.Upgrader{
+		// Client frames are small JSON objects; a larger one is read in
+		// several fills of this buffer, which every idle socket holds.
+		ReadBufferSize: readBufferSize,
+		// Write buffers come from a pool shared by every socket and are
+		// held only while a frame is written; a larger frame is sent as
+		// several fragments.
+		WriteBufferSize: writeBufferSize, WriteBufferPool: &writeBuffers,
+		CheckOrigin: h.checkOrigin,
+	}
 	return h
 }
+
+// Buffer sizes of a socket; see New.
+const (
+	readBufferSize  = 512
+	writeBufferSize = 4096
+)
+
+// writeBuffers is the write buffer pool of every socket of the process.
+var writeBuffers sync.Pool
 
 // checkOrigin admits clients without an Origin (not browsers), the
 // gateway's own origin, and the configured ones.
@@ -105,8 +123,10 @@ func (h *Handler) deliver(m domain.Message) {
 	}
 }
 
-// ServeHTTP authenticates, checks the session, upgrades and runs the
-// connection until it closes.
+// ServeHTTP authenticates, checks the session, upgrades, greets the client
+// and returns: the connection runs in a goroutine of its own, so an idle
+// socket does not keep net/http's serving goroutine, connection state and
+// buffers alive.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	user, err := h.userOf(r)
 	if err != nil {
@@ -117,7 +137,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "forbidden origin", http.StatusForbidden)
 		return
 	}
-	session := r.URL.Query().Get("session_id")
+	// Copies: the connection outlives the request, whose strings it must
+	// not keep alive.
+	user = strings.Clone(user)
+	query := r.URL.Query()
+	session := strings.Clone(query.Get("session_id"))
 	resuming := session != ""
 	if !resuming {
 		session = domain.NewMessageID()
@@ -136,33 +160,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many connections for this user", http.StatusTooManyRequests)
 		return
 	}
-	defer h.leave(user)
 	ws, err := h.up.Upgrade(w, r, nil)
 	if err != nil {
+		h.leave(user)
 		return // the upgrader answered already
 	}
-	c := &conn{h: h, ws: ws, user: user, session: session, send: make(chan any, h.cfg.SendQueue),
-		done: make(chan struct{}), sent: map[string]bool{},
+	c := &conn{h: h, ws: ws, user: user, session: session, done: make(chan struct{}),
 		limiter: rate.NewLimiter(rate.Limit(h.cfg.ConnRate), h.cfg.ConnBurst)}
 	if !h.register(c) {
 		c.closeWith(websocket.CloseGoingAway, "server shutting down")
+		h.leave(user)
 		return
 	}
-	defer h.unregister(c)
-	go c.writeLoop()
-	c.enqueue(sessionFrame{Type: "session", SessionID: session, UserID: user})
-	if resuming {
-		// Subscribed already: replay what the session missed, then live
-		// answers follow; sent drops what the replay covered.
-		turns, err := h.history.Turns(r.Context(), user, session, r.URL.Query().Get("after"))
-		if err != nil {
-			c.enqueue(errorFrame{Type: "error", Code: codeUnavailable, Message: "could not load the session history; retry later"})
-		} else {
-			c.markSent(turns)
-			c.enqueue(historyOf(turns))
-		}
-	}
-	c.readLoop(r.Context())
+	c.startPings()
+	c.greet(r.Context(), resuming, query.Get("after"))
+	// The request's context ends when ServeHTTP returns, and its values
+	// (chi's pooled route context among them) are reused by other
+	// requests: the connection's queries get a context of their own.
+	go c.serve(context.Background())
 }
 
 func (h *Handler) admit(user string) bool {
@@ -224,39 +239,80 @@ type closeRequest struct {
 	reason string
 }
 
-// conn is one socket: readLoop runs in the handler's goroutine, writeLoop
-// in its own; everything written goes through send.
+// pingRequest asks the writer for a ping control frame.
+type pingRequest struct{}
+
+// conn is one socket. Its reader runs in a goroutine of its own for the
+// life of the socket; a writer goroutine runs only while frames wait in
+// queue (it is started by enqueue and exits when the queue is empty), and
+// pings come from a timer, so an idle socket costs one parked goroutine.
 type conn struct {
 	h       *Handler
 	ws      *websocket.Conn
 	user    string
 	session string
-	send    chan any
 	limiter *rate.Limiter
-	strikes int
+	strikes int // reader only
 
-	mu     sync.Mutex
-	sent   map[string]bool // answer ids already sent
-	done   chan struct{}
-	closed bool
+	mu      sync.Mutex
+	queue   []any // frames for the writer, oldest first, at most cfg.SendQueue
+	pinging bool  // a ping is due, ahead of the queue
+	writing bool  // a writer goroutine is running
+	pinger  *time.Timer
+	sent    map[string]bool // answer ids already sent; nil until the first
+	done    chan struct{}   // closed with the socket
+	closed  bool
+}
+
+// greet sends the session frame and, when resuming, what the session
+// missed. The connection is subscribed already, so live answers follow the
+// replay and sent drops what the replay covered.
+func (c *conn) greet(ctx context.Context, resuming bool, after string) {
+	c.enqueue(sessionFrame{Type: "session", SessionID: c.session, UserID: c.user})
+	if !resuming {
+		return
+	}
+	turns, err := c.h.history.Turns(ctx, c.user, c.session, after)
+	if err != nil {
+		c.enqueue(errorFrame{Type: "error", Code: codeUnavailable, Message: "could not load the session history; retry later"})
+		return
+	}
+	c.markSent(turns)
+	c.enqueue(historyOf(turns))
+}
+
+// serve reads the socket until it closes, then releases the connection.
+func (c *conn) serve(ctx context.Context) {
+	defer c.h.leave(c.user)
+	defer c.h.unregister(c)
+	c.readLoop(ctx)
 }
 
 func (c *conn) markSent(turns []domain.Turn) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, t := range turns {
-		c.sent[t.MessageID] = true
+		c.markLocked(t.MessageID)
 	}
 }
 
 func (c *conn) sendAnswer(m domain.Message) {
 	c.mu.Lock()
 	dup := c.sent[m.MessageID]
-	c.sent[m.MessageID] = true
+	c.markLocked(m.MessageID)
 	c.mu.Unlock()
 	if !dup {
 		c.enqueue(answerOf(m))
 	}
+}
+
+// markLocked records an answer id as sent; most sockets never get one, so
+// the map is made on the first. c.mu must be held.
+func (c *conn) markLocked(id string) {
+	if c.sent == nil {
+		c.sent = map[string]bool{}
+	}
+	c.sent[id] = true
 }
 
 // enqueue queues a frame; a client whose queue is full is too slow and is
@@ -267,12 +323,42 @@ func (c *conn) enqueue(frame any) {
 	if c.closed {
 		return
 	}
-	select {
-	case c.send <- frame:
-	default:
+	if len(c.queue) >= c.h.cfg.SendQueue {
 		c.h.log.Warn("dropping a slow websocket client", "user", c.user, "session", c.session)
 		c.closeLocked(websocket.ClosePolicyViolation, "too slow")
+		return
 	}
+	c.queue = append(c.queue, frame)
+	c.wakeWriterLocked()
+}
+
+// wakeWriterLocked starts the writer unless it runs already (it then sees
+// the new work before it exits). c.mu must be held.
+func (c *conn) wakeWriterLocked() {
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
+	}
+}
+
+// startPings pings the client every interval until the socket closes.
+// The timer is set under c.mu, which its callback takes first.
+func (c *conn) startPings() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pinger = time.AfterFunc(c.h.cfg.PingInterval, c.pingDue)
+}
+
+// pingDue has the writer send a ping, and re-arms the timer.
+func (c *conn) pingDue() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.pinging = true
+	c.wakeWriterLocked()
+	c.pinger.Reset(c.h.cfg.PingInterval)
 }
 
 func (c *conn) closeWith(code int, reason string) {
@@ -287,35 +373,68 @@ func (c *conn) closeLocked(code int, reason string) {
 	}
 	c.closed = true
 	close(c.done)
+	if c.pinger != nil {
+		c.pinger.Stop()
+	}
+	c.queue = nil // never written now
 	msg := websocket.FormatCloseMessage(code, reason)
 	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 	_ = c.ws.Close()
 }
 
+// writeLoop writes what is due, in order, until nothing is, then exits.
 func (c *conn) writeLoop() {
-	ping := time.NewTicker(c.h.cfg.PingInterval)
-	defer ping.Stop()
 	for {
-		select {
-		case <-c.done:
+		frame, ok := c.next()
+		if !ok || !c.write(frame) {
 			return
-		case frame := <-c.send:
-			if req, ok := frame.(closeRequest); ok {
-				c.closeWith(req.code, req.reason)
-				return
-			}
-			_ = c.ws.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteTimeout))
-			if err := c.ws.WriteJSON(frame); err != nil {
-				c.closeWith(websocket.CloseGoingAway, "write failed")
-				return
-			}
-		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.h.cfg.WriteTimeout)); err != nil {
-				c.closeWith(websocket.CloseGoingAway, "ping failed")
-				return
-			}
 		}
 	}
+}
+
+// next takes the next thing to write: a due ping, then the oldest frame.
+// With nothing left, or the socket closed, it clears c.writing (under the
+// lock enqueue takes, so no frame is left behind) and returns false.
+func (c *conn) next() (any, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+	case c.pinging:
+		c.pinging = false
+		return pingRequest{}, true
+	case len(c.queue) > 0:
+		frame := c.queue[0]
+		c.queue[0] = nil
+		if c.queue = c.queue[1:]; len(c.queue) == 0 {
+			c.queue = nil // an idle socket holds no queue
+		}
+		return frame, true
+	}
+	c.writing = false
+	return nil, false
+}
+
+// write writes one frame within the write deadline; false when the socket
+// is closed (by a close request, or because the write failed).
+func (c *conn) write(frame any) bool {
+	switch f := frame.(type) {
+	case closeRequest:
+		c.closeWith(f.code, f.reason)
+		return false
+	case pingRequest:
+		if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.h.cfg.WriteTimeout)); err != nil {
+			c.closeWith(websocket.CloseGoingAway, "ping failed")
+			return false
+		}
+	default:
+		_ = c.ws.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteTimeout))
+		if err := c.ws.WriteJSON(frame); err != nil {
+			c.closeWith(websocket.CloseGoingAway, "write failed")
+			return false
+		}
+	}
+	return true
 }
 
 func (c *conn) readLoop(ctx context.Context) {

@@ -1,0 +1,412 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/kchat/kchat/adapters/memory"
+	"github.com/kchat/kchat/app"
+	"github.com/kchat/kchat/domain"
+)
+
+// feed is an answer feed the test drives by hand.
+type feed struct {
+	subscribed chan struct{}
+	fn         func(domain.Message)
+}
+
+func (f *feed) Subscribe(_ context.Context, fn func(domain.Message)) error {
+	f.fn = fn
+	close(f.subscribed)
+	return nil
+}
+
+// publisher accepts queries while their context is alive, as Kafka would.
+type publisher struct{ n atomic.Int32 }
+
+func (p *publisher) PublishQuery(ctx context.Context, _ domain.Message) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p.n.Add(1)
+	return nil
+}
+
+// server is the handler behind an httptest server, with in-memory
+// sessions, a fake feed and a fake publisher. The user is ?user_id=, or
+// anonymous.
+type server struct {
+	t        *testing.T
+	h        *Handler
+	url      string
+	feed     *feed
+	sessions *memory.Sessions
+	stop     context.CancelFunc
+	ran      chan error
+}
+
+func start(t *testing.T, mutate func(*Config)) *server {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.MaxConnsPerUser = 1000
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	sessions := memory.NewSessions(memory.SessionsConfig{MaxTurns: 50, TTL: time.Hour})
+	ask := &app.Ask{Sessions: sessions, Publisher: &publisher{}}
+	userOf := func(r *http.Request) (string, error) {
+		if u := r.URL.Query().Get("user_id"); u != "" {
+			return u, nil
+		}
+		return "anonymous", nil
+	}
+	f := &feed{subscribed: make(chan struct{})}
+	h := New(cfg, ask, &app.SessionHistory{Sessions: sessions, Limit: 200}, f, userOf, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &server{t: t, h: h, feed: f, sessions: sessions, stop: cancel, ran: make(chan error, 1)}
+	go func() { s.ran <- h.Run(ctx) }()
+	<-f.subscribed
+	srv := httptest.NewServer(h)
+	s.url = "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+	t.Cleanup(func() {
+		cancel()
+		if err := <-s.ran; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		srv.Close()
+	})
+	return s
+}
+
+func (s *server) dial(query string) *websocket.Conn {
+	s.t.Helper()
+	conn, resp, err := websocket.DefaultDialer.Dial(s.url+query, nil)
+	if resp != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// answer delivers an answer of session as the feed would.
+func (s *server) answer(session, id, text string) {
+	s.feed.fn(domain.Message{MessageID: id, SessionID: session, ReplyTo: "q-" + id, Type: domain.TypeAnswer, Text: text})
+}
+
+// open counts the registered sockets and the users holding a connection.
+func (s *server) open() (conns, users int) {
+	s.h.mu.Lock()
+	defer s.h.mu.Unlock()
+	for _, cs := range s.h.bySession {
+		conns += len(cs)
+	}
+	return conns, len(s.h.perUser)
+}
+
+// only returns the one socket registered.
+func (s *server) only() *conn {
+	s.h.mu.Lock()
+	defer s.h.mu.Unlock()
+	for _, cs := range s.h.bySession {
+		for c := range cs {
+			return c
+		}
+	}
+	s.t.Fatal("no socket registered")
+	return nil
+}
+
+// released waits until every socket has been unregistered.
+func (s *server) released() {
+	s.t.Helper()
+	eventually(s.t, "every socket released", func() bool {
+		conns, users := s.open()
+		return conns == 0 && users == 0
+	})
+}
+
+func eventually(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for: %s", what)
+		}
+	}
+}
+
+type frame map[string]any
+
+func read(t *testing.T, conn *websocket.Conn) frame {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var f frame
+	if err := conn.ReadJSON(&f); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return f
+}
+
+func readType(t *testing.T, conn *websocket.Conn, typ string) frame {
+	t.Helper()
+	f := read(t, conn)
+	if f["type"] != typ {
+		t.Fatalf("got %v, want a %s frame", f, typ)
+	}
+	return f
+}
+
+// closeCode reads until the socket closes and returns the close code.
+func closeCode(t *testing.T, conn *websocket.Conn) int {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, _, err := conn.ReadMessage()
+		var ce *websocket.CloseError
+		switch {
+		case errors.As(err, &ce):
+			return ce.Code
+		case err != nil:
+			t.Fatalf("socket ended without a close frame: %v", err)
+		}
+	}
+}
+
+// An idle socket holds its reader goroutine only: net/http's goroutine
+// returns after the upgrade, the writer once the queue is empty, and pings
+// come from a timer.
+func TestIdleSocketsHoldOneGoroutineEach(t *testing.T) {
+	s := start(t, nil)
+	before := runtime.NumGoroutine()
+	const n = 200
+	conns := make([]*websocket.Conn, n)
+	for i := range conns {
+		conns[i] = s.dial("")
+		readType(t, conns[i], "session")
+	}
+	var grew int
+	eventually(t, "1 goroutine per idle socket", func() bool {
+		grew = runtime.NumGoroutine() - before
+		return grew <= n+n/20
+	})
+	t.Logf("%d idle sockets: %d more goroutines", n, grew)
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	s.released()
+	eventually(t, "the goroutines of closed sockets gone", func() bool { return runtime.NumGoroutine() <= before+5 })
+}
+
+// Frames larger than the read and write buffers go through whole; a frame
+// over MaxFrame closes the socket with 1009.
+func TestFramesLargerThanTheBuffers(t *testing.T) {
+	s := start(t, nil)
+	conn := s.dial("")
+	session := readType(t, conn, "session")["session_id"].(string)
+
+	question := strings.Repeat("q", 16*readBufferSize)
+	if err := conn.WriteJSON(frame{"type": "query", "id": "big", "message": question}); err != nil {
+		t.Fatal(err)
+	}
+	if ack := readType(t, conn, "ack"); ack["id"] != "big" {
+		t.Fatalf("ack %v", ack)
+	}
+
+	text := strings.Repeat("a", 40*writeBufferSize)
+	s.answer(session, "a-big", text)
+	if got := readType(t, conn, "answer"); got["message"] != text {
+		t.Fatalf("answer of %d bytes, want %d", len(got["message"].(string)), len(text))
+	}
+
+	_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"query","message":"`+strings.Repeat("x", int(s.h.cfg.MaxFrame))+`"}`))
+	if code := closeCode(t, conn); code != websocket.CloseMessageTooBig {
+		t.Fatalf("oversized frame: close %d, want 1009", code)
+	}
+	s.released()
+}
+
+// Frames are written in the order they were queued, and a close request
+// only after the frames queued before it.
+func TestFramesKeepTheirOrder(t *testing.T) {
+	const n = 500
+	s := start(t, func(cfg *Config) {
+		cfg.SendQueue = n
+		cfg.ConnRate, cfg.ConnBurst, cfg.MaxStrikes = 0.001, 1, 3
+	})
+	conn := s.dial("")
+	session := readType(t, conn, "session")["session_id"].(string)
+	for i := range n {
+		s.answer(session, strconv.Itoa(i), "answer "+strconv.Itoa(i))
+	}
+	for i := range n {
+		if got := readType(t, conn, "answer"); got["message_id"] != strconv.Itoa(i) {
+			t.Fatalf("answer %d is %v", i, got["message_id"])
+		}
+	}
+
+	// One query allowed, then rate-limited ones until the strikes close
+	// the socket: the errors come first, then close 1008.
+	for i := range 10 {
+		_ = conn.WriteJSON(frame{"type": "query", "id": strconv.Itoa(i), "message": "flood"})
+	}
+	readType(t, conn, "ack")
+	for i := range s.h.cfg.MaxStrikes - 1 {
+		if f := readType(t, conn, "error"); f["code"] != codeRateLimited {
+			t.Fatalf("error %d: %v", i, f)
+		}
+	}
+	if code := closeCode(t, conn); code != websocket.ClosePolicyViolation {
+		t.Fatalf("after the strikes: close %d, want 1008", code)
+	}
+	s.released()
+}
+
+// A client whose queue is full is dropped with 1008; its queued frames are
+// let go.
+func TestFullQueueDropsTheClient(t *testing.T) {
+	s := start(t, func(cfg *Config) { cfg.SendQueue = 4 })
+	conn := s.dial("")
+	session := readType(t, conn, "session")["session_id"].(string)
+
+	// Stand in for a writer stuck on a client that does not read: one
+	// runs, as far as enqueue can tell, and it never drains the queue.
+	c := s.only()
+	eventually(t, "the writer done with the session frame", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.writing {
+			return false
+		}
+		c.writing = true
+		return true
+	})
+	for i := range s.h.cfg.SendQueue + 1 {
+		s.answer(session, strconv.Itoa(i), "answer")
+	}
+	if code := closeCode(t, conn); code != websocket.ClosePolicyViolation {
+		t.Fatalf("full queue: close %d, want 1008", code)
+	}
+	c.mu.Lock()
+	queued := len(c.queue)
+	c.mu.Unlock()
+	if queued != 0 {
+		t.Errorf("%d frames still queued on a closed socket", queued)
+	}
+	s.released()
+}
+
+// The server pings every interval; a client that answers stays, a silent
+// one is dropped after two intervals.
+func TestPings(t *testing.T) {
+	const interval = 50 * time.Millisecond
+	s := start(t, func(cfg *Config) { cfg.PingInterval = interval })
+
+	var pings atomic.Int32
+	live := s.dial("?user_id=live")
+	live.SetPingHandler(func(data string) error {
+		pings.Add(1)
+		return live.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	silent := s.dial("?user_id=silent")
+	silent.SetPingHandler(func(string) error { return nil })
+
+	var wg sync.WaitGroup
+	ended := make(chan time.Time, 2)
+	for _, c := range []*websocket.Conn{live, silent} {
+		wg.Go(func() {
+			for {
+				if _, _, err := c.ReadMessage(); err != nil {
+					ended <- time.Now()
+					return
+				}
+			}
+		})
+	}
+	started := time.Now()
+	select {
+	case at := <-ended:
+		if took := at.Sub(started); took > 20*interval {
+			t.Errorf("the silent client was dropped after %s", took)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the silent client was not dropped")
+	}
+	time.Sleep(10 * interval)
+	if conns, _ := s.open(); conns != 1 || pings.Load() < 5 {
+		t.Fatalf("%d sockets open, %d pings; want the live one, pinged every %s", conns, pings.Load(), interval)
+	}
+	_ = live.Close()
+	wg.Wait()
+	s.released()
+}
+
+// Resuming replays what the session missed and drops live answers the
+// replay covered; queries keep working after ServeHTTP returned (the
+// request's context is over by then).
+func TestResume(t *testing.T) {
+	s := start(t, nil)
+	ctx := context.Background()
+	if _, err := s.sessions.Open(ctx, "s1", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range []string{"q1", "a1", "q2", "a2"} {
+		role := domain.RoleUser
+		if i%2 == 1 {
+			role = domain.RoleAssistant
+		}
+		if err := s.sessions.Append(ctx, "s1", domain.Turn{Role: role, MessageID: id, Text: id, At: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn := s.dial("?user_id=alice&session_id=s1&after=a1")
+	if f := readType(t, conn, "session"); f["session_id"] != "s1" || f["user_id"] != "alice" {
+		t.Fatalf("session frame %v", f)
+	}
+	turns := readType(t, conn, "history")["turns"].([]any)
+	if len(turns) != 2 || turns[0].(map[string]any)["message_id"] != "q2" || turns[1].(map[string]any)["message_id"] != "a2" {
+		t.Fatalf("history %v, want q2 and a2", turns)
+	}
+	s.answer("s1", "a2", "replayed already")
+	s.answer("s1", "a3", "live")
+	if f := readType(t, conn, "answer"); f["message_id"] != "a3" {
+		t.Fatalf("got %v, want only the answer the replay did not cover", f)
+	}
+
+	_ = conn.WriteJSON(frame{"type": "query", "id": "later", "message": "still there?"})
+	if f := read(t, conn); f["type"] != "ack" || f["id"] != "later" {
+		t.Fatalf("query after the upgrade: %v, want its ack", f)
+	}
+}
+
+// Shutdown closes every socket with 1001, and refuses new ones the same way.
+func TestShutdownClosesEverySocketWith1001(t *testing.T) {
+	s := start(t, nil)
+	conns := []*websocket.Conn{s.dial(""), s.dial(""), s.dial("?user_id=bob")}
+	for _, c := range conns {
+		readType(t, c, "session")
+	}
+	s.stop()
+	for i, c := range conns {
+		if code := closeCode(t, c); code != websocket.CloseGoingAway {
+			t.Fatalf("socket %d: close %d, want 1001", i, code)
+		}
+	}
+	if code := closeCode(t, s.dial("")); code != websocket.CloseGoingAway {
+		t.Fatalf("a socket opened after shutdown: close %d, want 1001", code)
+	}
+	s.released()
+}

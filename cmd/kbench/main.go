@@ -1,0 +1,232 @@
+// Command kbench measures kchat against same-run baselines on the real
+// Kafka and Redis of `make services-up` and writes docs/benchmarks.md and
+// docs/benchmarks.json (see docs/benchmarks.md for what each scenario
+// does). Run it from the repository root: `make bench`.
+//
+// `kbench wsecho ADDR` is the WebSocket echo server of the memory
+// baseline; kbench starts it itself.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// config is what kbench reads from the environment.
+type config struct {
+	// Short runs every scenario briefly (CI: the harness must not rot).
+	Short bool `env:"KCHAT_BENCH_SHORT"`
+	// Out is the folder for benchmarks.md and benchmarks.json; default
+	// docs (full runs) or bin/bench (short runs).
+	Out string `env:"KCHAT_BENCH_OUT"`
+	// Only limits the run to these scenarios (produce, fetch, chat,
+	// memory, huma).
+	Only []string `env:"KCHAT_BENCH_ONLY" envSeparator:","`
+	// Profiles, when set, is a folder for CPU profiles of the services
+	// (pprof) taken during kchat's main runs.
+	Profiles string `env:"KCHAT_BENCH_PROFILES"`
+	// Brokers and RedisURL are the services of `make services-up`.
+	Brokers  []string `env:"KCHAT_TEST_KAFKA_BROKERS" envSeparator:","`
+	RedisURL string   `env:"KCHAT_TEST_REDIS_URL"`
+}
+
+// params size a run.
+type params struct {
+	warmup, duration, latencyDuration time.Duration
+	messageBytes                      int
+	chatSessions                      int
+	chatWarmup, chatDuration          time.Duration
+	wsConns                           int
+	fetchPrefill                      int
+	humaTime                          time.Duration
+}
+
+var (
+	fullParams = params{
+		warmup: 2 * time.Second, duration: 10 * time.Second, latencyDuration: 15 * time.Second,
+		messageBytes: 256, chatSessions: 1000, chatWarmup: 5 * time.Second, chatDuration: 30 * time.Second,
+		wsConns: 10000, fetchPrefill: 200000, humaTime: 3 * time.Second,
+	}
+	shortParams = params{
+		warmup: 500 * time.Millisecond, duration: 2 * time.Second, latencyDuration: 2 * time.Second,
+		messageBytes: 256, chatSessions: 100, chatWarmup: 2 * time.Second, chatDuration: 4 * time.Second,
+		wsConns: 1000, fetchPrefill: 20000, humaTime: 300 * time.Millisecond,
+	}
+)
+
+var scenarios = []string{"produce", "fetch", "chat", "memory", "huma"}
+
+func main() {
+	if len(os.Args) == 3 && os.Args[1] == "wsecho" {
+		if err := serveEcho(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "wsecho:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "kbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	var cfg config
+	if err := env.Parse(&cfg); err != nil {
+		return err
+	}
+	if len(cfg.Brokers) == 0 || cfg.RedisURL == "" {
+		return errors.New("KCHAT_TEST_KAFKA_BROKERS and KCHAT_TEST_REDIS_URL must be set: run 'make services-up' and export what it prints")
+	}
+	for _, s := range cfg.Only {
+		if !slices.Contains(scenarios, s) {
+			return fmt.Errorf("KCHAT_BENCH_ONLY: unknown scenario %q (have %s)", s, strings.Join(scenarios, ", "))
+		}
+	}
+	if cfg.Out == "" {
+		cfg.Out = "docs"
+		if cfg.Short {
+			cfg.Out = filepath.Join("bin", "bench")
+		}
+	}
+	tmp, err := os.MkdirTemp("", "kbench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	b := &bench{
+		cfg: cfg, p: fullParams, brokers: cfg.Brokers, logDir: filepath.Join(tmp, "logs"),
+		run:      time.Now().UTC().Format("20060102-150405"),
+		quietLog: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if cfg.Short {
+		b.p = shortParams
+	}
+	if err := os.MkdirAll(b.logDir, 0o755); err != nil {
+		return err
+	}
+	b.logf("building the services")
+	if b.bins, err = buildBinaries(ctx, filepath.Join(tmp, "bin")); err != nil {
+		return err
+	}
+	if cfg.Profiles != "" {
+		if err := os.MkdirAll(cfg.Profiles, 0o755); err != nil {
+			return err
+		}
+		b.bins.profiles = cfg.Profiles
+	}
+	res := &Results{Started: time.Now().UTC(), Short: cfg.Short, Machine: describeMachine(ctx, cfg.RedisURL), Settings: b.settings()}
+	defer b.cleanup()
+	for _, name := range scenarios {
+		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, name) {
+			continue
+		}
+		start := time.Now()
+		if err := b.runScenario(ctx, name, res); err != nil {
+			return fmt.Errorf("%s: %w (service logs: %s)", name, err, b.keepLogs())
+		}
+		b.logf("%s: done in %s", name, time.Since(start).Round(time.Second))
+	}
+	res.Finished = time.Now().UTC()
+	res.Rows = rows(res)
+	return writeResults(cfg.Out, res)
+}
+
+func (b *bench) runScenario(ctx context.Context, name string, res *Results) error {
+	var err error
+	switch name {
+	case "produce":
+		res.Produce, err = b.runProduce(ctx)
+	case "fetch":
+		res.Fetch, err = b.runFetch(ctx)
+	case "chat":
+		res.Chat, err = b.runChat(ctx)
+	case "memory":
+		res.Memory, err = b.runMemory(ctx)
+	case "huma":
+		res.Huma, err = b.runHuma(ctx)
+	}
+	return err
+}
+
+// bench is one run's shared state.
+type bench struct {
+	cfg      config
+	p        params
+	bins     *binaries
+	brokers  []string
+	logDir   string
+	run      string
+	quietLog *slog.Logger
+	topics   []string
+}
+
+// prefix is a topic prefix of its own for a scenario, so every scenario
+// starts from empty topics and consumer groups.
+func (b *bench) prefix(scenario string) string {
+	p := fmt.Sprintf("kbench-%s-%s-", b.run, scenario)
+	b.topics = append(b.topics, p)
+	return p
+}
+
+// serviceEnv is the environment every kchat service of a scenario gets.
+func (b *bench) serviceEnv(prefix string) []string {
+	return []string{
+		"KCHAT_KAFKA_BROKERS=" + strings.Join(b.brokers, ","),
+		"KCHAT_REDIS_URL=" + b.cfg.RedisURL,
+		"KCHAT_REDIS_PREFIX=" + prefix,
+		"KCHAT_TOPIC_PREFIX=" + prefix,
+		"KCHAT_CONSUMER_GROUP=" + prefix + "consumer",
+		"KCHAT_ANSWERER_GROUP=" + prefix + "answerer",
+		"KCHAT_LOG_FORMAT=json",
+	}
+}
+
+// cpu meters this process and the given service processes.
+func (b *bench) cpu(pids ...int) *cpuMeter {
+	m := &cpuMeter{}
+	for _, p := range pids {
+		m.add(p)
+	}
+	return m
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "kbench %s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+// keepLogs copies the service logs somewhere that outlives the run.
+func (b *bench) keepLogs() string {
+	dst := filepath.Join(b.cfg.Out, "kbench-logs")
+	_ = os.MkdirAll(dst, 0o755)
+	entries, _ := os.ReadDir(b.logDir)
+	for _, e := range entries {
+		if data, err := os.ReadFile(filepath.Join(b.logDir, e.Name())); err == nil {
+			_ = os.WriteFile(filepath.Join(dst, e.Name()), data, 0o644)
+		}
+	}
+	return dst
+}
+
+// cleanup deletes the run's topics.
+func (b *bench) cleanup() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := deleteTopics(ctx, b.brokers, b.topics); err != nil {
+		b.logf("cleanup: %v", err)
+	}
+}

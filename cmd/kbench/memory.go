@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// MemoryResult holds the idle-connection memory scenario's raw figures.
+type MemoryResult struct {
+	Connections int       `json:"connections"`
+	Kchat       MemoryRun `json:"kchat"`
+	Baseline    MemoryRun `json:"baseline"`
+}
+
+// MemoryRun is one server's resident memory before and after the idle
+// connections were opened.
+type MemoryRun struct {
+	RSSBefore  int64   `json:"rss_before_bytes"`
+	RSSAfter   int64   `json:"rss_after_bytes"`
+	PerConnKiB float64 `json:"per_connection_kib"`
+}
+
+// sourceAddrs are the loopback addresses the load generator dials from,
+// so 10,000 connections never run short of ephemeral ports.
+const sourceAddrs = 8
+
+// runMemory opens N idle WebSocket connections to the gateway, then to a
+// minimal gorilla/websocket echo server with library defaults, and
+// compares the resident memory each connection adds.
+func (b *bench) runMemory(ctx context.Context) (*MemoryResult, error) {
+	res := &MemoryResult{Connections: b.p.wsConns}
+	prefix := b.prefix("memory")
+	gateway, err := b.bins.start(ctx, b.logDir, "gateway", "KCHAT_GATEWAY_ADDR",
+		append(b.serviceEnv(prefix), "KCHAT_QUERY_PUBLISHER=kafka", "KCHAT_AUTH=none")...)
+	if err != nil {
+		return nil, err
+	}
+	b.logf("memory: %d idle connections to the gateway", b.p.wsConns)
+	wsURL := "ws" + strings.TrimPrefix(gateway.url, "http") + "/ws?user_id=kbench-%d"
+	res.Kchat, err = b.idleConns(ctx, gateway.pid(), wsURL, true)
+	if stopErr := gateway.stop(); err == nil && stopErr != nil {
+		err = stopErr
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	echo, err := startEcho(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer echo.stop()
+	b.logf("memory: %d idle connections to the gorilla echo server", b.p.wsConns)
+	res.Baseline, err = b.idleConns(ctx, echo.cmd.Process.Pid, "ws://"+echo.addr+"/ws?user_id=kbench-%d", false)
+	return res, err
+}
+
+// idleConns measures the server's RSS, opens the connections (reading the
+// session frame when the server sends one), lets the server settle, and
+// measures again.
+func (b *bench) idleConns(ctx context.Context, pid int, urlFormat string, sessionFrame bool) (MemoryRun, error) {
+	var run MemoryRun
+	time.Sleep(time.Second)
+	var err error
+	if run.RSSBefore, err = rssBytes(pid); err != nil {
+		return run, err
+	}
+	conns := make([]*websocket.Conn, b.p.wsConns)
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				_ = c.Close()
+			}
+		}
+	}()
+	var (
+		next     atomic.Int64
+		wg       sync.WaitGroup
+		firstErr error
+		errOnce  sync.Once
+	)
+	for range 32 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(conns) || ctx.Err() != nil {
+					return
+				}
+				c, err := dialIdle(ctx, fmt.Sprintf(urlFormat, i), i, sessionFrame)
+				if err != nil {
+					errOnce.Do(func() { firstErr = fmt.Errorf("connection %d: %w", i, err) })
+					return
+				}
+				conns[i] = c
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return run, firstErr
+	}
+	// Let the server's goroutines park and its allocator settle.
+	time.Sleep(3 * time.Second)
+	if run.RSSAfter, err = rssBytes(pid); err != nil {
+		return run, err
+	}
+	run.PerConnKiB = float64(run.RSSAfter-run.RSSBefore) / float64(len(conns)) / 1024
+	return run, nil
+}
+
+func dialIdle(ctx context.Context, url string, i int, sessionFrame bool) (*websocket.Conn, error) {
+	local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%sourceAddrs))}
+	d := websocket.Dialer{
+		HandshakeTimeout: 10 * time.Second, ReadBufferSize: 256, WriteBufferSize: 256,
+		NetDialContext: (&net.Dialer{LocalAddr: local, Timeout: 10 * time.Second}).DialContext,
+	}
+	c, resp, err := d.DialContext(ctx, url, nil)
+	if resp != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		if resp != nil {
+			err = fmt.Errorf("%w (%s)", err, resp.Status)
+		}
+		return nil, err
+	}
+	if sessionFrame {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var f struct{ Type string }
+		if err := c.ReadJSON(&f); err != nil || f.Type != "session" {
+			_ = c.Close()
+			return nil, fmt.Errorf("want a session frame, got %q: %w", f.Type, err)
+		}
+		_ = c.SetReadDeadline(time.Time{})
+	}
+	return c, nil
+}
+
+// echoProc is the baseline echo server, run as a process of its own (this
+// binary with the wsecho argument) so its memory is measured alone.
+type echoProc struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+func startEcho(ctx context.Context) (*echoProc, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, "wsecho", addr)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	e := &echoProc{cmd: cmd, addr: addr}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && ctx.Err() == nil; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			_ = c.Close()
+			return e, nil
+		}
+	}
+	e.stop()
+	return nil, errors.New("the echo server did not start within 10s")
+}
+
+func (e *echoProc) stop() {
+	_ = e.cmd.Process.Kill()
+	_ = e.cmd.Wait()
+}
+
+// serveEcho is the memory baseline: gorilla/websocket's echo example with
+// the library's defaults (a zero Upgrader, except that it accepts any
+// origin), on plain net/http.
+func serveEcho(addr string) error {
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			mt, msg, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if err := c.WriteMessage(mt, msg); err != nil {
+				return
+			}
+		}
+	})
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return srv.ListenAndServe()
+}
