@@ -75,16 +75,14 @@ func (uc *Answer) recorded(ctx context.Context, pm domain.Message, answerID stri
 		}
 		return false, nil, fmt.Errorf("open session %s: %w", pm.SessionID, err)
 	}
-	turns, err := uc.Sessions.Recent(ctx, pm.SessionID, domain.PromptHistoryTurns+2)
-	if err != nil {
+	t, err := uc.Sessions.Turn(ctx, pm.SessionID, answerID)
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		return true, nil, nil
+	case err != nil:
 		return false, nil, fmt.Errorf("session %s history: %w", pm.SessionID, err)
 	}
-	for i := range turns {
-		if turns[i].MessageID == answerID {
-			return true, &turns[i], nil
-		}
-	}
-	return true, nil, nil
+	return true, &t, nil
 }
 
 func (uc *Answer) generate(ctx context.Context, pm domain.Message) (string, error) {

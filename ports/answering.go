@@ -36,7 +36,9 @@ type Generator interface {
 // MessageID is already there (then it does nothing), keeping at most the
 // store's bound of recent turns; it returns domain.ErrNotFound when the
 // session does not exist. Recent returns up to limit most recent turns,
-// oldest first; domain.ErrNotFound when the session does not exist. Delete
+// oldest first; domain.ErrNotFound when the session does not exist. Turn
+// returns the turn with a message id among the recent ones kept;
+// domain.ErrNotFound when there is none (or no session). Delete
 // removes a session (no error when it does not exist). Every call that
 // touches a session renews its time to live. All methods return
 // domain.ErrUnavailable when the store does not answer, and are safe for
@@ -45,5 +47,6 @@ type SessionStore interface {
 	Open(ctx context.Context, sessionID, userID string) (owner string, err error)
 	Append(ctx context.Context, sessionID string, turn domain.Turn) error
 	Recent(ctx context.Context, sessionID string, limit int) ([]domain.Turn, error)
+	Turn(ctx context.Context, sessionID, messageID string) (domain.Turn, error)
 	Delete(ctx context.Context, sessionID string) error
 }

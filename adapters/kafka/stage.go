@@ -1,10 +1,12 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -26,6 +28,9 @@ type StageConfig struct {
 	RetryBackoff time.Duration `env:"KCHAT_ANSWERER_RETRY_BACKOFF" envDefault:"500ms"`
 	// SessionTimeout is how long the group waits for a crashed replica.
 	SessionTimeout time.Duration `env:"KCHAT_ANSWERER_SESSION_TIMEOUT" envDefault:"10s"`
+	// Concurrency is how many sessions of a batch a stage transforms at
+	// once (a session's own messages always go one after the other).
+	Concurrency int `env:"KCHAT_ANSWERER_CONCURRENCY" envDefault:"16"`
 }
 
 // Validate reports the first wrong setting, naming its variable.
@@ -39,6 +44,8 @@ func (c StageConfig) Validate() error {
 		return fmt.Errorf("KCHAT_ANSWERER_RETRY_BACKOFF must be between 1ms and 1m, got %s", c.RetryBackoff)
 	case c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute:
 		return fmt.Errorf("KCHAT_ANSWERER_SESSION_TIMEOUT must be between 6s and 5m, got %s", c.SessionTimeout)
+	case c.Concurrency < 1 || c.Concurrency > 1024:
+		return fmt.Errorf("KCHAT_ANSWERER_CONCURRENCY must be between 1 and 1024, got %d", c.Concurrency)
 	}
 	return nil
 }
@@ -176,14 +183,12 @@ func (s *Stage) process(ctx context.Context, sess *kgo.GroupTransactSession, rec
 	if err := sess.Begin(); err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	var failed error
-	for _, r := range recs {
-		out, err := s.handleRetrying(ctx, r)
-		if err != nil {
-			failed = err
-			break
+	outs, failed := s.transformAll(ctx, recs)
+	if failed == nil {
+		// In input order, so each output partition keeps its sessions' order.
+		for _, out := range outs {
+			sess.Produce(ctx, out, nil) // failures surface in End
 		}
-		sess.Produce(ctx, out, nil) // failures surface in End
 	}
 	try := kgo.TryCommit
 	if failed != nil {
@@ -199,6 +204,48 @@ func (s *Stage) process(ctx context.Context, sess *kgo.GroupTransactSession, rec
 		return fmt.Errorf("transaction aborted (rebalance or commit failure): %w", domain.ErrUnavailable)
 	}
 	return nil
+}
+
+// transformAll handles a batch: the records of one key (a session) one
+// after the other, in order, and different keys concurrently, at most
+// cfg.Concurrency at once, since each record waits on the session store
+// and retrieval far more than it computes. outs[i] is recs[i]'s output;
+// the error is the first failure (the batch is then aborted whole, and
+// redone: the transforms' side effects are idempotent).
+func (s *Stage) transformAll(ctx context.Context, recs []*kgo.Record) (outs []*kgo.Record, failed error) {
+	outs = make([]*kgo.Record, len(recs))
+	byKey := map[string][]int{}
+	var keys []string
+	for i, r := range recs {
+		k := string(r.Key)
+		if _, seen := byKey[k]; !seen {
+			keys = append(keys, k)
+		}
+		byKey[k] = append(byKey[k], i)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		slot = make(chan struct{}, max(1, s.cfg.Concurrency))
+	)
+	for _, k := range keys {
+		slot <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slot }()
+			for _, i := range byKey[k] {
+				out, err := s.handleRetrying(ctx, recs[i])
+				if err != nil {
+					mu.Lock()
+					failed = cmp.Or(failed, err)
+					mu.Unlock()
+					return
+				}
+				outs[i] = out
+			}
+		})
+	}
+	wg.Wait()
+	return outs, failed
 }
 
 // handleRetrying handles r, retrying a passing outage in place a few times

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -59,14 +60,25 @@ func testStage(t *testing.T, brokers []string, prefix string) {
 			}
 		}
 	}
-	var calls atomic.Int64
+	var calls, running, mostRunning atomic.Int64
+	var perSession sync.Map // session → *atomic.Int64 running, which must never exceed 1
 	transform := func(_ context.Context, q domain.Message) (domain.Message, error) {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for m := mostRunning.Load(); n > m && !mostRunning.CompareAndSwap(m, n); m = mostRunning.Load() {
+		}
+		mine, _ := perSession.LoadOrStore(q.SessionID, new(atomic.Int64))
+		if mine.(*atomic.Int64).Add(1) > 1 {
+			t.Errorf("session %s: two of its messages transformed at once", q.SessionID)
+		}
+		defer mine.(*atomic.Int64).Add(-1)
+		time.Sleep(2 * time.Millisecond) // a store round trip: lets sessions overlap
 		if calls.Add(1)%9 == 0 {
 			return domain.Message{}, fmt.Errorf("flaky: %w", domain.ErrUnavailable)
 		}
 		return domain.NewPromptMessage(q, domain.Prompt{Question: strings.ToUpper(q.Text)}, time.Now()), nil
 	}
-	scfg := kafka.StageConfig{Group: prefix + "answerer", Instance: "test", RetryBackoff: 10 * time.Millisecond, SessionTimeout: 6 * time.Second}
+	scfg := kafka.StageConfig{Group: prefix + "answerer", Instance: "test", RetryBackoff: 10 * time.Millisecond, SessionTimeout: 6 * time.Second, Concurrency: 4}
 	stage := kafka.NewStage("retrieve", domain.TypeQuery, cfg, scfg, log, nil, transform)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -86,12 +98,14 @@ func testStage(t *testing.T, brokers []string, prefix string) {
 	}
 	recs := kafkatest.ReadAll(t, brokers, prefix+"prompt", n, 60*time.Second)
 	byQuery := map[string]int{}
+	order := map[string][]string{} // session → query ids, in prompt order
 	for _, r := range recs {
 		m, err := kafka.DecodeValue(r.Value)
 		if err != nil {
 			t.Fatal(err)
 		}
 		byQuery[m.ReplyTo]++
+		order[m.SessionID] = append(order[m.SessionID], m.ReplyTo)
 		if m.MessageID != domain.DerivedID(m.ReplyTo, "prompt") || !strings.HasPrefix(m.Text, "Q") {
 			t.Errorf("prompt %+v", m)
 		}
@@ -100,6 +114,18 @@ func testStage(t *testing.T, brokers []string, prefix string) {
 		if byQuery[id] != 1 {
 			t.Errorf("query %s has %d prompts, want 1", id, byQuery[id])
 		}
+	}
+	// A session's prompts come in the order of its queries, though
+	// sessions are transformed concurrently.
+	for i, id := range ids {
+		session := fmt.Sprintf("s%d", i%7)
+		if len(order[session]) == 0 || order[session][0] != id {
+			t.Fatalf("session %s: prompts in order %v, want query %s next (queries in order %v)", session, order[session], id, ids)
+		}
+		order[session] = order[session][1:]
+	}
+	if mostRunning.Load() < 2 {
+		t.Errorf("at most %d transforms ran at once: sessions of a batch are not transformed concurrently", mostRunning.Load())
 	}
 	dead := kafkatest.ReadAll(t, brokers, dlq, 1, 30*time.Second)
 	if string(dead[0].Value) != "poison" || len(dead) != 1 {

@@ -160,6 +160,23 @@ func (s *Sessions) Recent(ctx context.Context, sessionID string, limit int) ([]d
 	return out, nil
 }
 
+// Turn returns the kept turn with messageID.
+func (s *Sessions) Turn(ctx context.Context, sessionID, messageID string) (domain.Turn, error) {
+	if err := ctx.Err(); err != nil {
+		return domain.Turn{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sess := s.live(sessionID); sess != nil {
+		for _, t := range sess.turns {
+			if t.MessageID == messageID {
+				return cloneTurn(t), nil
+			}
+		}
+	}
+	return domain.Turn{}, fmt.Errorf("session %s turn %s: %w", sessionID, messageID, domain.ErrNotFound)
+}
+
 // Delete removes the session; deleting a missing one is not an error.
 func (s *Sessions) Delete(ctx context.Context, sessionID string) error {
 	if err := ctx.Err(); err != nil {

@@ -2,11 +2,11 @@ package redis
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	json "github.com/goccy/go-json"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/kchat/kchat/domain"
@@ -214,6 +214,42 @@ func (s *Sessions) Recent(ctx context.Context, sessionID string, limit int) ([]d
 		turns = append(turns, w.toDomain())
 	}
 	return turns, nil
+}
+
+// turnScript returns the kept turn with message id ARGV[1] (as a list of
+// one) and renews the TTL; an empty list when there is no such turn, nil
+// when the session does not exist. A turn's place in the list follows
+// from its sequence number: appendScript pushes one turn per number.
+var turnScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+local seq = redis.call('ZSCORE', KEYS[3], ARGV[1])
+if not seq then return {} end
+local back = tonumber(redis.call('HGET', KEYS[1], 'seq')) - tonumber(seq)
+local raw = redis.call('LINDEX', KEYS[2], -(back + 1))
+if not raw then return {} end
+return {raw}
+`)
+
+// Turn returns the kept turn with messageID, decoding only that one.
+func (s *Sessions) Turn(ctx context.Context, sessionID, messageID string) (domain.Turn, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	raws, err := turnScript.Run(ctx, s.client, s.keys(sessionID), messageID, s.ttlMillis).StringSlice()
+	if err != nil {
+		return domain.Turn{}, translate("turn", sessionID, err)
+	}
+	if len(raws) == 0 {
+		return domain.Turn{}, fmt.Errorf("redis session %s turn %s: %w", sessionID, messageID, domain.ErrNotFound)
+	}
+	var w turnV1
+	if err := json.Unmarshal([]byte(raws[0]), &w); err != nil {
+		return domain.Turn{}, fmt.Errorf("redis turn session %s: decode turn: %w", sessionID, err)
+	}
+	if w.MessageID != messageID {
+		return domain.Turn{}, fmt.Errorf("redis turn session %s: found %s where %s belongs: %w", sessionID, w.MessageID, messageID, domain.ErrNotFound)
+	}
+	return w.toDomain(), nil
 }
 
 // Delete removes the session; deleting a missing one is not an error.

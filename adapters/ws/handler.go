@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -32,10 +33,11 @@ type Handler struct {
 	up      websocket.Upgrader
 
 	mu        sync.Mutex
-	bySession map[string]map[*conn]struct{}
-	perUser   map[string]int
-	limiters  map[string]*rate.Limiter
-	closed    bool
+	bySession map[string][]*conn // usually one socket per session
+
+	perUser  map[string]int
+	limiters map[string]*rate.Limiter
+	closed   bool
 }
 
 // New returns the handler. userOf authenticates the upgrade request (an
@@ -43,7 +45,7 @@ type Handler struct {
 func New(cfg Config, ask *app.Ask, history *app.SessionHistory, feed ports.AnswerFeed, userOf func(*http.Request) (string, error), log *slog.Logger) *Handler {
 	h := &Handler{
 		cfg: cfg, ask: ask, history: history, userOf: userOf, feed: feed, log: log,
-		bySession: map[string]map[*conn]struct{}{}, perUser: map[string]int{}, limiters: map[string]*rate.Limiter{},
+		bySession: map[string][]*conn{}, perUser: map[string]int{}, limiters: map[string]*rate.Limiter{},
 	}
 	h.up = websocket.Upgrader{
 		// Client frames are small JSON objects; a larger one is read in
@@ -100,9 +102,7 @@ func (h *Handler) Run(ctx context.Context) error {
 	h.closed = true
 	var all []*conn
 	for _, cs := range h.bySession {
-		for c := range cs {
-			all = append(all, c)
-		}
+		all = append(all, cs...)
 	}
 	h.mu.Unlock()
 	for _, c := range all {
@@ -113,10 +113,7 @@ func (h *Handler) Run(ctx context.Context) error {
 
 func (h *Handler) deliver(m domain.Message) {
 	h.mu.Lock()
-	cs := make([]*conn, 0, len(h.bySession[m.SessionID]))
-	for c := range h.bySession[m.SessionID] {
-		cs = append(cs, c)
-	}
+	cs := slices.Clone(h.bySession[m.SessionID])
 	h.mu.Unlock()
 	for _, c := range cs {
 		c.sendAnswer(m)
@@ -190,11 +187,19 @@ func (h *Handler) admit(user string) bool {
 	return true
 }
 
+// leave forgets a closed connection of user. With the user's last one
+// gone, a user limiter that is full again is dropped too (it holds no
+// state a new one would not): limiters do not pile up, one per user ever
+// seen, and a user cannot reset a drained limit by reconnecting.
 func (h *Handler) leave(user string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.perUser[user]--; h.perUser[user] <= 0 {
-		delete(h.perUser, user)
+	if h.perUser[user]--; h.perUser[user] > 0 {
+		return
+	}
+	delete(h.perUser, user)
+	if l, ok := h.limiters[user]; ok && l.Tokens() >= float64(h.cfg.UserBurst) {
+		delete(h.limiters, user)
 	}
 }
 
@@ -203,10 +208,28 @@ func (h *Handler) userLimiter(user string) *rate.Limiter {
 	defer h.mu.Unlock()
 	l, ok := h.limiters[user]
 	if !ok {
+		if len(h.limiters) >= 2*len(h.perUser)+limiterSweepAt {
+			h.sweepLimitersLocked()
+		}
 		l = rate.NewLimiter(rate.Limit(h.cfg.UserRate), h.cfg.UserBurst)
 		h.limiters[user] = l
 	}
 	return l
+}
+
+// limiterSweepAt is how many limiters of users without a connection may
+// build up before the next new one sweeps them (amortised: a sweep
+// follows at least as many creations as it visits).
+const limiterSweepAt = 1024
+
+// sweepLimitersLocked drops the limiters of users with no connection whose
+// limit is full again (those leave kept because they were still draining).
+func (h *Handler) sweepLimitersLocked() {
+	for user, l := range h.limiters {
+		if h.perUser[user] == 0 && l.Tokens() >= float64(h.cfg.UserBurst) {
+			delete(h.limiters, user)
+		}
+	}
 }
 
 func (h *Handler) register(c *conn) bool {
@@ -215,17 +238,15 @@ func (h *Handler) register(c *conn) bool {
 	if h.closed {
 		return false
 	}
-	if h.bySession[c.session] == nil {
-		h.bySession[c.session] = map[*conn]struct{}{}
-	}
-	h.bySession[c.session][c] = struct{}{}
+	h.bySession[c.session] = append(h.bySession[c.session], c)
 	return true
 }
 
 func (h *Handler) unregister(c *conn) {
 	h.mu.Lock()
-	delete(h.bySession[c.session], c)
-	if len(h.bySession[c.session]) == 0 {
+	if cs := slices.DeleteFunc(h.bySession[c.session], func(o *conn) bool { return o == c }); len(cs) > 0 {
+		h.bySession[c.session] = cs
+	} else {
 		delete(h.bySession, c.session)
 	}
 	h.mu.Unlock()

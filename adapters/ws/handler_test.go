@@ -123,7 +123,7 @@ func (s *server) only() *conn {
 	s.h.mu.Lock()
 	defer s.h.mu.Unlock()
 	for _, cs := range s.h.bySession {
-		for c := range cs {
+		for _, c := range cs {
 			return c
 		}
 	}
@@ -409,4 +409,42 @@ func TestShutdownClosesEverySocketWith1001(t *testing.T) {
 		t.Fatalf("a socket opened after shutdown: close %d, want 1001", code)
 	}
 	s.released()
+}
+
+// TestUserLimitersDoNotPileUp: a user's limiter outlives their last
+// connection only while it is draining, so a gateway that sees many users
+// does not keep one limiter per user ever seen.
+func TestUserLimitersDoNotPileUp(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.UserRate, cfg.UserBurst = 100, 2
+	h := New(cfg, nil, nil, nil, nil, slog.New(slog.DiscardHandler))
+
+	// Full when the user leaves: dropped at once.
+	h.admit("idle")
+	h.userLimiter("idle")
+	h.leave("idle")
+	// Drained when the user leaves: kept, so reconnecting does not reset it.
+	h.admit("busy")
+	h.userLimiter("busy").Allow()
+	h.userLimiter("busy").Allow()
+	h.leave("busy")
+	h.mu.Lock()
+	_, idle := h.limiters["idle"]
+	_, busy := h.limiters["busy"]
+	h.mu.Unlock()
+	if idle || !busy {
+		t.Fatalf("after leaving: idle limiter kept=%v (want false), busy limiter kept=%v (want true)", idle, busy)
+	}
+	// Refilled, it goes with the next sweep; a connected user's stays.
+	time.Sleep(50 * time.Millisecond)
+	h.admit("online")
+	h.userLimiter("online").Allow()
+	h.mu.Lock()
+	h.sweepLimitersLocked()
+	n := len(h.limiters)
+	_, online := h.limiters["online"]
+	h.mu.Unlock()
+	if n != 1 || !online {
+		t.Fatalf("after a sweep: %d limiters (want only the connected user's), online kept=%v", n, online)
+	}
 }

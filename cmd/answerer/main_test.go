@@ -23,7 +23,7 @@ func testConfig(brokers []string, prefix string) Config {
 	cfg.Kafka.Brokers, cfg.Kafka.TopicPrefix = brokers, prefix
 	cfg.Answerer = services.AnswererConfig{
 		HTTP:  httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second},
-		Stage: kafka.StageConfig{Group: prefix + "answerer", Instance: "test", RetryBackoff: 50 * time.Millisecond, SessionTimeout: 6 * time.Second},
+		Stage: kafka.StageConfig{Group: prefix + "answerer", Instance: "test", RetryBackoff: 50 * time.Millisecond, SessionTimeout: 6 * time.Second, Concurrency: 4},
 		RAG:   rag.DefaultConfig(), LLM: llm.DefaultConfig(), Attempts: 2, Backoff: 10 * time.Millisecond,
 	}
 	return cfg

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kchat/kchat/adapters/kafka"
@@ -37,6 +38,7 @@ type ChatRun struct {
 	FirstErr string      `json:"first_error,omitempty"`
 	CPUPerOp float64     `json:"cpu_us_per_op"`
 	Latency  Percentiles `json:"latency"`
+	Hops     Hops        `json:"hops"`
 }
 
 // questions are asked in turn; the knowledge base can answer them.
@@ -159,11 +161,17 @@ func (b *bench) chatKchat(ctx context.Context) (ChatRun, error) {
 	b.logf("chat: kchat, %d queries/s for %s", b.p.chatSessions, b.p.chatWarmup+b.p.chatDuration)
 	var cpu0 time.Duration
 	go func() { time.Sleep(time.Until(rt.measureFrom)); cpu0 = cpu.read() }()
+	waitGateway := b.bins.profile(gateway, "gateway-chat", b.p.chatWarmup+b.p.chatDuration)
+	waitAnswerer := b.bins.profile(answerer, "answerer-chat", b.p.chatWarmup+b.p.chatDuration)
+	defer waitGateway()
+	defer waitAnswerer()
 	schedule(ctx, len(conns), start, end, func(s, seq int, due time.Time) {
 		conns[s].send(rt, seq, questions[(s+seq)%len(questions)], due)
 	})
 	waitAnswers(conns)
-	return rt.result(cpu.read() - cpu0), nil
+	out := rt.result(cpu.read() - cpu0)
+	out.Hops, err = hopTimes(ctx, b.brokers, prefix)
+	return out, err
 }
 
 // chatConn is one WebSocket session of the load generator.
@@ -414,7 +422,8 @@ func (b *bench) chatChain(ctx context.Context, transactional bool) (ChatRun, err
 	out := rt.result(cpu.read() - cpu0)
 	stopReading()
 	cancel()
-	return out, nil
+	out.Hops, err = hopTimes(ctx, b.brokers, prefix)
+	return out, err
 }
 
 // hop copies records from one topic to the next.
@@ -494,4 +503,69 @@ func (h *hop) copy(ctx context.Context, recs []*kgo.Record) {
 
 func (h *hop) echo(r *kgo.Record) *kgo.Record {
 	return &kgo.Record{Topic: h.out, Key: r.Key, Value: r.Value, Headers: r.Headers}
+}
+
+// Hops splits a round trip by the Kafka timestamps of its records (set
+// when each was produced): query → prompt is the retrieve stage's share
+// (the query's wait for a fetch, processing, and the transaction), prompt
+// → answer the generate stage's.
+type Hops struct {
+	Matched  int         `json:"matched"`
+	ToPrompt Percentiles `json:"query_to_prompt"`
+	ToAnswer Percentiles `json:"prompt_to_answer"`
+}
+
+// hopTimes reads the three topics under prefix and matches records by
+// correlation id (kchat's header, or the key in the chain).
+func hopTimes(ctx context.Context, brokers []string, prefix string) (Hops, error) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...),
+		kgo.ConsumeTopics(prefix+"query", prefix+"prompt", prefix+"answer"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		return Hops{}, err
+	}
+	defer cl.Close()
+	// The end offsets now: read until every partition reached them.
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, prefix+"query", prefix+"prompt", prefix+"answer")
+	if err != nil {
+		return Hops{}, err
+	}
+	left := 0
+	ends.Each(func(o kadm.ListedOffset) { left += int(o.Offset) })
+	at := map[string]map[string]time.Time{"query": {}, "prompt": {}, "answer": {}}
+	for left > 0 && ctx.Err() == nil {
+		pollCtx, cancelPoll := context.WithTimeout(ctx, 2*time.Second)
+		fetches := cl.PollFetches(pollCtx)
+		cancelPoll()
+		fetches.EachRecord(func(r *kgo.Record) {
+			left--
+			id := string(r.Key)
+			for _, h := range r.Headers {
+				if h.Key == "kchat-correlation-id" {
+					id = string(h.Value)
+				}
+			}
+			at[strings.TrimPrefix(r.Topic, prefix)][id] = r.Timestamp
+		})
+		// Transaction markers take offsets too: stop once nothing more comes.
+		if fetches.NumRecords() == 0 {
+			break
+		}
+	}
+	var hops Hops
+	toPrompt, toAnswer := newLatencies(), newLatencies()
+	for id, q := range at["query"] {
+		p, okP := at["prompt"][id]
+		a, okA := at["answer"][id]
+		if okP && okA {
+			hops.Matched++
+			toPrompt.record(p.Sub(q))
+			toAnswer.record(a.Sub(p))
+		}
+	}
+	hops.ToPrompt, hops.ToAnswer = toPrompt.percentiles(), toAnswer.percentiles()
+	return hops, nil
 }

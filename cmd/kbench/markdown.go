@@ -117,6 +117,14 @@ due, so a stall is charged to every request it delayed.
 		latencyLine(&b, fmt.Sprintf("kchat (%d sent, %d answered in window)", c.Kchat.Sent, c.Kchat.Answered), c.Rate, c.Kchat.Latency, c.Kchat.CPUPerOp, c.Kchat.Errors)
 		latencyLine(&b, "chain, transactional", c.Rate, c.Chain.Latency, c.Chain.CPUPerOp, c.Chain.Errors)
 		latencyLine(&b, "chain, plain", c.Rate, c.Plain.Latency, c.Plain.CPUPerOp, c.Plain.Errors)
+		b.WriteString("\nWhere the time goes, from the records' Kafka timestamps (each set when the record was produced):\n\n| run | matched | query → prompt p50 / p99 ms | prompt → answer p50 / p99 ms |\n|---|---:|---:|---:|\n")
+		for _, r := range []struct {
+			name string
+			run  ChatRun
+		}{{"kchat", c.Kchat}, {"chain, transactional", c.Chain}, {"chain, plain", c.Plain}} {
+			h := r.run.Hops
+			fmt.Fprintf(&b, "| %s | %d | %s / %s | %s / %s |\n", r.name, h.Matched, fmtNum(h.ToPrompt.P50), fmtNum(h.ToPrompt.P99), fmtNum(h.ToAnswer.P50), fmtNum(h.ToAnswer.P99))
+		}
 	}
 	if m := r.Memory; m != nil {
 		fmt.Fprintf(&b, "\n## memory\n\n%d idle WebSocket connections to the gateway, then to a gorilla/websocket echo server with the library's defaults (`kbench wsecho`).\n\n| server | RSS before | RSS after | per connection |\n|---|---:|---:|---:|\n", m.Connections)

@@ -119,7 +119,7 @@ func gatewayConfig() services.GatewayConfig {
 func answererConfig() services.AnswererConfig {
 	return services.AnswererConfig{
 		HTTP:  httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second},
-		Stage: kafka.StageConfig{Group: "kchat-answerer", Instance: "test", RetryBackoff: 50 * time.Millisecond, SessionTimeout: 10 * time.Second},
+		Stage: kafka.StageConfig{Group: "kchat-answerer", Instance: "test", RetryBackoff: 50 * time.Millisecond, SessionTimeout: 10 * time.Second, Concurrency: 4},
 		RAG:   rag.DefaultConfig(), LLM: llm.DefaultConfig(), Attempts: 2, Backoff: 10 * time.Millisecond,
 	}
 }

@@ -213,6 +213,45 @@ func RunSessionStore(t *testing.T, newStore func(t *testing.T) SessionHarness) {
 		checkIDs(t, mustRecent(t, h.Store, sid, h.MaxTurns), want...)
 	})
 
+	t.Run("turn finds a kept turn by message id, and only a kept one", func(t *testing.T) {
+		t.Parallel()
+		h, ctx, sid := newHarness(t), context.Background(), uniqueID("s")
+		if _, err := h.Store.Turn(ctx, sid, "m1"); !errors.Is(err, domain.ErrNotFound) {
+			t.Fatalf("turn of a missing session: %v, want ErrNotFound", err)
+		}
+		mustOpen(t, h.Store, sid, "alice")
+		if _, err := h.Store.Turn(ctx, sid, "m1"); !errors.Is(err, domain.ErrNotFound) {
+			t.Fatalf("turn of an empty session: %v, want ErrNotFound", err)
+		}
+		a := domain.Turn{Role: domain.RoleAssistant, MessageID: "a-1", Text: "answer [1]",
+			Citations: []domain.Citation{{N: 1, Source: "s.md", Title: "T", Score: 0.5, Snippet: "snip"}}, At: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
+		mustAppend(t, h.Store, sid, turn(0, "m0"))
+		mustAppend(t, h.Store, sid, a)
+		mustAppend(t, h.Store, sid, turn(0, "m0")) // a redelivery: no new turn
+		mustAppend(t, h.Store, sid, turn(2, "m2"))
+		for _, want := range []domain.Turn{turn(0, "m0"), a, turn(2, "m2")} {
+			got, err := h.Store.Turn(ctx, sid, want.MessageID)
+			if err != nil {
+				t.Fatalf("turn %s: %v", want.MessageID, err)
+			}
+			checkTurn(t, got, want)
+		}
+		if _, err := h.Store.Turn(ctx, sid, "never"); !errors.Is(err, domain.ErrNotFound) {
+			t.Fatalf("turn never appended: %v, want ErrNotFound", err)
+		}
+		// Pushed out of the window: gone, though the id is still remembered.
+		for i := range h.MaxTurns {
+			mustAppend(t, h.Store, sid, turn(i+10, fmt.Sprintf("n%04d", i)))
+		}
+		if _, err := h.Store.Turn(ctx, sid, "a-1"); !errors.Is(err, domain.ErrNotFound) {
+			t.Fatalf("turn trimmed from the window: %v, want ErrNotFound", err)
+		}
+		last := fmt.Sprintf("n%04d", h.MaxTurns-1)
+		if got, err := h.Store.Turn(ctx, sid, last); err != nil || got.MessageID != last {
+			t.Fatalf("newest turn: %+v, %v", got, err)
+		}
+	})
+
 	t.Run("recent with a small limit returns the newest turns, oldest first", func(t *testing.T) {
 		t.Parallel()
 		h, sid := newHarness(t), uniqueID("s")
