@@ -271,7 +271,10 @@ func (l *Ledger) Ack(receipts []string) (unknown []string) {
 			part.commit = part.entries[i-1].offset + 1
 			part.dirty = true
 			part.marks = append(part.marks, commitMark{part.commit, n})
-			part.entries = append(part.entries[:0:0], part.entries[i:]...)
+			// Drop the committed head in O(i), not by copying what is left:
+			// appends reallocate the backing array as it fills.
+			clear(part.entries[:i])
+			part.entries = part.entries[i:]
 		}
 	}
 	return unknown

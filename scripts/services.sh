@@ -257,6 +257,11 @@ share.coordinator.state.topic.num.partitions=3
 
 # fast for tests
 group.initial.rebalance.delay.ms=0
+# Offset commits (and a transaction's offsets) are written at once rather
+# than held up to 5 ms (the 4.x default) to batch them: a single dev broker
+# has nothing to batch, and commit latency bounds the consumer service's
+# throughput per partition and each answerer stage's transaction time.
+group.coordinator.append.linger.ms=0
 log.initial.task.delay.ms=0
 log.retention.check.interval.ms=10000
 log.segment.delete.delay.ms=1000

@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,9 +49,10 @@ func New(cfg Config, ask *app.Ask, history *app.SessionHistory, feed ports.Answe
 		bySession: map[string][]*conn{}, perUser: map[string]int{}, limiters: map[string]*rate.Limiter{},
 	}
 	h.up = websocket.Upgrader{
-		// Client frames are small JSON objects; a larger one is read in
-		// several fills of this buffer, which every idle socket holds.
-		ReadBufferSize: readBufferSize,
+		// Zero: gorilla reads through the readBufferSize reader that
+		// readerHijacker puts in place. Client frames are small JSON
+		// objects; a larger one is read in several fills of it.
+		ReadBufferSize: 0,
 		// Write buffers come from a pool shared by every socket and are
 		// held only while a frame is written; a larger frame is sent as
 		// several fragments.
@@ -157,12 +159,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many connections for this user", http.StatusTooManyRequests)
 		return
 	}
-	ws, err := h.up.Upgrade(w, r, nil)
+	hj := &readerHijacker{ResponseWriter: w}
+	ws, err := h.up.Upgrade(hj, r, nil)
 	if err != nil {
 		h.leave(user)
 		return // the upgrader answered already
 	}
-	c := &conn{h: h, ws: ws, user: user, session: session, done: make(chan struct{}),
+	c := &conn{h: h, ws: ws, br: hj.br, user: user, session: session, done: make(chan struct{}),
 		limiter: rate.NewLimiter(rate.Limit(h.cfg.ConnRate), h.cfg.ConnBurst)}
 	if !h.register(c) {
 		c.closeWith(websocket.CloseGoingAway, "server shutting down")
@@ -270,6 +273,7 @@ type pingRequest struct{}
 type conn struct {
 	h       *Handler
 	ws      *websocket.Conn
+	br      *bufio.Reader // ws reads through it (see awaitReadable)
 	user    string
 	session string
 	limiter *rate.Limiter
@@ -464,6 +468,9 @@ func (c *conn) readLoop(ctx context.Context) {
 	deadline()
 	c.ws.SetPongHandler(func(string) error { deadline(); return nil })
 	for {
+		if err := awaitReadable(c.br, c.ws.NetConn()); err != nil {
+			return // closed or timed out
+		}
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
 			return // closed, too large (gorilla answers 1009), or timed out

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -446,5 +447,71 @@ func TestUserLimitersDoNotPileUp(t *testing.T) {
 	h.mu.Unlock()
 	if n != 1 || !online {
 		t.Fatalf("after a sweep: %d limiters (want only the connected user's), online kept=%v", n, online)
+	}
+}
+
+// heldConn holds what is written while hold is set and sends it in one
+// write on release, so several frames reach the server in one segment.
+type heldConn struct {
+	net.Conn
+	mu   sync.Mutex
+	hold bool
+	buf  []byte
+}
+
+func (c *heldConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.hold {
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *heldConn) release() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hold = false
+	_, err := c.Conn.Write(c.buf)
+	return err
+}
+
+// TestFramesArrivingTogether: frames that arrive in one segment are all
+// read, though the reader parks only on an empty buffer and a socket with
+// nothing new on it.
+func TestFramesArrivingTogether(t *testing.T) {
+	s := start(t, nil)
+	var held *heldConn
+	d := websocket.Dialer{NetDial: func(network, addr string) (net.Conn, error) {
+		c, err := net.Dial(network, addr)
+		held = &heldConn{Conn: c}
+		return held, err
+	}}
+	conn, resp, err := d.Dial(s.url, nil)
+	if resp != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	readType(t, conn, "session")
+	held.mu.Lock()
+	held.hold = true
+	held.mu.Unlock()
+	const n = 5
+	for range n {
+		if err := conn.WriteJSON(map[string]string{"type": "ping"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := held.release(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if f := read(t, conn); f["type"] != "pong" {
+			t.Fatalf("frame %d: %+v, want a pong for each of %d pings sent together", i, f, n)
+		}
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"mime"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	json "github.com/goccy/go-json"
 
 	"github.com/kchat/kchat/adapters/httpapi"
 	"github.com/kchat/kchat/app"
@@ -108,7 +108,8 @@ func median(rs []testing.BenchmarkResult) HandlerBench {
 	return HandlerBench{NsPerOp: float64(m.T.Nanoseconds()) / float64(m.N), AllocsPerOp: m.AllocsPerOp(), BytesPerOp: m.AllocedBytesPerOp()}
 }
 
-// plainProducer is POST /messages written directly on chi and net/http:
+// plainProducer is POST /messages written directly on chi and net/http,
+// with the JSON library kchat's huma configuration uses (goccy/go-json):
 // the baseline of the huma comparison.
 func plainProducer(submit *app.SubmitMessage) http.Handler {
 	r := chi.NewRouter()
