@@ -226,6 +226,11 @@ func (s *offsetSet) check(ctx context.Context, brokers []string, group, topic st
 	if err != nil {
 		return FetchCheck{}, err
 	}
+	return s.tally(commits), nil
+}
+
+// tally checks the offsets served against the committed ones.
+func (s *offsetSet) tally(commits map[int32]int64) FetchCheck {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var c FetchCheck
@@ -240,5 +245,5 @@ func (s *offsetSet) check(ctx context.Context, brokers []string, group, topic st
 			c.Uncommitted += last + 1 - commits[p]
 		}
 	}
-	return c, nil
+	return c
 }
