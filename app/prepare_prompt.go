@@ -53,19 +53,13 @@ func (uc *PreparePrompt) record(ctx context.Context, q domain.Message, question 
 	if uc.Sessions == nil {
 		return nil, nil
 	}
-	if _, err := uc.Sessions.Open(ctx, q.SessionID, q.UserID); err != nil {
-		if errors.Is(err, domain.ErrForbidden) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("open session %s: %w", q.SessionID, err)
-	}
-	history, err := uc.Sessions.Recent(ctx, q.SessionID, domain.PromptHistoryTurns+2)
-	if err != nil {
-		return nil, fmt.Errorf("session %s history: %w", q.SessionID, err)
-	}
 	turn := domain.Turn{Role: domain.RoleUser, MessageID: q.MessageID, Text: question, At: now(uc.Now)}
-	if err := uc.Sessions.Append(ctx, q.SessionID, turn); err != nil {
-		return nil, fmt.Errorf("record question %s: %w", q.MessageID, err)
+	history, err := uc.Sessions.Record(ctx, q.SessionID, q.UserID, turn, domain.PromptHistoryTurns+2)
+	switch {
+	case errors.Is(err, domain.ErrForbidden):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("record question %s in session %s: %w", q.MessageID, q.SessionID, err)
 	}
 	return history, nil
 }

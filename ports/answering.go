@@ -38,7 +38,11 @@ type Generator interface {
 // session does not exist. Recent returns up to limit most recent turns,
 // oldest first; domain.ErrNotFound when the session does not exist. Turn
 // returns the turn with a message id among the recent ones kept;
-// domain.ErrNotFound when there is none (or no session). Delete
+// domain.ErrNotFound when there is none (or no session). Record is Open,
+// Recent(history) and Append in one step: it opens the session for userID,
+// returns its recent turns as they were before turn, and appends turn; it
+// returns domain.ErrForbidden, recording nothing, when another user owns
+// the session. Delete
 // removes a session (no error when it does not exist). Every call that
 // touches a session renews its time to live. All methods return
 // domain.ErrUnavailable when the store does not answer, and are safe for
@@ -48,5 +52,6 @@ type SessionStore interface {
 	Append(ctx context.Context, sessionID string, turn domain.Turn) error
 	Recent(ctx context.Context, sessionID string, limit int) ([]domain.Turn, error)
 	Turn(ctx context.Context, sessionID, messageID string) (domain.Turn, error)
+	Record(ctx context.Context, sessionID, userID string, turn domain.Turn, history int) ([]domain.Turn, error)
 	Delete(ctx context.Context, sessionID string) error
 }

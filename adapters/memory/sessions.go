@@ -99,16 +99,24 @@ func (s *Sessions) Open(ctx context.Context, sessionID, userID string) (string, 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	sess, err := s.openLocked(sessionID, userID)
+	if err != nil {
+		return "", err
+	}
+	return sess.owner, nil
+}
+
+func (s *Sessions) openLocked(sessionID, userID string) (*session, error) {
 	sess := s.sessions[sessionID]
 	if sess != nil && s.cfg.Now().Before(sess.expires) && sess.owner != userID {
-		return "", fmt.Errorf("session %s: %w", sessionID, domain.ErrForbidden)
+		return nil, fmt.Errorf("session %s: %w", sessionID, domain.ErrForbidden)
 	}
 	if sess = s.live(sessionID); sess == nil {
 		s.sweep()
 		sess = &session{owner: userID, ids: map[string]struct{}{}, expires: s.cfg.Now().Add(s.cfg.TTL)}
 		s.sessions[sessionID] = sess
 	}
-	return sess.owner, nil
+	return sess, nil
 }
 
 // Append adds turn unless its MessageID was appended before (ids of the
@@ -123,8 +131,14 @@ func (s *Sessions) Append(ctx context.Context, sessionID string, turn domain.Tur
 	if sess == nil {
 		return fmt.Errorf("session %s: %w", sessionID, domain.ErrNotFound)
 	}
+	s.appendLocked(sess, turn)
+	return nil
+}
+
+// appendLocked adds turn to sess unless its MessageID is remembered.
+func (s *Sessions) appendLocked(sess *session, turn domain.Turn) {
 	if _, seen := sess.ids[turn.MessageID]; seen {
-		return nil
+		return
 	}
 	sess.ids[turn.MessageID] = struct{}{}
 	sess.idOrder = append(sess.idOrder, turn.MessageID)
@@ -138,7 +152,6 @@ func (s *Sessions) Append(ctx context.Context, sessionID string, turn domain.Tur
 	if over := len(sess.turns) - s.cfg.MaxTurns; over > 0 {
 		sess.turns = slices.Delete(sess.turns, 0, over)
 	}
-	return nil
 }
 
 // Recent returns up to limit most recent turns, oldest first.
@@ -157,6 +170,27 @@ func (s *Sessions) Recent(ctx context.Context, sessionID string, limit int) ([]d
 	for _, t := range sess.turns[len(sess.turns)-limit:] {
 		out = append(out, cloneTurn(t))
 	}
+	return out, nil
+}
+
+// Record opens the session for userID, returns up to history recent turns
+// and appends turn, under one lock.
+func (s *Sessions) Record(ctx context.Context, sessionID, userID string, turn domain.Turn, history int) ([]domain.Turn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, err := s.openLocked(sessionID, userID)
+	if err != nil {
+		return nil, err
+	}
+	limit := max(min(history, len(sess.turns)), 0)
+	out := make([]domain.Turn, 0, limit)
+	for _, t := range sess.turns[len(sess.turns)-limit:] {
+		out = append(out, cloneTurn(t))
+	}
+	s.appendLocked(sess, turn)
 	return out, nil
 }
 

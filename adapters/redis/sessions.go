@@ -205,11 +205,60 @@ func (s *Sessions) Recent(ctx context.Context, sessionID string, limit int) ([]d
 	if err != nil {
 		return nil, translate("recent", sessionID, err)
 	}
+	return decodeTurns(sessionID, raws)
+}
+
+// recordScript is openScript, recentScript (ARGV[3] turns, taken before
+// the append) and appendScript in one call: ARGV = user id, message id,
+// history, turn, max turns, max ids, TTL. It returns the turns, or nil
+// when another user owns the session (nothing is changed then).
+var recordScript = goredis.NewScript(`
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if not owner then
+  redis.call('DEL', KEYS[2], KEYS[3])
+  redis.call('HSET', KEYS[1], 'owner', ARGV[1])
+elseif owner ~= ARGV[1] then
+  return false
+end
+local limit = tonumber(ARGV[3])
+local turns = {}
+if limit > 0 then turns = redis.call('LRANGE', KEYS[2], -limit, -1) end
+if not redis.call('ZSCORE', KEYS[3], ARGV[2]) then
+  local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+  redis.call('ZADD', KEYS[3], seq, ARGV[2])
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[6]) + 1))
+  redis.call('RPUSH', KEYS[2], ARGV[4])
+  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[5]), -1)
+end
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[7]) end
+return turns
+`)
+
+// Record opens, reads and appends in one round trip.
+func (s *Sessions) Record(ctx context.Context, sessionID, userID string, turn domain.Turn, history int) ([]domain.Turn, error) {
+	raw, err := json.Marshal(toWire(turn))
+	if err != nil {
+		return nil, fmt.Errorf("redis record session %s: encode turn: %w", sessionID, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	raws, err := recordScript.Run(ctx, s.client, s.keys(sessionID),
+		userID, turn.MessageID, history, raw, s.cfg.MaxTurns, idsPerTurn*s.cfg.MaxTurns, s.ttlMillis).StringSlice()
+	if errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("redis record session %s: %w", sessionID, domain.ErrForbidden)
+	}
+	if err != nil {
+		return nil, translate("record", sessionID, err)
+	}
+	return decodeTurns(sessionID, raws)
+}
+
+func decodeTurns(sessionID string, raws []string) ([]domain.Turn, error) {
 	turns := make([]domain.Turn, 0, len(raws))
 	for _, raw := range raws {
 		var w turnV1
 		if err := json.Unmarshal([]byte(raw), &w); err != nil {
-			return nil, fmt.Errorf("redis recent session %s: decode turn: %w", sessionID, err)
+			return nil, fmt.Errorf("redis session %s: decode turn: %w", sessionID, err)
 		}
 		turns = append(turns, w.toDomain())
 	}

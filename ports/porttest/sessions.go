@@ -213,6 +213,43 @@ func RunSessionStore(t *testing.T, newStore func(t *testing.T) SessionHarness) {
 		checkIDs(t, mustRecent(t, h.Store, sid, h.MaxTurns), want...)
 	})
 
+	t.Run("record opens, returns the history before the turn, and appends it once", func(t *testing.T) {
+		t.Parallel()
+		h, ctx, sid := newHarness(t), context.Background(), uniqueID("s")
+		got, err := h.Store.Record(ctx, sid, "alice", turn(0, "m0"), 10)
+		if err != nil || len(got) != 0 {
+			t.Fatalf("record in a new session: %d turns, %v; want none, nil", len(got), err)
+		}
+		if owner := mustOpen(t, h.Store, sid, "alice"); owner != "alice" {
+			t.Fatalf("record created the session for %q, want alice", owner)
+		}
+		mustAppend(t, h.Store, sid, turn(1, "m1"))
+		got, err = h.Store.Record(ctx, sid, "alice", turn(2, "m2"), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkIDs(t, got, "m0", "m1")
+		checkTurn(t, got[1], turn(1, "m1"))
+		// A redelivery: the history now holds the turn; nothing is added.
+		got, err = h.Store.Record(ctx, sid, "alice", turn(2, "m2"), 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkIDs(t, got, "m1", "m2")
+		checkIDs(t, mustRecent(t, h.Store, sid, 10), "m0", "m1", "m2")
+	})
+
+	t.Run("record in another user's session is forbidden and changes nothing", func(t *testing.T) {
+		t.Parallel()
+		h, ctx, sid := newHarness(t), context.Background(), uniqueID("s")
+		mustOpen(t, h.Store, sid, "alice")
+		mustAppend(t, h.Store, sid, turn(0, "m0"))
+		if _, err := h.Store.Record(ctx, sid, "mallory", turn(1, "m1"), 10); !errors.Is(err, domain.ErrForbidden) {
+			t.Fatalf("record by another user: %v, want ErrForbidden", err)
+		}
+		checkIDs(t, mustRecent(t, h.Store, sid, 10), "m0")
+	})
+
 	t.Run("turn finds a kept turn by message id, and only a kept one", func(t *testing.T) {
 		t.Parallel()
 		h, ctx, sid := newHarness(t), context.Background(), uniqueID("s")
