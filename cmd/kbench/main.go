@@ -178,7 +178,7 @@ type bench struct {
 // prefix is a topic prefix of its own for a scenario, so every scenario
 // starts from empty topics and consumer groups.
 func (b *bench) prefix(scenario string) string {
-	p := fmt.Sprintf("kbench-%s-%s-", b.run, scenario)
+	p := fmt.Sprintf("kbench-%s-%s%d-", b.run, scenario, len(b.topics))
 	b.topics = append(b.topics, p)
 	return p
 }
