@@ -70,6 +70,7 @@ func markdown(r *Results) string {
 		b.WriteString("> **Short mode** (`KCHAT_BENCH_SHORT=1`): every scenario ran briefly to check that the harness works. These figures are not representative.\n\n")
 	}
 	fmt.Fprintf(&b, "Run %s, %s in total.\n\n", r.Started.Format(time.RFC3339), r.Finished.Sub(r.Started).Round(time.Second))
+	b.WriteString("What the figures mean, how the harness decides what it compares, and what was improved: [performance.md](performance.md).\n\n")
 	b.WriteString(`Each scenario runs kchat and its baseline in the same run, on the same broker, one after the other,
 with the same record sizes and Kafka client options (listed under *Settings*). "ratio" is kchat ÷ baseline.
 Throughput runs are closed loop (each client sends its next request when the last one is answered).

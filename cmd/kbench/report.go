@@ -191,7 +191,8 @@ func describeMachine(ctx context.Context, redisURL string) Machine {
 	return m
 }
 
-// kafkaVersion finds the running broker's version in its class path.
+// kafkaVersion finds the running broker's version from the Kafka jar on
+// its class path (named there, or in a folder the class path lists).
 func kafkaVersion() string {
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	re := regexp.MustCompile(`kafka_2\.1[23]-([0-9][0-9.]*[0-9])\.jar`)
@@ -201,7 +202,21 @@ func kafkaVersion() string {
 			continue
 		}
 		if mm := re.FindSubmatch(b); mm != nil {
-			return "Apache Kafka " + string(mm[1]) + " (KRaft, single node, make services-up)"
+			return "Apache Kafka " + string(mm[1])
+		}
+		args := strings.Split(string(b), "\x00")
+		for i, a := range args {
+			if (a != "-cp" && a != "-classpath") || i+1 == len(args) {
+				continue
+			}
+			for _, entry := range strings.Split(args[i+1], ":") {
+				jars, _ := filepath.Glob(filepath.Join(filepath.Dir(entry), "kafka_2.1*.jar"))
+				for _, j := range jars {
+					if mm := re.FindStringSubmatch(filepath.Base(j)); mm != nil {
+						return "Apache Kafka " + mm[1]
+					}
+				}
+			}
 		}
 	}
 	return "unknown"
