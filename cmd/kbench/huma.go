@@ -71,7 +71,7 @@ func (b *bench) runHuma(context.Context) (*HumaResult, error) {
 			return nil, errors.New(name + ": POST /messages answered " + http.StatusText(code))
 		}
 	}
-	rounds := 5
+	rounds := 7
 	if b.cfg.Short {
 		rounds = 1
 	}
