@@ -77,13 +77,21 @@ func TestAllInOneServesTheProducer(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	// franz-go's client metrics (kprom) are on /metrics.
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	// franz-go's client metrics (kprom) are on /metrics. Its hook may run
+	// just after the produce was acknowledged: look again for a moment.
+	var body []byte
+	for range 50 {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(body), "kchat_produce_bytes_total") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
 	if !strings.Contains(string(body), "kchat_produce_bytes_total") {
 		t.Errorf("/metrics lacks franz-go's produce metrics:\n%.2000s", body)
 	}
