@@ -88,12 +88,15 @@ func TestIntegrationConsumerProcess(t *testing.T) {
 				if !m.Censored || strings.Contains(m.text, "fuck") {
 					t.Errorf("not censored: %q censored=%v", m.text, m.Censored)
 				}
-				recs := kafkatest.ReadAll(t, w.brokers, m.Topic, 1, 10*time.Second)
-				found := false
-				for _, r := range recs {
-					if r.Partition == m.Partition && r.Offset == m.Offset {
-						msg, _ := kafka.DecodeValue(r.Value)
-						found = msg.Text == "what the fuck is kchat"
+				// Read until that record's partition came in: ReadAll stops
+				// soon after the first record, which may be another's.
+				seen, found := false, false
+				for deadline := time.Now().Add(20 * time.Second); !seen && time.Now().Before(deadline); {
+					for _, r := range kafkatest.ReadAll(t, w.brokers, m.Topic, 1, 10*time.Second) {
+						if r.Partition == m.Partition && r.Offset == m.Offset {
+							msg, _ := kafka.DecodeValue(r.Value)
+							seen, found = true, msg.Text == "what the fuck is kchat"
+						}
 					}
 				}
 				if !found {
