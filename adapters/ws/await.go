@@ -30,20 +30,26 @@ func (h *readerHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return conn, bufio.NewReadWriter(h.br, rw.Writer), nil
 }
 
-// awaitReadable returns once a frame may be read without blocking in
-// gorilla: bytes are buffered, or the socket is readable (data, EOF or an
-// error), or its read deadline passed.
-func awaitReadable(br *bufio.Reader, conn net.Conn) error {
-	if br == nil || br.Buffered() > 0 {
-		return nil
-	}
+// rawConn is conn's raw file descriptor access, or nil without one (then
+// gorilla's read does the waiting).
+func rawConn(conn net.Conn) syscall.RawConn {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
 		return nil
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		return nil //nolint:nilerr // no raw access: gorilla's read waits instead
+		return nil
+	}
+	return raw
+}
+
+// awaitReadable returns once a frame may be read without blocking in
+// gorilla: bytes are buffered, or the socket is readable (data, EOF or an
+// error), or its read deadline passed.
+func awaitReadable(br *bufio.Reader, raw syscall.RawConn) error {
+	if br == nil || raw == nil || br.Buffered() > 0 {
+		return nil
 	}
 	return raw.Read(func(fd uintptr) bool { return readable(fd) })
 }

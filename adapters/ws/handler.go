@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -165,7 +166,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.leave(user)
 		return // the upgrader answered already
 	}
-	c := &conn{h: h, ws: ws, br: hj.br, user: user, session: session, done: make(chan struct{}),
+	c := &conn{h: h, ws: ws, br: hj.br, raw: rawConn(ws.NetConn()), user: user, session: session, done: make(chan struct{}),
 		limiter: rate.NewLimiter(rate.Limit(h.cfg.ConnRate), h.cfg.ConnBurst)}
 	if !h.register(c) {
 		c.closeWith(websocket.CloseGoingAway, "server shutting down")
@@ -273,7 +274,8 @@ type pingRequest struct{}
 type conn struct {
 	h       *Handler
 	ws      *websocket.Conn
-	br      *bufio.Reader // ws reads through it (see awaitReadable)
+	br      *bufio.Reader   // ws reads through it (see awaitReadable)
+	raw     syscall.RawConn // the socket's descriptor, to wait on it
 	user    string
 	session string
 	limiter *rate.Limiter
@@ -468,7 +470,7 @@ func (c *conn) readLoop(ctx context.Context) {
 	deadline()
 	c.ws.SetPongHandler(func(string) error { deadline(); return nil })
 	for {
-		if err := awaitReadable(c.br, c.ws.NetConn()); err != nil {
+		if err := awaitReadable(c.br, c.raw); err != nil {
 			return // closed or timed out
 		}
 		_, data, err := c.ws.ReadMessage()

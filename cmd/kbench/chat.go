@@ -199,21 +199,9 @@ type chatConn struct {
 }
 
 func dialChat(ctx context.Context, wsURL string, i int) (*chatConn, error) {
-	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024}
-	ws, resp, err := d.DialContext(ctx, fmt.Sprintf("%s?user_id=kbench-%d", wsURL, i), nil)
-	if resp != nil {
-		_ = resp.Body.Close()
-	}
+	ws, err := dialSession(ctx, fmt.Sprintf("%s?user_id=kbench-%d", wsURL, i), i, true)
 	if err != nil {
-		if resp != nil {
-			err = fmt.Errorf("%w (%s)", err, resp.Status)
-		}
 		return nil, fmt.Errorf("websocket %d: %w", i, err)
-	}
-	var f struct{ Type string }
-	if err := ws.ReadJSON(&f); err != nil || f.Type != "session" {
-		_ = ws.Close()
-		return nil, fmt.Errorf("websocket %d: want a session frame first, got %q: %w", i, f.Type, err)
 	}
 	return &chatConn{ws: ws, byID: map[string]time.Time{}, byMsg: map[string]time.Time{}, early: map[string]bool{}}, nil
 }

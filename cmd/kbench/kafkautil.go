@@ -11,6 +11,7 @@ import (
 
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/domain"
+	"github.com/kchat/kchat/internal/kafkatest"
 )
 
 // benchPartitions matches kchat's default KCHAT_TOPIC_PARTITIONS.
@@ -105,23 +106,5 @@ func deleteTopics(ctx context.Context, brokers []string, prefixes []string) erro
 		return err
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	topics, err := adm.ListTopics(ctx)
-	if err != nil {
-		return err
-	}
-	var mine []string
-	for _, name := range topics.Names() {
-		for _, p := range prefixes {
-			if strings.HasPrefix(name, p) {
-				mine = append(mine, name)
-				break
-			}
-		}
-	}
-	if len(mine) == 0 {
-		return nil
-	}
-	_, err = adm.DeleteTopics(ctx, mine...)
-	return err
+	return kafkatest.DeletePrefixed(ctx, kadm.NewClient(cl), prefixes...)
 }

@@ -97,7 +97,7 @@ func (b *bench) idleConns(ctx context.Context, pid int, urlFormat string, sessio
 				if i >= len(conns) || ctx.Err() != nil {
 					return
 				}
-				c, err := dialIdle(ctx, fmt.Sprintf(urlFormat, i), i, sessionFrame)
+				c, err := dialSession(ctx, fmt.Sprintf(urlFormat, i), i, sessionFrame)
 				if err != nil {
 					errOnce.Do(func() { firstErr = fmt.Errorf("connection %d: %w", i, err) })
 					return
@@ -119,7 +119,9 @@ func (b *bench) idleConns(ctx context.Context, pid int, urlFormat string, sessio
 	return run, nil
 }
 
-func dialIdle(ctx context.Context, url string, i int, sessionFrame bool) (*websocket.Conn, error) {
+// dialSession opens WebSocket i from one of the source addresses and,
+// when the server sends one, reads the session frame.
+func dialSession(ctx context.Context, url string, i int, sessionFrame bool) (*websocket.Conn, error) {
 	local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%sourceAddrs))}
 	d := websocket.Dialer{
 		HandshakeTimeout: 10 * time.Second, ReadBufferSize: 256, WriteBufferSize: 256,

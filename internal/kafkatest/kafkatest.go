@@ -5,7 +5,9 @@ package kafkatest
 
 import (
 	"context"
+	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,25 +48,36 @@ func DeleteTopics(t testing.TB, brokers []string, prefix string) {
 		return
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	if err := DeletePrefixed(ctx, kadm.NewClient(cl), prefix); err != nil {
+		t.Logf("kafka cleanup: %v", err)
+	}
+}
+
+// DeletePrefixed deletes every topic whose name starts with one of the
+// prefixes (the benchmark harness uses it too).
+func DeletePrefixed(ctx context.Context, adm *kadm.Client, prefixes ...string) error {
 	topics, err := adm.ListTopics(ctx)
 	if err != nil {
-		t.Logf("kafka cleanup: list topics: %v", err)
-		return
+		return fmt.Errorf("list topics: %w", err)
 	}
 	var mine []string
 	for _, name := range topics.Names() {
-		if len(name) >= len(prefix) && name[:len(prefix)] == prefix {
-			mine = append(mine, name)
+		for _, p := range prefixes {
+			if strings.HasPrefix(name, p) {
+				mine = append(mine, name)
+				break
+			}
 		}
 	}
-	if len(mine) > 0 {
-		if _, err := adm.DeleteTopics(ctx, mine...); err != nil {
-			t.Logf("kafka cleanup: delete %v: %v", mine, err)
-		}
+	if len(mine) == 0 {
+		return nil
 	}
+	if _, err := adm.DeleteTopics(ctx, mine...); err != nil {
+		return fmt.Errorf("delete %v: %w", mine, err)
+	}
+	return nil
 }
 
 // ReadAll reads topic from the start with its own client (read_committed)
