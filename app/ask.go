@@ -9,12 +9,16 @@ import (
 	"github.com/kchat/kchat/ports"
 )
 
-// Ask puts a user's question into the pipeline: it checks the session
-// belongs to the user (creating it for them when new) and publishes the
-// query.
+// Ask puts a user's question into the pipeline: it counts the question
+// against the user's limit, checks the session belongs to the user
+// (creating it for them when new) and publishes the query. Every entry
+// point that takes questions (the WebSocket, POST /chat) goes through it,
+// so each obeys the same per-user limit.
 type Ask struct {
 	Sessions  ports.SessionStore
 	Publisher ports.QueryPublisher
+	// Limiter bounds the questions of each user; nil means no limit.
+	Limiter ports.Limiter
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -28,10 +32,15 @@ type AskInput struct {
 	MessageID string
 }
 
-// Execute returns the published query. Errors: *domain.ValidationError for
-// bad input, domain.ErrForbidden when the session is someone else's,
-// domain.ErrUnavailable when the session store or Kafka does not answer.
+// Execute returns the published query. Errors: domain.ErrRateLimited when
+// the user asks too often (checked first, so a flood of bad questions
+// counts too), *domain.ValidationError for bad input, domain.ErrForbidden
+// when the session is someone else's, domain.ErrUnavailable when the
+// session store, the limiter or Kafka does not answer.
 func (uc *Ask) Execute(ctx context.Context, in AskInput) (domain.Message, error) {
+	if err := uc.allow(ctx, in.UserID); err != nil {
+		return domain.Message{}, err
+	}
 	q := domain.Message{
 		MessageID: in.MessageID, SessionID: in.SessionID, UserID: in.UserID,
 		Type: domain.TypeQuery, Text: in.Text, CreatedAt: now(uc.Now),
@@ -42,7 +51,7 @@ func (uc *Ask) Execute(ctx context.Context, in AskInput) (domain.Message, error)
 	if err := q.Validate(); err != nil {
 		return domain.Message{}, err
 	}
-	if err := OwnSession(ctx, uc.Sessions, in.SessionID, in.UserID); err != nil {
+	if err := ownSession(ctx, uc.Sessions, in.SessionID, in.UserID); err != nil {
 		return domain.Message{}, err
 	}
 	if err := uc.Publisher.PublishQuery(ctx, q); err != nil {
@@ -51,15 +60,16 @@ func (uc *Ask) Execute(ctx context.Context, in AskInput) (domain.Message, error)
 	return q, nil
 }
 
-// OwnSession opens sessionID for userID: it creates it for them when new,
-// and returns domain.ErrForbidden when another user owns it.
-func OwnSession(ctx context.Context, sessions ports.SessionStore, sessionID, userID string) error {
-	owner, err := sessions.Open(ctx, sessionID, userID)
-	if err != nil {
-		return fmt.Errorf("session %s: %w", sessionID, err)
+func (uc *Ask) allow(ctx context.Context, user string) error {
+	if uc.Limiter == nil {
+		return nil
 	}
-	if owner != userID {
-		return fmt.Errorf("session %s: %w", sessionID, domain.ErrForbidden)
+	ok, err := uc.Limiter.Allow(ctx, user)
+	switch {
+	case err != nil:
+		return fmt.Errorf("rate limit of user %s: %w", user, err)
+	case !ok:
+		return fmt.Errorf("user %s: %w", user, domain.ErrRateLimited)
 	}
 	return nil
 }

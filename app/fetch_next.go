@@ -9,7 +9,7 @@ import (
 	"github.com/kchat/kchat/ports"
 )
 
-// Limits of one fetch (SPEC §4).
+// Limits of one fetch (docs/design.md, "Consumer").
 const (
 	MaxFetchLimit = 500
 	MaxFetchWait  = 30 * time.Second

@@ -19,10 +19,28 @@ type SessionHistory struct {
 // (all of them when after is empty or not found), oldest first. Errors:
 // domain.ErrForbidden for someone else's session, domain.ErrUnavailable.
 func (uc *SessionHistory) Turns(ctx context.Context, userID, sessionID, after string) ([]domain.Turn, error) {
-	if err := OwnSession(ctx, uc.Sessions, sessionID, userID); err != nil {
+	if err := ownSession(ctx, uc.Sessions, sessionID, userID); err != nil {
 		return nil, err
 	}
-	turns, err := uc.Sessions.Recent(ctx, sessionID, max(uc.Limit, 1))
+	return turnsAfter(ctx, uc.Sessions, sessionID, after, uc.Limit)
+}
+
+// Delete removes the user's session.
+func (uc *SessionHistory) Delete(ctx context.Context, userID, sessionID string) error {
+	if err := ownSession(ctx, uc.Sessions, sessionID, userID); err != nil {
+		return err
+	}
+	if err := uc.Sessions.Delete(ctx, sessionID); err != nil {
+		return fmt.Errorf("delete session %s: %w", sessionID, err)
+	}
+	return nil
+}
+
+// turnsAfter returns up to limit recent turns of a session that come after
+// the turn with message id after (all of them when after is empty or not
+// among them).
+func turnsAfter(ctx context.Context, sessions ports.SessionStore, sessionID, after string, limit int) ([]domain.Turn, error) {
+	turns, err := sessions.Recent(ctx, sessionID, max(limit, 1))
 	if err != nil {
 		return nil, fmt.Errorf("session %s: %w", sessionID, err)
 	}
@@ -34,15 +52,4 @@ func (uc *SessionHistory) Turns(ctx context.Context, userID, sessionID, after st
 		}
 	}
 	return turns, nil
-}
-
-// Delete removes the user's session.
-func (uc *SessionHistory) Delete(ctx context.Context, userID, sessionID string) error {
-	if err := OwnSession(ctx, uc.Sessions, sessionID, userID); err != nil {
-		return err
-	}
-	if err := uc.Sessions.Delete(ctx, sessionID); err != nil {
-		return fmt.Errorf("delete session %s: %w", sessionID, err)
-	}
-	return nil
 }

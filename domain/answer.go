@@ -1,10 +1,8 @@
 package domain
 
 import (
-	"fmt"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -36,32 +34,6 @@ func BuildPrompt(question, questionID string, history []Turn, passages []Passage
 		kept = kept[len(kept)-PromptHistoryTurns:]
 	}
 	return Prompt{Question: question, History: kept, Passages: passages}
-}
-
-// Render is the prompt as one text, for any language model: instructions,
-// the numbered passages, the conversation so far and the question.
-func (p Prompt) Render() string {
-	var b strings.Builder
-	b.WriteString("Answer the question using only the numbered passages below. Cite the passages you use as [n]. ")
-	b.WriteString("If the passages do not contain the answer, say so plainly.\n\n")
-	if len(p.Passages) == 0 {
-		b.WriteString("Passages: none were found.\n")
-	}
-	for i, ps := range p.Passages {
-		fmt.Fprintf(&b, "[%d] (%s", i+1, ps.Source)
-		if ps.Title != "" {
-			fmt.Fprintf(&b, " › %s", ps.Title)
-		}
-		fmt.Fprintf(&b, ") %s\n", strings.TrimSpace(ps.Text))
-	}
-	if len(p.History) > 0 {
-		b.WriteString("\nConversation so far:\n")
-		for _, t := range p.History {
-			fmt.Fprintf(&b, "%s: %s\n", t.Role, t.Text)
-		}
-	}
-	fmt.Fprintf(&b, "\nQuestion: %s\n", p.Question)
-	return b.String()
 }
 
 // NewPromptMessage is the prompt message of query q: the censored question
@@ -123,12 +95,23 @@ func NewAnswerMessage(pm Message, text string, now time.Time) Message {
 	}
 }
 
-// NewFailedAnswer tells the user their answer failed; metadata "error"
-// says why.
+// failureKey is the metadata key under which a failed answer says why.
+const failureKey = "error"
+
+// NewFailedAnswer tells the user their answer failed; Failure reads back
+// why.
 func NewFailedAnswer(pm Message, reason string, now time.Time) Message {
 	a := NewAnswerMessage(pm, FailedAnswerText, now)
-	a.Metadata = map[string]any{"error": reason}
+	a.Metadata = map[string]any{failureKey: reason}
 	return a
+}
+
+// Failure reports whether m is an answer that failed, and why: the one
+// place that reads a failure back, whoever wrote the answer (the generate
+// stage or an external worker through the producer).
+func (m Message) Failure() (reason string, failed bool) {
+	reason, failed = m.Metadata[failureKey].(string)
+	return reason, failed
 }
 
 var marker = regexp.MustCompile(`\[(\d{1,3})\]`)

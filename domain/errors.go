@@ -15,6 +15,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrForbidden means the caller may not touch the thing asked for.
 	ErrForbidden = errors.New("forbidden")
+	// ErrRateLimited means the caller asked more often than its limit
+	// allows; it may ask again a moment later.
+	ErrRateLimited = errors.New("rate limited")
 )
 
 // ValidationError says which field of an input is wrong and why.

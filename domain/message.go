@@ -6,7 +6,8 @@ import (
 	"unicode/utf8"
 )
 
-// Limits of a message, from the wire contract (SPEC §2, §3).
+// Limits of a message, from the wire contract (docs/design.md, "Topics and
+// wire format").
 const (
 	// EnvelopeVersion is the version of the wire envelope this code writes.
 	EnvelopeVersion = 1
@@ -50,7 +51,8 @@ type Citation struct {
 }
 
 // Message is one envelope travelling through the query → prompt → answer
-// pipeline. Its wire form is the versioned JSON envelope of SPEC §2; the
+// pipeline. Its wire form is the versioned JSON envelope of docs/design.md
+// ("Topics and wire format"); the
 // adapters own the encoding.
 type Message struct {
 	MessageID string

@@ -25,3 +25,15 @@ type QueryPublisher interface {
 type AnswerFeed interface {
 	Subscribe(ctx context.Context, fn func(domain.Message)) error
 }
+
+// Limiter bounds how often something may happen per key: kchat limits the
+// questions of each user, over every entry point (WebSocket, POST /chat).
+//
+// Allow reports whether one more event for key is allowed now and counts
+// it when it is; false means over the limit, and nothing is counted. It
+// never blocks. Errors: domain.ErrUnavailable when a limiter kept outside
+// the process does not answer (the caller then refuses the event: limits
+// fail closed). Safe for concurrent use.
+type Limiter interface {
+	Allow(ctx context.Context, key string) (bool, error)
+}

@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/caarlos0/env/v11"
-	"go.uber.org/fx"
-	"go.uber.org/fx/fxtest"
 
 	"github.com/kchat/kchat/adapters/auth"
 )
@@ -109,18 +107,5 @@ func TestConfigDefaultsMatchEnvDefaults(t *testing.T) {
 	}
 	if cfg.Mode != auth.DefaultConfig().Mode || cfg.Tokens != nil || cfg.JWTSecret != "" {
 		t.Fatalf("env defaults %+v, DefaultConfig %+v", cfg, auth.DefaultConfig())
-	}
-}
-
-func TestModule(t *testing.T) {
-	var a *auth.Authenticator
-	app := fxtest.New(t,
-		fx.Supply(auth.DefaultConfig()),
-		auth.Module,
-		fx.Populate(&a),
-	)
-	app.RequireStart().RequireStop()
-	if a == nil {
-		t.Fatal("Module did not provide an *Authenticator")
 	}
 }

@@ -16,11 +16,12 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humachi"
 	json "github.com/goccy/go-json"
 
+	"github.com/kchat/kchat/adapters/wire"
 	"github.com/kchat/kchat/app"
 	"github.com/kchat/kchat/domain"
 )
 
-// Consumer serves the consumer service's routes (SPEC §4).
+// Consumer serves the consumer service's routes (docs/design.md, "Consumer").
 type Consumer struct {
 	Fetch  *app.FetchNext
 	Ack    *app.Acknowledge
@@ -35,32 +36,18 @@ func NewConsumer(fetch *app.FetchNext, ack *app.Acknowledge, browse *app.Browse,
 	return &Consumer{Fetch: fetch, Ack: ack, Browse: browse, Log: log}
 }
 
-// Envelope is a message as the consumer returns it: the v1 wire envelope.
-type Envelope struct {
-	V         int               `json:"v" example:"1"`
-	MessageID string            `json:"message_id"`
-	SessionID string            `json:"session_id"`
-	UserID    string            `json:"user_id"`
-	Type      string            `json:"type" enum:"query,prompt,answer"`
-	Message   string            `json:"message"`
-	ReplyTo   string            `json:"reply_to,omitempty"`
-	CreatedAt time.Time         `json:"created_at"`
-	Metadata  map[string]any    `json:"metadata"`
-	Citations []CitationPayload `json:"citations"`
-}
-
 // ConsumedMessage is one record in the seed's response shape.
 type ConsumedMessage struct {
-	Topic     string    `json:"topic"`
-	Partition int32     `json:"partition"`
-	Offset    int64     `json:"offset"`
-	Key       string    `json:"key"`
-	Value     *Envelope `json:"value" doc:"The envelope; null for a poison record"`
-	Timestamp time.Time `json:"timestamp"`
-	Censored  bool      `json:"censored" doc:"Profanity was masked in value.message (queries only; the record in Kafka is unchanged)"`
-	Receipt   string    `json:"receipt,omitempty" doc:"With ack=manual: pass it to POST /messages/ack"`
-	Poison    string    `json:"poison,omitempty" doc:"Why the record is not a valid envelope; it is delivered, never skipped"`
-	Raw       []byte    `json:"raw,omitempty" doc:"A poison record's bytes, base64"`
+	Topic     string         `json:"topic"`
+	Partition int32          `json:"partition"`
+	Offset    int64          `json:"offset"`
+	Key       string         `json:"key"`
+	Value     *wire.Envelope `json:"value" doc:"The envelope; null for a poison record"`
+	Timestamp time.Time      `json:"timestamp"`
+	Censored  bool           `json:"censored" doc:"Profanity was masked in value.message (queries only; the record in Kafka is unchanged)"`
+	Receipt   string         `json:"receipt,omitempty" doc:"With ack=manual: pass it to POST /messages/ack"`
+	Poison    string         `json:"poison,omitempty" doc:"Why the record is not a valid envelope; it is delivered, never skipped"`
+	Raw       []byte         `json:"raw,omitempty" doc:"A poison record's bytes, base64"`
 }
 
 // GapOutput reports offsets retention deleted before they were consumed.
@@ -271,7 +258,8 @@ func messagesOutput(ds []domain.Delivery, gaps []domain.Gap) MessagesOutput {
 			Censored: d.Censored, Receipt: d.Receipt, Poison: d.Poison, Raw: d.Raw,
 		}
 		if d.Poison == "" {
-			m.Value = envelope(d.Message)
+			e := wire.EnvelopeOf(d.Message)
+			m.Value = &e
 		}
 		out.Messages[i] = m
 	}
@@ -279,19 +267,4 @@ func messagesOutput(ds []domain.Delivery, gaps []domain.Gap) MessagesOutput {
 		out.Gaps = append(out.Gaps, GapOutput(g))
 	}
 	return out
-}
-
-func envelope(m domain.Message) *Envelope {
-	e := &Envelope{
-		V: domain.EnvelopeVersion, MessageID: m.MessageID, SessionID: m.SessionID, UserID: m.UserID,
-		Type: string(m.Type), Message: m.Text, ReplyTo: m.ReplyTo, CreatedAt: m.CreatedAt,
-		Metadata: m.Metadata, Citations: make([]CitationPayload, len(m.Citations)),
-	}
-	if e.Metadata == nil {
-		e.Metadata = map[string]any{}
-	}
-	for i, c := range m.Citations {
-		e.Citations[i] = CitationPayload(c)
-	}
-	return e
 }

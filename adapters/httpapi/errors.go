@@ -19,24 +19,24 @@ const RetryAfter = 2
 // maxEchoedValue bounds how much of a rejected value a problem echoes back.
 const maxEchoedValue = 256
 
-func init() {
-	// huma echoes rejected values, whole request bodies included, and the
-	// text of unexpected errors. Keep echoes short and 5xx details out.
-	base := huma.NewError
-	huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
-		if status == http.StatusInternalServerError {
-			errs = nil
-		}
-		se := base(status, msg, errs...)
-		if em, ok := se.(*huma.ErrorModel); ok {
-			for _, d := range em.Errors {
-				if s, ok := d.Value.(string); ok && len(s) > maxEchoedValue {
-					d.Value = s[:maxEchoedValue] + "…"
-				}
-			}
-		}
-		return se
+// problemTransformer keeps what an error response echoes short and what a
+// 500 says generic: huma echoes rejected values (whole request bodies
+// included) and puts the text of an unexpected error in its details. It is
+// set on each API NewServer builds, never for the whole process.
+func problemTransformer(_ huma.Context, _ string, v any) (any, error) {
+	em, ok := v.(*huma.ErrorModel)
+	if !ok {
+		return v, nil
 	}
+	if em.Status == http.StatusInternalServerError {
+		em.Errors = nil
+	}
+	for _, d := range em.Errors {
+		if s, ok := d.Value.(string); ok && len(s) > maxEchoedValue {
+			d.Value = s[:maxEchoedValue] + "…"
+		}
+	}
+	return em, nil
 }
 
 // problem maps any error a use case returns to the HTTP problem the client
@@ -57,6 +57,9 @@ func problem(ctx context.Context, log *slog.Logger, err error) error {
 		return huma.Error404NotFound("not found")
 	case errors.Is(err, domain.ErrForbidden):
 		return huma.Error403Forbidden("forbidden")
+	case errors.Is(err, domain.ErrRateLimited):
+		return huma.ErrorWithHeaders(huma.Error429TooManyRequests("too many questions; slow down"),
+			http.Header{"Retry-After": {"1"}})
 	default:
 		log.ErrorContext(ctx, "request failed", "err", err, "request_id", middleware.GetReqID(ctx))
 		return huma.Error500InternalServerError("internal error")

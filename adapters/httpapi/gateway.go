@@ -2,70 +2,26 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
-	"sync"
-	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humachi"
 
+	"github.com/kchat/kchat/adapters/wire"
 	"github.com/kchat/kchat/app"
-	"github.com/kchat/kchat/domain"
-	"github.com/kchat/kchat/ports"
 )
 
-// Gateway serves the gateway's HTTP chat routes (SPEC §6): POST /chat and
-// the session routes. Every operation authenticates its caller.
+// Gateway serves the gateway's HTTP chat routes (docs/design.md,
+// "Gateway"): POST /chat and the session routes. Every operation
+// authenticates its caller.
 type Gateway struct {
-	Ask     *app.Ask
+	Chat    *app.Chat
 	History *app.SessionHistory
-	Feed    ports.AnswerFeed
 	// Authenticate returns the caller's user id, or an error (401).
 	Authenticate func(*http.Request) (string, error)
-	// Timeout bounds how long POST /chat waits for the answer.
-	Timeout time.Duration
-	Log     *slog.Logger
-
-	mu      sync.Mutex
-	waiting map[string]chan domain.Message
-}
-
-// Run hands answers from the feed to the POST /chat requests waiting for
-// them, until ctx ends.
-func (g *Gateway) Run(ctx context.Context) error {
-	if err := g.Feed.Subscribe(ctx, g.deliver); err != nil {
-		return err
-	}
-	<-ctx.Done()
-	return nil
-}
-
-func (g *Gateway) deliver(m domain.Message) {
-	g.mu.Lock()
-	ch := g.waiting[m.ReplyTo]
-	g.mu.Unlock()
-	if ch != nil {
-		select {
-		case ch <- m:
-		default:
-		}
-	}
-}
-
-func (g *Gateway) wait(queryID string) (<-chan domain.Message, func()) {
-	ch := make(chan domain.Message, 1)
-	g.mu.Lock()
-	if g.waiting == nil {
-		g.waiting = map[string]chan domain.Message{}
-	}
-	g.waiting[queryID] = ch
-	g.mu.Unlock()
-	return ch, func() {
-		g.mu.Lock()
-		delete(g.waiting, queryID)
-		g.mu.Unlock()
-	}
+	Log          *slog.Logger
 }
 
 type userKey struct{}
@@ -89,14 +45,6 @@ func userOf(ctx context.Context) string {
 	return u
 }
 
-// AnswerOutput is an answer as the chat routes return it.
-type AnswerOutput struct {
-	MessageID string            `json:"message_id"`
-	Message   string            `json:"message"`
-	Citations []CitationPayload `json:"citations"`
-	Error     string            `json:"error,omitempty" doc:"Set when the answer failed; message then says so"`
-}
-
 type chatInput struct {
 	Body struct {
 		SessionID string `json:"session_id,omitempty" maxLength:"128" doc:"Continue this session; a new one is created when omitted"`
@@ -106,19 +54,10 @@ type chatInput struct {
 
 type chatOutput struct {
 	Body struct {
-		SessionID string       `json:"session_id"`
-		MessageID string       `json:"message_id" doc:"The question's id"`
-		Answer    AnswerOutput `json:"answer"`
+		SessionID string      `json:"session_id"`
+		MessageID string      `json:"message_id" doc:"The question's id"`
+		Answer    wire.Answer `json:"answer"`
 	}
-}
-
-// TurnOutput is one turn of a session's history.
-type TurnOutput struct {
-	Role      string            `json:"role" enum:"user,assistant"`
-	MessageID string            `json:"message_id"`
-	Text      string            `json:"text"`
-	Citations []CitationPayload `json:"citations,omitempty"`
-	At        time.Time         `json:"at"`
 }
 
 type sessionInput struct {
@@ -128,8 +67,8 @@ type sessionInput struct {
 
 type historyOutput struct {
 	Body struct {
-		SessionID string       `json:"session_id"`
-		Turns     []TurnOutput `json:"turns"`
+		SessionID string      `json:"session_id"`
+		Turns     []wire.Turn `json:"turns"`
 	}
 }
 
@@ -145,10 +84,10 @@ func (g *Gateway) Register(api huma.API) {
 		Method:      http.MethodPost,
 		Path:        "/chat",
 		Summary:     "Ask a question and wait for the answer",
-		Description: "Publishes the question and waits for its answer; 504 with the question's message_id when it does not come in time (the answer still arrives on the session's WebSocket and in its history).",
+		Description: "Publishes the question and waits for its answer; 504 with the question's message_id when it does not come in time (the answer still arrives on the session's WebSocket and in its history). 429 when the user asks too often.",
 		Tags:        []string{"chat"},
 		Middlewares: auth,
-		Errors:      []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusUnprocessableEntity, http.StatusServiceUnavailable, http.StatusGatewayTimeout},
+		Errors:      []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusUnprocessableEntity, http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusGatewayTimeout},
 	}, g.chat)
 	huma.Register(api, huma.Operation{
 		OperationID: "sessionHistory",
@@ -172,34 +111,18 @@ func (g *Gateway) Register(api huma.API) {
 }
 
 func (g *Gateway) chat(ctx context.Context, in *chatInput) (*chatOutput, error) {
-	session := in.Body.SessionID
-	if session == "" {
-		session = domain.NewMessageID()
+	res, err := g.Chat.Execute(ctx, app.ChatInput{UserID: userOf(ctx), SessionID: in.Body.SessionID, Text: in.Body.Message})
+	var late *app.AnswerTimeoutError
+	if errors.As(err, &late) {
+		return nil, huma.Error504GatewayTimeout(late.Error()+"; it will still arrive in the session's history",
+			&huma.ErrorDetail{Location: "message_id", Message: "the question's id", Value: late.QueryID})
 	}
-	id := domain.NewMessageID()
-	answers, done := g.wait(id) // before publishing: the answer cannot slip past
-	defer done()
-	q, err := g.Ask.Execute(ctx, app.AskInput{UserID: userOf(ctx), SessionID: session, Text: in.Body.Message, MessageID: id})
 	if err != nil {
 		return nil, problem(ctx, g.Log, err)
 	}
-	timer := time.NewTimer(g.Timeout)
-	defer timer.Stop()
-	select {
-	case a := <-answers:
-		out := &chatOutput{}
-		out.Body.SessionID, out.Body.MessageID = session, q.MessageID
-		out.Body.Answer = AnswerOutput{MessageID: a.MessageID, Message: a.Text, Citations: citationPayloads(a.Citations)}
-		if e, ok := a.Metadata["error"].(string); ok {
-			out.Body.Answer.Error = e
-		}
-		return out, nil
-	case <-timer.C:
-		return nil, huma.Error504GatewayTimeout("no answer within "+g.Timeout.String()+"; it will still arrive in the session's history",
-			&huma.ErrorDetail{Location: "message_id", Message: "the question's id", Value: q.MessageID})
-	case <-ctx.Done():
-		return nil, huma.Error504GatewayTimeout("request cancelled", &huma.ErrorDetail{Location: "message_id", Value: q.MessageID})
-	}
+	out := &chatOutput{}
+	out.Body.SessionID, out.Body.MessageID, out.Body.Answer = res.SessionID, res.Query.MessageID, wire.AnswerOf(res.Answer)
+	return out, nil
 }
 
 func (g *Gateway) sessionHistory(ctx context.Context, in *sessionInput) (*historyOutput, error) {
@@ -208,11 +131,7 @@ func (g *Gateway) sessionHistory(ctx context.Context, in *sessionInput) (*histor
 		return nil, problem(ctx, g.Log, err)
 	}
 	out := &historyOutput{}
-	out.Body.SessionID = in.ID
-	out.Body.Turns = make([]TurnOutput, len(turns))
-	for i, t := range turns {
-		out.Body.Turns[i] = TurnOutput{Role: string(t.Role), MessageID: t.MessageID, Text: t.Text, Citations: citationPayloads(t.Citations), At: t.At}
-	}
+	out.Body.SessionID, out.Body.Turns = in.ID, wire.TurnsOf(turns)
 	return out, nil
 }
 
@@ -221,12 +140,4 @@ func (g *Gateway) deleteSession(ctx context.Context, in *deleteInput) (*struct{}
 		return nil, problem(ctx, g.Log, err)
 	}
 	return nil, nil
-}
-
-func citationPayloads(cs []domain.Citation) []CitationPayload {
-	out := make([]CitationPayload, len(cs))
-	for i, c := range cs {
-		out[i] = CitationPayload(c)
-	}
-	return out
 }

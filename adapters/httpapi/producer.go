@@ -7,9 +7,9 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/kchat/kchat/adapters/wire"
 	"github.com/kchat/kchat/app"
 	"github.com/kchat/kchat/domain"
-	"github.com/kchat/kchat/ports"
 )
 
 // Body limits: a 32 KiB message may grow up to six times when JSON-escaped.
@@ -18,44 +18,32 @@ const (
 	maxBatchBody   = 32 << 20
 )
 
-// Producer serves the producer service's routes (SPEC §3).
+// Producer serves the producer service's routes (docs/design.md, "Producer").
 type Producer struct {
 	Submit *app.SubmitMessage
 	Batch  *app.SubmitBatch
-	Topics ports.TopicAdmin
+	Topics *app.ListTopics
 	Log    *slog.Logger
 }
 
 // MessageInput is a message as a client posts it.
 type MessageInput struct {
-	SessionID string            `json:"session_id" minLength:"1" maxLength:"128" doc:"Conversation id; the Kafka record key, so a session keeps its order" example:"session-42"`
-	UserID    string            `json:"user_id" minLength:"1" maxLength:"128" doc:"Who sent the message" example:"alice"`
-	MessageID string            `json:"message_id,omitempty" maxLength:"128" doc:"Client-chosen id; a UUIDv7 is generated when omitted" example:"0193a2f4-8c1e-7d2a-9f00-1c2d3e4f5a6b"`
-	Type      string            `json:"type" enum:"query,prompt,answer" doc:"Pipeline stage; selects the topic" example:"query"`
-	Message   string            `json:"message" minLength:"1" maxLength:"32768" doc:"The text: 1 byte to 32 KiB of UTF-8" example:"How do I run kchat?"`
-	ReplyTo   string            `json:"reply_to,omitempty" maxLength:"128" doc:"On prompts and answers: the message_id of the query"`
-	Metadata  map[string]any    `json:"metadata,omitempty" doc:"Free-form JSON object carried with the message"`
-	Citations []CitationPayload `json:"citations,omitempty" maxItems:"100" doc:"On answers: the passages the answer cites"`
-}
-
-// CitationPayload is one cited knowledge-base passage.
-type CitationPayload struct {
-	N       int     `json:"n" minimum:"1" doc:"Marker number used in the text as [n]"`
-	Source  string  `json:"source" doc:"Document the passage comes from"`
-	Title   string  `json:"title,omitempty" doc:"Heading of the passage"`
-	Score   float64 `json:"score,omitempty" doc:"Retrieval score"`
-	Snippet string  `json:"snippet,omitempty" doc:"The cited text"`
+	SessionID string          `json:"session_id" minLength:"1" maxLength:"128" doc:"Conversation id; the Kafka record key, so a session keeps its order" example:"session-42"`
+	UserID    string          `json:"user_id" minLength:"1" maxLength:"128" doc:"Who sent the message" example:"alice"`
+	MessageID string          `json:"message_id,omitempty" maxLength:"128" doc:"Client-chosen id; a UUIDv7 is generated when omitted" example:"0193a2f4-8c1e-7d2a-9f00-1c2d3e4f5a6b"`
+	Type      string          `json:"type" enum:"query,prompt,answer" doc:"Pipeline stage; selects the topic" example:"query"`
+	Message   string          `json:"message" minLength:"1" maxLength:"32768" doc:"The text: 1 byte to 32 KiB of UTF-8" example:"How do I run kchat?"`
+	ReplyTo   string          `json:"reply_to,omitempty" maxLength:"128" doc:"On prompts and answers: the message_id of the query"`
+	Metadata  map[string]any  `json:"metadata,omitempty" doc:"Free-form JSON object carried with the message"`
+	Citations []wire.Citation `json:"citations,omitempty" maxItems:"100" doc:"On answers: the passages the answer cites"`
 }
 
 func (in MessageInput) toApp() app.SubmitMessageInput {
-	out := app.SubmitMessageInput{
+	return app.SubmitMessageInput{
 		SessionID: in.SessionID, UserID: in.UserID, MessageID: in.MessageID,
 		Type: domain.MessageType(in.Type), Message: in.Message, ReplyTo: in.ReplyTo, Metadata: in.Metadata,
+		Citations: wire.DomainCitations(in.Citations),
 	}
-	for _, c := range in.Citations {
-		out.Citations = append(out.Citations, domain.Citation(c))
-	}
-	return out
 }
 
 // Queued says where an accepted message was stored.
@@ -227,7 +215,7 @@ func (p *Producer) sendMessage(ctx context.Context, in *sendMessageInput) (*send
 }
 
 func (p *Producer) listTopics(ctx context.Context, _ *struct{}) (*topicsOutput, error) {
-	infos, err := p.Topics.DescribeTopics(ctx)
+	infos, err := p.Topics.Execute(ctx)
 	if err != nil {
 		return nil, problem(ctx, p.Log, err)
 	}
@@ -242,6 +230,6 @@ func (p *Producer) listTopics(ctx context.Context, _ *struct{}) (*topicsOutput, 
 }
 
 // NewProducer returns the producer handlers.
-func NewProducer(submit *app.SubmitMessage, batch *app.SubmitBatch, topics ports.TopicAdmin, log *slog.Logger) *Producer {
+func NewProducer(submit *app.SubmitMessage, batch *app.SubmitBatch, topics *app.ListTopics, log *slog.Logger) *Producer {
 	return &Producer{Submit: submit, Batch: batch, Topics: topics, Log: log}
 }

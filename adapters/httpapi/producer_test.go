@@ -24,7 +24,7 @@ func newProducer(t *testing.T, pub ports.Publisher, topics ports.TopicAdmin, che
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	s := httpapi.NewServer(httpapi.ServerConfig{Addr: ":0"}, "kchat producer", httpapi.NewRegistry(), checks, log)
-	httpapi.NewProducer(&app.SubmitMessage{Publisher: pub}, &app.SubmitBatch{Publisher: pub}, topics, log).Register(s.API())
+	httpapi.NewProducer(&app.SubmitMessage{Publisher: pub}, &app.SubmitBatch{Publisher: pub}, &app.ListTopics{Topics: topics}, log).Register(s.API())
 	return s.Handler()
 }
 

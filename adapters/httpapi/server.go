@@ -73,6 +73,7 @@ func NewServer(cfg ServerConfig, title string, reg *prometheus.Registry, checks 
 	hc.DocsPath = ""    // the default docs page needs a CDN; see docs.go
 	hc.SchemasPath = "" // no $schema links in bodies: the seed's shapes stay as they were
 	hc.CreateHooks = nil
+	hc.Transformers = []huma.Transformer{problemTransformer}
 	hc.Formats = map[string]huma.Format{"application/json": jsonFormat, "json": jsonFormat}
 	api := humachi.New(router, hc)
 

@@ -17,35 +17,38 @@ import (
 	"github.com/kchat/kchat/ports"
 )
 
-// TopicAdmin creates and describes kchat's topics with kadm.
+// TopicAdmin creates kchat's topics with kadm, and describes the pipeline
+// topics.
 type TopicAdmin struct {
 	adm     *kadm.Client
 	cfg     Config
 	log     *slog.Logger
+	topics  []Topic
 	ensured atomic.Bool
-	extra   []string
 }
 
 var _ ports.TopicAdmin = (*TopicAdmin)(nil)
 
-// NewTopicAdmin returns an admin on cl.
-func NewTopicAdmin(cl *kgo.Client, cfg Config, log *slog.Logger) *TopicAdmin {
-	return &TopicAdmin{adm: kadm.NewClient(cl), cfg: cfg, log: log}
+// NewTopicAdmin returns an admin on cl that creates topics (of several with
+// one name, the first counts).
+func NewTopicAdmin(cl *kgo.Client, cfg Config, log *slog.Logger, topics ...Topic) *TopicAdmin {
+	a := &TopicAdmin{adm: kadm.NewClient(cl), cfg: cfg, log: log}
+	seen := map[string]bool{}
+	for _, t := range topics {
+		if !seen[t.Name] {
+			seen[t.Name] = true
+			a.topics = append(a.topics, t)
+		}
+	}
+	return a
 }
 
 func (a *TopicAdmin) names() []string {
-	names := make([]string, len(domain.MessageTypes))
-	for i, t := range domain.MessageTypes {
-		names[i] = domain.TopicName(a.cfg.TopicPrefix, t)
+	names := make([]string, len(a.topics))
+	for i, t := range a.topics {
+		names[i] = t.Name
 	}
 	return names
-}
-
-// AlsoCreate adds topics (such as dead-letter topics) that EnsureTopics
-// creates with the same settings. Call it before the admin runs.
-func (a *TopicAdmin) AlsoCreate(names ...string) *TopicAdmin {
-	a.extra = append(a.extra, names...)
-	return a
 }
 
 // Ensured reports whether EnsureTopics has succeeded.
@@ -59,34 +62,37 @@ func (a *TopicAdmin) wantConfigs() map[string]*string {
 }
 
 // EnsureTopics creates missing topics and warns about existing ones whose
-// partitions or configs differ from the configured ones; it never changes an
+// partitions or configs differ from the wanted ones; it never changes an
 // existing topic.
 func (a *TopicAdmin) EnsureTopics(ctx context.Context) error {
-	resp, err := a.adm.CreateTopics(ctx, int32(a.cfg.Partitions), int16(a.cfg.ReplicationFactor), a.wantConfigs(), append(a.names(), a.extra...)...)
-	if err != nil {
-		return fmt.Errorf("kafka create topics: %w: %w", domain.ErrUnavailable, err)
-	}
-	var existing []string
-	for _, r := range resp.Sorted() {
-		switch {
-		case r.Err == nil:
-			a.log.InfoContext(ctx, "created topic", "topic", r.Topic, "partitions", a.cfg.Partitions, "replication_factor", a.cfg.ReplicationFactor)
-		case errors.Is(r.Err, kerr.TopicAlreadyExists):
-			existing = append(existing, r.Topic)
-		default:
-			return fmt.Errorf("kafka create topic %s: %w (%s)", r.Topic, r.Err, r.ErrMessage)
+	// One request per partition count: kadm creates a batch of topics alike.
+	var counts []int
+	byCount := map[int][]string{}
+	for _, t := range a.topics {
+		if _, ok := byCount[t.Partitions]; !ok {
+			counts = append(counts, t.Partitions)
 		}
+		byCount[t.Partitions] = append(byCount[t.Partitions], t.Name)
 	}
-	var ours []string
-	for _, name := range existing {
-		for _, n := range a.names() {
-			if n == name {
-				ours = append(ours, name)
+	var existing []Topic
+	for _, n := range counts {
+		resp, err := a.adm.CreateTopics(ctx, int32(n), int16(a.cfg.ReplicationFactor), a.wantConfigs(), byCount[n]...)
+		if err != nil {
+			return fmt.Errorf("kafka create topics: %w: %w", domain.ErrUnavailable, err)
+		}
+		for _, r := range resp.Sorted() {
+			switch {
+			case r.Err == nil:
+				a.log.InfoContext(ctx, "created topic", "topic", r.Topic, "partitions", n, "replication_factor", a.cfg.ReplicationFactor)
+			case errors.Is(r.Err, kerr.TopicAlreadyExists):
+				existing = append(existing, Topic{Name: r.Topic, Partitions: n})
+			default:
+				return fmt.Errorf("kafka create topic %s: %w (%s)", r.Topic, r.Err, r.ErrMessage)
 			}
 		}
 	}
-	if len(ours) > 0 {
-		a.warnDrift(ctx, ours)
+	if len(existing) > 0 {
+		a.warnDrift(ctx, existing)
 	}
 	if err := a.awaitMetadata(ctx); err != nil {
 		return err
@@ -99,8 +105,11 @@ func (a *TopicAdmin) EnsureTopics(ctx context.Context) error {
 // leader in the metadata: a broker acknowledges a creation before it can
 // serve the new topic.
 func (a *TopicAdmin) awaitMetadata(ctx context.Context) error {
+	all := a.names()
+	if len(all) == 0 {
+		return nil // ListTopics of nothing would list every topic
+	}
 	for {
-		all := append(a.names(), a.extra...)
 		details, err := a.adm.ListTopics(ctx, all...)
 		if err == nil && usable(details, all) {
 			return nil
@@ -130,16 +139,20 @@ func usable(details kadm.TopicDetails, names []string) bool {
 
 // warnDrift logs every way an existing topic differs from what kchat would
 // have created. Failing to look is only logged: the topics exist.
-func (a *TopicAdmin) warnDrift(ctx context.Context, topics []string) {
-	infos, err := a.describe(ctx, topics)
+func (a *TopicAdmin) warnDrift(ctx context.Context, topics []Topic) {
+	names := make([]string, len(topics))
+	for i, t := range topics {
+		names[i] = t.Name
+	}
+	infos, err := a.describe(ctx, names)
 	if err != nil {
 		a.log.WarnContext(ctx, "cannot check existing topics' configuration", "err", err)
 		return
 	}
-	for _, info := range infos {
-		if info.Partitions != a.cfg.Partitions {
+	for i, info := range infos {
+		if want := topics[i].Partitions; info.Partitions != want {
 			a.log.WarnContext(ctx, "existing topic has a different partition count; left as it is",
-				"topic", info.Name, "has", info.Partitions, "want", a.cfg.Partitions)
+				"topic", info.Name, "has", info.Partitions, "want", want)
 		}
 		if info.Retention != a.cfg.Retention {
 			a.log.WarnContext(ctx, "existing topic has a different retention.ms; left as it is",
@@ -152,11 +165,24 @@ func (a *TopicAdmin) warnDrift(ctx context.Context, topics []string) {
 	}
 }
 
-// DescribeTopics describes the three topics.
+// DescribeTopics describes the three pipeline topics, whatever topics the
+// admin creates.
 func (a *TopicAdmin) DescribeTopics(ctx context.Context) ([]domain.TopicInfo, error) {
-	return a.describe(ctx, a.names())
+	names := make([]string, len(domain.MessageTypes))
+	for i, t := range domain.MessageTypes {
+		names[i] = domain.TopicName(a.cfg.TopicPrefix, t)
+	}
+	infos, err := a.describe(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	for i := range infos {
+		infos[i].Type = domain.MessageTypes[i]
+	}
+	return infos, nil
 }
 
+// describe describes topics, in their order; the infos carry no Type.
 func (a *TopicAdmin) describe(ctx context.Context, topics []string) ([]domain.TopicInfo, error) {
 	details, err := a.adm.ListTopics(ctx, topics...)
 	if err != nil {
@@ -176,7 +202,6 @@ func (a *TopicAdmin) describe(ctx context.Context, topics []string) ([]domain.To
 			return nil, fmt.Errorf("kafka topic %s: %w", name, domain.ErrNotFound)
 		}
 		info := domain.TopicInfo{
-			Type:       domain.MessageType(name[len(a.cfg.TopicPrefix):]),
 			Name:       name,
 			Partitions: len(d.Partitions),
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -73,7 +74,7 @@ func testEnsureTopics(t *testing.T, brokers []string, prefix string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	admin := kafka.NewTopicAdmin(cl, cfg, log)
+	admin := kafka.NewTopicAdmin(cl, cfg, log, kafka.PipelineTopics(cfg)...)
 	for range 2 { // idempotent
 		if err := admin.EnsureTopics(t.Context()); err != nil {
 			t.Fatalf("EnsureTopics: %v", err)
@@ -131,7 +132,7 @@ func TestTopicAdminWaitsForBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	admin := kafka.NewTopicAdmin(cl, cfg, slog.New(slog.DiscardHandler))
+	admin := kafka.NewTopicAdmin(cl, cfg, slog.New(slog.DiscardHandler), kafka.PipelineTopics(cfg)...)
 	if err := admin.Ready(t.Context()); err == nil {
 		t.Fatal("Ready with no broker succeeded")
 	}
@@ -143,5 +144,99 @@ func TestTopicAdminWaitsForBroker(t *testing.T) {
 	}
 	if time.Since(start) > 5*time.Second {
 		t.Fatalf("Run kept going %s after its context ended", time.Since(start))
+	}
+}
+
+func TestTopicAdminCreatesItsTopicsKfake(t *testing.T) {
+	t.Parallel()
+	testTopicAdminTopics(t, kafkatest.Fake(t), testenv.Prefix("kfake"))
+}
+
+func TestIntegrationTopicAdminCreatesItsTopics(t *testing.T) {
+	t.Parallel()
+	prefix := testenv.Prefix("it-admin")
+	testTopicAdminTopics(t, kafkatest.Real(t, prefix), prefix)
+}
+
+// testTopicAdminTopics creates the pipeline, dead-letter and acks topics
+// through one admin: each gets its own partition count, a second topic of
+// one name is ignored, nothing else is created, drift of an existing topic
+// of any kind is reported, and DescribeTopics still describes the pipeline.
+func testTopicAdminTopics(t *testing.T, brokers []string, prefix string) {
+	cfg := kafka.DefaultConfig()
+	cfg.Brokers, cfg.TopicPrefix = brokers, prefix
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	check, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(check.Close)
+	adm := kadm.NewClient(check)
+	acks := kafka.AcksTopic(cfg)
+	if _, err := adm.CreateTopic(t.Context(), 2, 1, nil, acks.Name); err != nil {
+		t.Fatalf("pre-create the acks topic: %v", err)
+	}
+
+	cl, err := kafka.NewClient(cfg, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	topics := append(kafka.PipelineTopics(cfg), kafka.DeadLetterTopics(cfg)...)
+	topics = append(topics, acks, kafka.Topic{Name: prefix + "prompt", Partitions: 7})
+	admin := kafka.NewTopicAdmin(cl, cfg, log, topics...)
+	if err := admin.EnsureTopics(t.Context()); err != nil {
+		t.Fatalf("EnsureTopics: %v", err)
+	}
+
+	want := map[string]int{
+		prefix + "query": 3, prefix + "prompt": 3, prefix + "answer": 3,
+		prefix + "query.dlq": 3, prefix + "prompt.dlq": 3,
+		acks.Name: 2, // existing: left as it is
+	}
+	all, err := adm.ListTopics(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for name, d := range all {
+		if strings.HasPrefix(name, prefix) {
+			got[name] = len(d.Partitions)
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("topics under the prefix = %v, want %v", got, want)
+	}
+	configs, err := adm.DescribeTopicConfigs(t.Context(), prefix+"query.dlq", prefix+"prompt.dlq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rc := range configs {
+		got := map[string]string{}
+		for _, c := range rc.Configs {
+			if c.Value != nil {
+				got[c.Key] = *c.Value
+			}
+		}
+		if got["retention.ms"] != "120000" || got["cleanup.policy"] != "delete" {
+			t.Errorf("%s: retention.ms=%q cleanup.policy=%q, want 120000 and delete", rc.Name, got["retention.ms"], got["cleanup.policy"])
+		}
+	}
+	if !strings.Contains(logs.String(), "different partition count") || !strings.Contains(logs.String(), acks.Name) {
+		t.Errorf("no drift warning for the pre-existing acks topic; logs:\n%s", logs.String())
+	}
+
+	infos, err := admin.DescribeTopics(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 3 {
+		t.Fatalf("DescribeTopics = %+v, want the three pipeline topics", infos)
+	}
+	for i, typ := range domain.MessageTypes {
+		if infos[i].Type != typ || infos[i].Name != prefix+string(typ) || infos[i].Partitions != 3 {
+			t.Errorf("DescribeTopics[%d] = %+v, want %s with 3 partitions", i, infos[i], typ)
+		}
 	}
 }

@@ -10,24 +10,33 @@ import (
 	"github.com/twmb/franz-go/plugin/kslog"
 )
 
+// clientOpts are the options every client of this package starts from:
+// the seed brokers, cfg.ClientID, franz-go's logs into log and, when metrics
+// is not nil, franz-go's metrics. Each caller adds the options of its role.
+func clientOpts(cfg Config, log *slog.Logger, metrics *kprom.Metrics) []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ClientID(cfg.ClientID),
+		kgo.WithLogger(kslog.New(log.With("component", "franz-go"))),
+	}
+	if metrics != nil {
+		opts = append(opts, kgo.WithHooks(metrics))
+	}
+	return opts
+}
+
 // NewClient returns the process's producing client: idempotent, acks=all,
 // no linger (every request waits for its own acknowledgement, so lingering
 // would only add latency), and records that fail after DeliveryTimeout.
 // It does not dial: a broker that is down at startup is not an error.
 // metrics may be nil.
 func NewClient(cfg Config, log *slog.Logger, metrics *kprom.Metrics, extra ...kgo.Opt) (*kgo.Client, error) {
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ClientID(cfg.ClientID),
+	opts := append(clientOpts(cfg, log, metrics),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
 		kgo.RecordDeliveryTimeout(cfg.DeliveryTimeout),
 		kgo.ProduceRequestTimeout(cfg.DeliveryTimeout),
-		kgo.WithLogger(kslog.New(log.With("component", "franz-go"))),
-	}
-	if metrics != nil {
-		opts = append(opts, kgo.WithHooks(metrics))
-	}
+	)
 	cl, err := kgo.NewClient(append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
@@ -35,8 +44,15 @@ func NewClient(cfg Config, log *slog.Logger, metrics *kprom.Metrics, extra ...kg
 	return cl, nil
 }
 
-// closeClient flushes what is buffered (bounded by ctx) and closes cl.
-func closeClient(ctx context.Context, cl *kgo.Client) error {
+// NewProducingClient is the process's producing client (NewClient) with
+// franz-go's metrics labelled client="producer" on m's registry. A process
+// has one: the publisher, the topic admin and the query publisher share it.
+func NewProducingClient(cfg Config, log *slog.Logger, m *Metrics) (*kgo.Client, error) {
+	return NewClient(cfg, log, m.client("producer"))
+}
+
+// CloseClient flushes what is buffered (bounded by ctx) and closes cl.
+func CloseClient(ctx context.Context, cl *kgo.Client) error {
 	err := cl.Flush(ctx)
 	cl.Close()
 	if err != nil {

@@ -38,7 +38,7 @@ func publisherHarness(t *testing.T, brokers []string, prefix string) porttest.Pu
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	if err := kafka.NewTopicAdmin(cl, cfg, log).EnsureTopics(t.Context()); err != nil {
+	if err := kafka.NewTopicAdmin(cl, cfg, log, kafka.PipelineTopics(cfg)...).EnsureTopics(t.Context()); err != nil {
 		t.Fatalf("EnsureTopics: %v", err)
 	}
 	return porttest.PublisherHarness{

@@ -36,7 +36,13 @@ func TestIntegrationQueueContract(t *testing.T) {
 // startQueue runs a queue until the test ends or stop is called.
 func startQueue(t *testing.T, cfg kafka.Config, qcfg kafka.QueueConfig) (ports.MessageQueue, func()) {
 	t.Helper()
-	q, err := kafka.NewQueue(cfg, qcfg, slog.New(slog.DiscardHandler), kafka.NewMetrics(nil))
+	return startQueueWith(t, cfg, qcfg, kafka.NewMetrics(nil))
+}
+
+// startQueueWith is startQueue with metrics.
+func startQueueWith(t *testing.T, cfg kafka.Config, qcfg kafka.QueueConfig, metrics *kafka.Metrics) (*kafka.Queue, func()) {
+	t.Helper()
+	q, err := kafka.NewQueue(cfg, qcfg, slog.New(slog.DiscardHandler), metrics)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +73,7 @@ func queueHarness(t *testing.T, brokers []string, prefix string) porttest.QueueH
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	if err := kafka.NewTopicAdmin(cl, cfg, log).EnsureTopics(t.Context()); err != nil {
+	if err := kafka.NewTopicAdmin(cl, cfg, log, kafka.PipelineTopics(cfg)...).EnsureTopics(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	pub := kafka.NewPublisher(cl, cfg)

@@ -83,30 +83,20 @@ func NewStage(name string, typ domain.MessageType, cfg Config, scfg StageConfig,
 		name: name, in: in, dlq: DeadLetterTopic(in), outPrefix: cfg.TopicPrefix,
 		transform: transform, cfg: scfg, log: log.With("stage", name),
 	}
-	s.opts = []kgo.Opt{
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ClientID(ccfg.ClientID),
-		kgo.TransactionalID(scfg.Group + "-" + name + "-" + scfg.Instance),
+	s.opts = append(clientOpts(ccfg, s.log, metrics.client("answerer-"+name)),
+		kgo.TransactionalID(scfg.Group+"-"+name+"-"+scfg.Instance),
 		kgo.TransactionTimeout(time.Minute),
-		kgo.ConsumerGroup(scfg.Group + "-" + name),
+		kgo.ConsumerGroup(scfg.Group+"-"+name),
 		kgo.ConsumeTopics(in),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.SessionTimeout(scfg.SessionTimeout),
 		kgo.HeartbeatInterval(min(3*time.Second, scfg.SessionTimeout/3)),
 		kgo.ProducerLinger(0),
-		kgo.RecordDeliveryTimeout(30 * time.Second),
-	}
-	if m := metrics.client("answerer-" + name); m != nil {
-		s.opts = append(s.opts, kgo.WithHooks(m))
-	}
+		kgo.RecordDeliveryTimeout(30*time.Second),
+	)
 	return s
 }
-
-// DeadLetterTopic is where a stage puts input records it cannot process
-// (not an envelope, or rejected by the transform), with the reason in a
-// header.
-func DeadLetterTopic(topic string) string { return topic + ".dlq" }
 
 // Run processes batches until ctx ends. A batch whose transform reports
 // domain.ErrUnavailable is aborted and retried with backoff; the stream

@@ -42,7 +42,7 @@ func testStage(t *testing.T, brokers []string, prefix string) {
 	}
 	t.Cleanup(cl.Close)
 	dlq := kafka.DeadLetterTopic(prefix + "query")
-	if err := kafka.NewTopicAdmin(cl, cfg, log).AlsoCreate(dlq).EnsureTopics(t.Context()); err != nil {
+	if err := kafka.NewTopicAdmin(cl, cfg, log, append(kafka.PipelineTopics(cfg), kafka.DeadLetterTopics(cfg)...)...).EnsureTopics(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	pub := kafka.NewPublisher(cl, cfg)

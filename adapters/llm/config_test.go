@@ -5,10 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/fx"
-
 	"github.com/kchat/kchat/adapters/llm"
-	"github.com/kchat/kchat/ports"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -68,31 +65,5 @@ func TestNew(t *testing.T) {
 	}
 	if _, err = llm.New(llm.Config{Generator: "openai"}); err == nil || !strings.Contains(err.Error(), "KCHAT_LLM_BASE_URL") {
 		t.Errorf("invalid: got %v, want an error naming KCHAT_LLM_BASE_URL", err)
-	}
-}
-
-func TestModule(t *testing.T) {
-	var g ports.Generator
-	app := fx.New(fx.NopLogger, llm.Module, fx.Supply(llm.DefaultConfig()), fx.Populate(&g))
-	if err := app.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := g.(*llm.Extractive); !ok {
-		t.Errorf("got %T, want *llm.Extractive", g)
-	}
-
-	// External: the module can be in the graph as long as nothing asks for
-	// a generator; asking fails with the variable named.
-	cfg := llm.Config{Generator: "external"}
-	if err := fx.ValidateApp(fx.NopLogger, llm.Module, fx.Supply(cfg), fx.Invoke(func(ports.Generator) {})); err != nil {
-		t.Fatalf("ValidateApp: %v", err)
-	}
-	app = fx.New(fx.NopLogger, llm.Module, fx.Supply(cfg))
-	if err := app.Err(); err != nil {
-		t.Fatalf("module without a consumer: %v", err)
-	}
-	app = fx.New(fx.NopLogger, llm.Module, fx.Supply(cfg), fx.Populate(&g))
-	if err := app.Err(); err == nil || !strings.Contains(err.Error(), "KCHAT_GENERATOR=external") {
-		t.Fatalf("got %v, want an error naming KCHAT_GENERATOR=external", err)
 	}
 }

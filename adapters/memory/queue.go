@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kchat/kchat/adapters/internal/ledger"
 	"github.com/kchat/kchat/domain"
 	"github.com/kchat/kchat/ports"
 )
@@ -28,7 +29,7 @@ var _ ports.MessageQueue = (*Queue)(nil)
 
 type memTopic struct {
 	name   string
-	ledger *domain.Ledger
+	ledger *ledger.Ledger[domain.Message]
 	mu     sync.Mutex // guards next
 	next   []int64    // next offset to pull into the ledger, per partition
 }
@@ -39,7 +40,7 @@ func NewQueue(b *Broker, group string) *Queue {
 	q := &Queue{b: b, group: group, topics: map[domain.MessageType]*memTopic{}}
 	for _, t := range domain.MessageTypes {
 		name := domain.TopicName(b.prefix, t)
-		mt := &memTopic{name: name, ledger: domain.NewLedger(string(t), 0), next: b.committed(group, name)}
+		mt := &memTopic{name: name, ledger: ledger.New[domain.Message](string(t), 0), next: b.committed(group, name)}
 		for p := range mt.next {
 			mt.ledger.Assign(int32(p), 1)
 		}
@@ -63,11 +64,10 @@ func (q *Queue) pull(mt *memTopic) <-chan struct{} {
 			continue
 		}
 		offs := make([]int64, len(msgs))
-		items := make([]any, len(msgs))
-		for i, m := range msgs {
-			offs[i], items[i] = mt.next[p]+int64(i), m
+		for i := range msgs {
+			offs[i] = mt.next[p] + int64(i)
 		}
-		mt.ledger.Add(int32(p), 1, offs, items)
+		mt.ledger.Add(int32(p), 1, offs, msgs)
 		mt.next[p] += int64(len(msgs))
 	}
 	return published
@@ -106,10 +106,10 @@ func (q *Queue) Next(ctx context.Context, req ports.NextRequest) (ports.Batch, e
 	}
 }
 
-func deliveries(topic string, got []domain.Leased) []domain.Delivery {
+func deliveries(topic string, got []ledger.Leased[domain.Message]) []domain.Delivery {
 	out := make([]domain.Delivery, len(got))
 	for i, x := range got {
-		m := x.Item.(domain.Message)
+		m := x.Item
 		out[i] = domain.Delivery{
 			Topic: topic, Partition: x.Partition, Offset: x.Offset, Key: m.SessionID,
 			Timestamp: m.CreatedAt, Message: m, Receipt: x.Receipt,

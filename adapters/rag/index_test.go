@@ -10,10 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"go.uber.org/fx"
-
 	"github.com/kchat/kchat/adapters/rag"
-	"github.com/kchat/kchat/ports"
 )
 
 func TestDefaultKnowledgeBase(t *testing.T) {
@@ -217,24 +214,4 @@ func TestConcurrentRetrieve(t *testing.T) {
 		})
 	}
 	wg.Wait()
-}
-
-func TestModule(t *testing.T) {
-	var r ports.Retriever
-	app := fx.New(
-		fx.NopLogger,
-		fx.Supply(rag.DefaultConfig()),
-		rag.Module,
-		fx.Populate(&r),
-	)
-	if err := app.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	got, err := r.Retrieve(context.Background(), "How do I start kchat?", 3)
-	if err != nil || len(got) == 0 {
-		t.Errorf("Retrieve through the module = %s, %v; want passages", describe(got), err)
-	}
-	if err := app.Stop(context.Background()); err != nil {
-		t.Fatal(err)
-	}
 }

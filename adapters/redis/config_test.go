@@ -1,20 +1,13 @@
 package redis_test
 
 import (
-	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/caarlos0/env/v11"
-	"go.uber.org/fx"
-	"go.uber.org/fx/fxtest"
 
 	"github.com/kchat/kchat/adapters/redis"
-	"github.com/kchat/kchat/domain"
-	"github.com/kchat/kchat/ports"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -91,30 +84,5 @@ func TestConfigFromEnv(t *testing.T) {
 func TestNewSessionsWithClientValidates(t *testing.T) {
 	if _, err := redis.NewSessionsWithClient(nil, redis.Config{TTL: time.Hour}); err == nil || !strings.Contains(err.Error(), "KCHAT_SESSION_MAX_TURNS") {
 		t.Fatalf("got %v, want an error naming KCHAT_SESSION_MAX_TURNS", err)
-	}
-}
-
-// TestModule starts the module, uses the store it provides and checks that
-// stopping the app closes the client.
-func TestModule(t *testing.T) {
-	mr := miniredis.RunT(t)
-	cfg := redis.DefaultConfig()
-	cfg.URL = "redis://" + mr.Addr()
-	var (
-		store    ports.SessionStore
-		sessions *redis.Sessions
-	)
-	app := fxtest.New(t, redis.Module, fx.Supply(cfg), fx.Populate(&store, &sessions))
-	app.RequireStart()
-	ctx := context.Background()
-	if err := sessions.Ping(ctx); err != nil {
-		t.Fatalf("ping: %v", err)
-	}
-	if owner, err := store.Open(ctx, "s1", "alice"); err != nil || owner != "alice" {
-		t.Fatalf("open: %q, %v", owner, err)
-	}
-	app.RequireStop()
-	if err := sessions.Ping(ctx); !errors.Is(err, domain.ErrUnavailable) {
-		t.Fatalf("ping after stop: %v, want ErrUnavailable (client closed)", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	json "github.com/goccy/go-json"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/kchat/kchat/adapters/wire"
 	"github.com/kchat/kchat/domain"
 	"github.com/kchat/kchat/ports"
 )
@@ -34,7 +35,7 @@ const idsPerTurn = 4
 // together:
 //
 //	<prefix>session:{<id>}        hash: owner, seq (ids appended so far)
-//	<prefix>session:{<id>}:turns  list of turnV1 JSON, oldest first
+//	<prefix>session:{<id>}:turns  list of wire.Turn JSON, oldest first
 //	<prefix>session:{<id>}:ids    sorted set of message ids, by seq
 //
 // The session exists while its hash does.
@@ -172,7 +173,7 @@ return added
 // last 4×MaxTurns turns are remembered); domain.ErrNotFound when the
 // session does not exist.
 func (s *Sessions) Append(ctx context.Context, sessionID string, turn domain.Turn) error {
-	raw, err := json.Marshal(toWire(turn))
+	raw, err := json.Marshal(wire.TurnOf(turn))
 	if err != nil {
 		return fmt.Errorf("redis append session %s: encode turn: %w", sessionID, err)
 	}
@@ -236,7 +237,7 @@ return turns
 
 // Record opens, reads and appends in one round trip.
 func (s *Sessions) Record(ctx context.Context, sessionID, userID string, turn domain.Turn, history int) ([]domain.Turn, error) {
-	raw, err := json.Marshal(toWire(turn))
+	raw, err := json.Marshal(wire.TurnOf(turn))
 	if err != nil {
 		return nil, fmt.Errorf("redis record session %s: encode turn: %w", sessionID, err)
 	}
@@ -256,11 +257,11 @@ func (s *Sessions) Record(ctx context.Context, sessionID, userID string, turn do
 func decodeTurns(sessionID string, raws []string) ([]domain.Turn, error) {
 	turns := make([]domain.Turn, 0, len(raws))
 	for _, raw := range raws {
-		var w turnV1
+		var w wire.Turn
 		if err := json.Unmarshal([]byte(raw), &w); err != nil {
 			return nil, fmt.Errorf("redis session %s: decode turn: %w", sessionID, err)
 		}
-		turns = append(turns, w.toDomain())
+		turns = append(turns, w.Domain())
 	}
 	return turns, nil
 }
@@ -291,14 +292,14 @@ func (s *Sessions) Turn(ctx context.Context, sessionID, messageID string) (domai
 	if len(raws) == 0 {
 		return domain.Turn{}, fmt.Errorf("redis session %s turn %s: %w", sessionID, messageID, domain.ErrNotFound)
 	}
-	var w turnV1
+	var w wire.Turn
 	if err := json.Unmarshal([]byte(raws[0]), &w); err != nil {
 		return domain.Turn{}, fmt.Errorf("redis turn session %s: decode turn: %w", sessionID, err)
 	}
 	if w.MessageID != messageID {
 		return domain.Turn{}, fmt.Errorf("redis turn session %s: found %s where %s belongs: %w", sessionID, w.MessageID, messageID, domain.ErrNotFound)
 	}
-	return w.toDomain(), nil
+	return w.Domain(), nil
 }
 
 // Delete removes the session; deleting a missing one is not an error.
@@ -334,37 +335,4 @@ func unavailable(err error) bool {
 	return goredis.IsLoadingError(err) || goredis.IsReadOnlyError(err) ||
 		goredis.IsClusterDownError(err) || goredis.IsTryAgainError(err) ||
 		goredis.IsMasterDownError(err) || goredis.IsMaxClientsError(err)
-}
-
-// turnV1 is the stored form of a domain.Turn.
-type turnV1 struct {
-	Role      string       `json:"role"`
-	MessageID string       `json:"message_id"`
-	Text      string       `json:"text"`
-	Citations []citationV1 `json:"citations,omitempty"`
-	At        time.Time    `json:"at"`
-}
-
-type citationV1 struct {
-	N       int     `json:"n"`
-	Source  string  `json:"source"`
-	Title   string  `json:"title,omitempty"`
-	Score   float64 `json:"score"`
-	Snippet string  `json:"snippet,omitempty"`
-}
-
-func toWire(t domain.Turn) turnV1 {
-	w := turnV1{Role: string(t.Role), MessageID: t.MessageID, Text: t.Text, At: t.At}
-	for _, c := range t.Citations {
-		w.Citations = append(w.Citations, citationV1{N: c.N, Source: c.Source, Title: c.Title, Score: c.Score, Snippet: c.Snippet})
-	}
-	return w
-}
-
-func (w turnV1) toDomain() domain.Turn {
-	t := domain.Turn{Role: domain.Role(w.Role), MessageID: w.MessageID, Text: w.Text, At: w.At}
-	for _, c := range w.Citations {
-		t.Citations = append(t.Citations, domain.Citation{N: c.N, Source: c.Source, Title: c.Title, Score: c.Score, Snippet: c.Snippet})
-	}
-	return t
 }

@@ -194,8 +194,8 @@ type BatchItem struct {
 // BatchItemStatus queued when Kafka acknowledged; error otherwise
 type BatchItemStatus string
 
-// CitationPayload defines model for CitationPayload.
-type CitationPayload struct {
+// Citation defines model for Citation.
+type Citation struct {
 	// N Marker number used in the text as [n]
 	N int64 `json:"n"`
 
@@ -237,7 +237,7 @@ type ConsumedMessage struct {
 
 // Envelope defines model for Envelope.
 type Envelope struct {
-	Citations *[]CitationPayload     `json:"citations"`
+	Citations *[]Citation            `json:"citations"`
 	CreatedAt time.Time              `json:"created_at"`
 	Message   string                 `json:"message"`
 	MessageId string                 `json:"message_id"`
@@ -319,7 +319,7 @@ type HealthOutputBody struct {
 // MessageInput defines model for MessageInput.
 type MessageInput struct {
 	// Citations On answers: the passages the answer cites
-	Citations *[]CitationPayload `json:"citations,omitempty"`
+	Citations *[]Citation `json:"citations,omitempty"`
 
 	// Message The text: 1 byte to 32 KiB of UTF-8
 	//

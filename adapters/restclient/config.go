@@ -9,9 +9,9 @@ import (
 // Config locates the producer and consumer services. The env tags name the
 // KCHAT_* variables a binary loads it from.
 type Config struct {
-	// ProducerURL is the producer service's base URL (SPEC §3).
+	// ProducerURL is the producer service's base URL.
 	ProducerURL string `env:"KCHAT_PRODUCER_URL" envDefault:"http://localhost:8000"`
-	// ConsumerURL is the consumer service's base URL (SPEC §4).
+	// ConsumerURL is the consumer service's base URL.
 	ConsumerURL string `env:"KCHAT_CONSUMER_URL" envDefault:"http://localhost:8001"`
 	// Timeout bounds a whole call, response body included; past it the
 	// caller gets domain.ErrUnavailable or a 503.

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
-	"go.uber.org/fx"
-	"go.uber.org/fx/fxtest"
 
 	"github.com/kchat/kchat/adapters/restclient"
 )
@@ -69,14 +67,5 @@ func TestConfigFromEnv(t *testing.T) {
 	want := restclient.Config{ProducerURL: "http://producer:8000", ConsumerURL: "http://consumer:8001", Timeout: 3 * time.Second}
 	if got != want {
 		t.Fatalf("from env %+v, want %+v", got, want)
-	}
-}
-
-func TestModule(t *testing.T) {
-	var p *restclient.Publisher
-	app := fxtest.New(t, restclient.Module, fx.Supply(restclient.DefaultConfig()), fx.Populate(&p))
-	app.RequireStart().RequireStop()
-	if p == nil {
-		t.Fatal("no publisher")
 	}
 }

@@ -12,7 +12,8 @@ import (
 )
 
 // Publisher sends queries to Kafka through the producer service's
-// POST /messages: the gateway's "producer" QueryPublisher (SPEC §6).
+// POST /messages: the gateway's "producer" QueryPublisher (docs/design.md,
+// "Gateway").
 type Publisher struct {
 	producer *Client
 }

@@ -1,6 +1,7 @@
-// Package web serves the gateway's browser chat page (SPEC §6, GET /): HTML, script
-// and style sheet embedded in the binary, so the page needs no CDN, no build step and
-// no internet access. The page talks to the gateway's /ws WebSocket on the same origin.
+// Package web serves the gateway's browser chat page (GET /; docs/design.md,
+// "Gateway"): HTML, script and style sheet embedded in the binary, so the
+// page needs no CDN, no build step and no internet access. The page talks to
+// the gateway's /ws WebSocket on the same origin.
 package web
 
 import (

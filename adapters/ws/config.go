@@ -22,12 +22,10 @@ type Config struct {
 	// PingInterval is how often the server pings; a client silent for two
 	// intervals is dropped.
 	PingInterval time.Duration `env:"KCHAT_WS_PING_INTERVAL" envDefault:"30s"`
-	// ConnRate and ConnBurst limit queries per connection (per second).
+	// ConnRate and ConnBurst limit queries per connection (per second);
+	// the per-user limit is the chat use cases' (adapters/ratelimit).
 	ConnRate  float64 `env:"KCHAT_WS_RATE" envDefault:"5"`
 	ConnBurst int     `env:"KCHAT_WS_BURST" envDefault:"10"`
-	// UserRate and UserBurst limit queries per user, over all connections.
-	UserRate  float64 `env:"KCHAT_USER_RATE" envDefault:"10"`
-	UserBurst int     `env:"KCHAT_USER_BURST" envDefault:"20"`
 	// MaxStrikes is how many rate-limited frames in a row close the
 	// connection with 1008.
 	MaxStrikes int `env:"KCHAT_WS_MAX_STRIKES" envDefault:"20"`
@@ -39,7 +37,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		MaxFrame: 64 << 10, WriteTimeout: 10 * time.Second, SendQueue: 64, PingInterval: 30 * time.Second,
-		ConnRate: 5, ConnBurst: 10, UserRate: 10, UserBurst: 20, MaxStrikes: 20, MaxConnsPerUser: 20,
+		ConnRate: 5, ConnBurst: 10, MaxStrikes: 20, MaxConnsPerUser: 20,
 	}
 }
 
@@ -62,8 +60,6 @@ func (c Config) Validate() error {
 		return errors.New("KCHAT_WS_PING_INTERVAL must be at least 1s")
 	case c.ConnRate <= 0 || c.ConnBurst < 1:
 		return errors.New("KCHAT_WS_RATE must be positive and KCHAT_WS_BURST at least 1")
-	case c.UserRate <= 0 || c.UserBurst < 1:
-		return errors.New("KCHAT_USER_RATE must be positive and KCHAT_USER_BURST at least 1")
 	case c.MaxStrikes < 1:
 		return errors.New("KCHAT_WS_MAX_STRIKES must be at least 1")
 	case c.MaxConnsPerUser < 1:

@@ -1,8 +1,10 @@
 // Package ws is the gateway's WebSocket inbound adapter (gorilla/websocket):
-// the JSON chat protocol of SPEC §6, one reader goroutine per connection
-// (the writer runs only while frames are queued, pings come from a timer,
-// and write buffers are pooled, so an idle connection stays small),
-// bounded send queues, write deadlines, ping/pong, frame and rate limits,
-// resume from the session store, and answers pushed from the answer feed
-// to the sockets of their session.
+// the JSON chat protocol of docs/design.md ("The WebSocket protocol") on
+// top of the chat use cases of app. upgrade.go authenticates, checks the
+// Origin and the session, and upgrades; hub.go keeps the open sockets for
+// shutdown (close 1001); conn.go is one socket's transport (bounded send
+// queue, write deadlines, pings from a timer, a writer that runs only while
+// frames are queued, pooled write buffers, so an idle socket stays small);
+// protocol.go reads frames, asks questions and maps errors to codes; the
+// frames are in frames.go.
 package ws

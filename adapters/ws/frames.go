@@ -1,12 +1,12 @@
 package ws
 
 import (
-	"time"
-
+	"github.com/kchat/kchat/adapters/wire"
 	"github.com/kchat/kchat/domain"
 )
 
-// Frames of the chat protocol (SPEC §6), client to server.
+// Frames of the chat protocol (docs/design.md, "The WebSocket protocol"),
+// client to server.
 type clientFrame struct {
 	Type    string `json:"type"`
 	ID      string `json:"id,omitempty"`
@@ -26,21 +26,10 @@ type ackFrame struct {
 	MessageID string `json:"message_id"`
 }
 
-type citationFrame struct {
-	N       int     `json:"n"`
-	Source  string  `json:"source"`
-	Title   string  `json:"title,omitempty"`
-	Score   float64 `json:"score,omitempty"`
-	Snippet string  `json:"snippet,omitempty"`
-}
-
 type answerFrame struct {
-	Type      string          `json:"type"` // answer
-	ReplyTo   string          `json:"reply_to"`
-	MessageID string          `json:"message_id"`
-	Message   string          `json:"message"`
-	Citations []citationFrame `json:"citations"`
-	Error     string          `json:"error,omitempty"`
+	Type    string `json:"type"` // answer
+	ReplyTo string `json:"reply_to"`
+	wire.Answer
 }
 
 type errorFrame struct {
@@ -50,49 +39,25 @@ type errorFrame struct {
 	Message string `json:"message"`
 }
 
-type turnFrame struct {
-	Role      string          `json:"role"`
-	MessageID string          `json:"message_id"`
-	Text      string          `json:"text"`
-	Citations []citationFrame `json:"citations,omitempty"`
-	At        time.Time       `json:"at"`
-}
-
 type historyFrame struct {
 	Type  string      `json:"type"` // history
-	Turns []turnFrame `json:"turns"`
+	Turns []wire.Turn `json:"turns"`
 }
 
-// Error codes of the protocol.
+// Error codes of the protocol. A missing or bad credential never gets a
+// frame: the upgrade is refused with 401 before there is a socket.
 const (
-	codeBadRequest   = "bad_request"
-	codeTooLarge     = "too_large"
-	codeRateLimited  = "rate_limited"
-	codeUnauthorized = "unauthorized"
-	codeForbidden    = "forbidden"
-	codeUnavailable  = "unavailable"
+	codeBadRequest  = "bad_request"
+	codeTooLarge    = "too_large"
+	codeRateLimited = "rate_limited"
+	codeForbidden   = "forbidden"
+	codeUnavailable = "unavailable"
 )
 
-func citations(cs []domain.Citation) []citationFrame {
-	out := make([]citationFrame, len(cs))
-	for i, c := range cs {
-		out[i] = citationFrame(c)
-	}
-	return out
-}
-
 func answerOf(m domain.Message) answerFrame {
-	f := answerFrame{Type: "answer", ReplyTo: m.ReplyTo, MessageID: m.MessageID, Message: m.Text, Citations: citations(m.Citations)}
-	if e, ok := m.Metadata["error"].(string); ok {
-		f.Error = e
-	}
-	return f
+	return answerFrame{Type: "answer", ReplyTo: m.ReplyTo, Answer: wire.AnswerOf(m)}
 }
 
 func historyOf(turns []domain.Turn) historyFrame {
-	f := historyFrame{Type: "history", Turns: make([]turnFrame, len(turns))}
-	for i, t := range turns {
-		f.Turns[i] = turnFrame{Role: string(t.Role), MessageID: t.MessageID, Text: t.Text, Citations: citations(t.Citations), At: t.At}
-	}
-	return f
+	return historyFrame{Type: "history", Turns: wire.TurnsOf(turns)}
 }

@@ -31,7 +31,7 @@ func TestIntegrationExactlyOnceAcrossKills(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	if err := kafka.NewTopicAdmin(cl, kcfg, log).EnsureTopics(t.Context()); err != nil {
+	if err := kafka.NewTopicAdmin(cl, kcfg, log, append(kafka.PipelineTopics(kcfg), kafka.DeadLetterTopics(kcfg)...)...).EnsureTopics(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	pub := kafka.NewPublisher(cl, kcfg)

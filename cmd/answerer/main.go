@@ -1,8 +1,8 @@
-// Command answerer is kchat's RAG worker (SPEC §5): it turns queries into
-// prompts (retrieving passages from the knowledge base) and prompts into
-// answers (with the configured generator), in Kafka transactions, so no
-// prompt or answer is lost or duplicated across crashes. Port 8003 serves
-// health, readiness and metrics only.
+// Command answerer is kchat's RAG worker (docs/design.md, "Answerer"): it
+// turns queries into prompts (retrieving passages from the knowledge base)
+// and prompts into answers (with the configured generator), in Kafka
+// transactions, so no prompt or answer is lost or duplicated across
+// crashes. Port 8003 serves health, readiness and metrics only.
 package main
 
 import (
@@ -16,12 +16,12 @@ import (
 	"github.com/kchat/kchat/adapters/profanity"
 	"github.com/kchat/kchat/adapters/redis"
 	"github.com/kchat/kchat/cmd/internal/runner"
-	"github.com/kchat/kchat/cmd/internal/services"
+	"github.com/kchat/kchat/cmd/internal/wire"
 )
 
 // Config is everything the answerer reads from the environment.
 type Config struct {
-	Answerer  services.AnswererConfig
+	Answerer  wire.AnswererConfig
 	Kafka     kafka.Config
 	Redis     redis.Config
 	Profanity profanity.Config
@@ -69,11 +69,10 @@ func run(args []string, environ []string) error {
 // options is the answerer's fx graph.
 func options(cfg Config, log *slog.Logger) []fx.Option {
 	return []fx.Option{
-		services.Base(log, cfg.Answerer.HTTP.ShutdownTimeout),
-		fx.Supply(cfg.Kafka),
-		kafka.Module,
-		services.Sessions(cfg.Redis),
-		services.Censor(cfg.Profanity),
-		services.Answerer(cfg.Answerer),
+		wire.Base(log, cfg.Answerer.HTTP.ShutdownTimeout),
+		wire.Kafka(cfg.Kafka),
+		wire.Sessions(cfg.Redis),
+		wire.Censor(cfg.Profanity),
+		wire.Answerer(cfg.Answerer),
 	}
 }

@@ -15,13 +15,13 @@ import (
 	"github.com/kchat/kchat/adapters/profanity"
 	"github.com/kchat/kchat/adapters/rag"
 	"github.com/kchat/kchat/adapters/redis"
-	"github.com/kchat/kchat/cmd/internal/services"
+	"github.com/kchat/kchat/cmd/internal/wire"
 )
 
 func testConfig(brokers []string, prefix string) Config {
 	cfg := Config{Kafka: kafka.DefaultConfig(), Redis: redis.DefaultConfig(), Profanity: profanity.DefaultConfig()}
 	cfg.Kafka.Brokers, cfg.Kafka.TopicPrefix = brokers, prefix
-	cfg.Answerer = services.AnswererConfig{
+	cfg.Answerer = wire.AnswererConfig{
 		HTTP:  httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second},
 		Stage: kafka.StageConfig{Group: prefix + "answerer", Instance: "test", RetryBackoff: 50 * time.Millisecond, SessionTimeout: 6 * time.Second, Concurrency: 4},
 		RAG:   rag.DefaultConfig(), LLM: llm.DefaultConfig(), Attempts: 2, Backoff: 10 * time.Millisecond,

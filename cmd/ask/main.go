@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/kchat/kchat/adapters/wire"
 )
 
 func main() {
@@ -27,17 +29,13 @@ func main() {
 }
 
 type frame struct {
-	Type      string `json:"type"`
-	ID        string `json:"id,omitempty"`
-	Message   string `json:"message,omitempty"`
-	MessageID string `json:"message_id,omitempty"`
-	ReplyTo   string `json:"reply_to,omitempty"`
-	Code      string `json:"code,omitempty"`
-	Citations []struct {
-		N      int    `json:"n"`
-		Source string `json:"source"`
-		Title  string `json:"title"`
-	} `json:"citations,omitempty"`
+	Type      string          `json:"type"`
+	ID        string          `json:"id,omitempty"`
+	Message   string          `json:"message,omitempty"`
+	MessageID string          `json:"message_id,omitempty"`
+	ReplyTo   string          `json:"reply_to,omitempty"`
+	Code      string          `json:"code,omitempty"`
+	Citations []wire.Citation `json:"citations,omitempty"`
 }
 
 func run(args []string, url, token string) error {

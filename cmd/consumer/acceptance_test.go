@@ -41,7 +41,7 @@ func newWorld(t *testing.T, tag string) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	if err := kafka.NewTopicAdmin(cl, cfg, log).EnsureTopics(t.Context()); err != nil {
+	if err := kafka.NewTopicAdmin(cl, cfg, log, kafka.PipelineTopics(cfg)...).EnsureTopics(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	return &world{t: t, brokers: brokers, prefix: prefix, group: prefix + "group", pub: kafka.NewPublisher(cl, cfg)}

@@ -1,6 +1,7 @@
-// Command consumer is kchat's consumer service (SPEC §4): any number of HTTP
-// clients take the next unconsumed messages of a topic, strictly by
-// committed offsets, from one long-lived group consumer per topic.
+// Command consumer is kchat's consumer service (docs/design.md,
+// "Consumer"): any number of HTTP clients take the next unconsumed messages
+// of a topic, strictly by committed offsets, from one long-lived group
+// consumer per topic.
 package main
 
 import (
@@ -12,12 +13,12 @@ import (
 
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/cmd/internal/runner"
-	"github.com/kchat/kchat/cmd/internal/services"
+	"github.com/kchat/kchat/cmd/internal/wire"
 )
 
 // Config is everything the consumer reads from the environment.
 type Config struct {
-	Consumer services.ConsumerConfig
+	Consumer wire.ConsumerConfig
 	Kafka    kafka.Config
 	Log      runner.LogConfig
 }
@@ -47,10 +48,9 @@ func run(args []string, environ []string) error {
 // options is the consumer's fx graph.
 func options(cfg Config, log *slog.Logger) []fx.Option {
 	return []fx.Option{
-		services.Base(log, cfg.Consumer.HTTP.ShutdownTimeout),
-		fx.Supply(cfg.Kafka),
-		kafka.Module,
-		services.Censor(cfg.Consumer.Profanity),
-		services.Consumer(cfg.Consumer),
+		wire.Base(log, cfg.Consumer.HTTP.ShutdownTimeout),
+		wire.Kafka(cfg.Kafka),
+		wire.Censor(cfg.Consumer.Profanity),
+		wire.Consumer(cfg.Consumer),
 	}
 }

@@ -10,13 +10,13 @@ import (
 	"github.com/kchat/kchat/adapters/httpapi"
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/adapters/profanity"
-	"github.com/kchat/kchat/cmd/internal/services"
+	"github.com/kchat/kchat/cmd/internal/wire"
 )
 
 func TestValidateApp(t *testing.T) {
 	cfg := Config{Kafka: kafka.DefaultConfig()}
 	cfg.Kafka.Brokers = []string{"127.0.0.1:9092"}
-	cfg.Consumer = services.ConsumerConfig{
+	cfg.Consumer = wire.ConsumerConfig{
 		HTTP: httpapi.ServerConfig{Addr: ":0"}, Queue: kafka.DefaultQueueConfig(), Profanity: profanity.DefaultConfig(),
 	}
 	if err := fx.ValidateApp(options(cfg, slog.New(slog.DiscardHandler))...); err != nil {

@@ -1,7 +1,8 @@
-// Command gateway is kchat's input API (SPEC §6): the web chat page,
-// WebSocket chat, POST /chat and the session routes. It publishes queries
-// to Kafka and reads the answer topic as its own reader, so any number of
-// replicas each deliver answers to their own sockets.
+// Command gateway is kchat's input API (docs/design.md, "Gateway"): the web
+// chat page, WebSocket chat, POST /chat and the session routes. It publishes
+// queries (to Kafka, or through the producer service) and reads the answer
+// topic as its own reader, so any number of replicas each deliver answers
+// to their own sockets.
 package main
 
 import (
@@ -14,12 +15,12 @@ import (
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/adapters/redis"
 	"github.com/kchat/kchat/cmd/internal/runner"
-	"github.com/kchat/kchat/cmd/internal/services"
+	"github.com/kchat/kchat/cmd/internal/wire"
 )
 
 // Config is everything the gateway reads from the environment.
 type Config struct {
-	Gateway services.GatewayConfig
+	Gateway wire.GatewayConfig
 	Kafka   kafka.Config
 	Redis   redis.Config
 	Log     runner.LogConfig
@@ -55,10 +56,9 @@ func run(args []string, environ []string) error {
 // options is the gateway's fx graph.
 func options(cfg Config, log *slog.Logger) []fx.Option {
 	return []fx.Option{
-		services.Base(log, cfg.Gateway.HTTP.ShutdownTimeout),
-		fx.Supply(cfg.Kafka),
-		kafka.Module,
-		services.Sessions(cfg.Redis),
-		services.Gateway(cfg.Gateway),
+		wire.Base(log, cfg.Gateway.HTTP.ShutdownTimeout),
+		wire.Kafka(cfg.Kafka),
+		wire.Sessions(cfg.Redis),
+		wire.Gateway(cfg.Gateway),
 	}
 }

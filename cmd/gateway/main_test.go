@@ -23,9 +23,10 @@ import (
 	"github.com/kchat/kchat/adapters/llm"
 	"github.com/kchat/kchat/adapters/profanity"
 	"github.com/kchat/kchat/adapters/rag"
+	"github.com/kchat/kchat/adapters/ratelimit"
 	"github.com/kchat/kchat/adapters/redis"
 	"github.com/kchat/kchat/adapters/ws"
-	"github.com/kchat/kchat/cmd/internal/services"
+	"github.com/kchat/kchat/cmd/internal/wire"
 	"github.com/kchat/kchat/internal/kafkatest"
 	"github.com/kchat/kchat/internal/testenv"
 )
@@ -33,9 +34,9 @@ import (
 func testConfig(brokers []string, prefix string) Config {
 	cfg := Config{Kafka: kafka.DefaultConfig(), Redis: redis.DefaultConfig()}
 	cfg.Kafka.Brokers, cfg.Kafka.TopicPrefix = brokers, prefix
-	cfg.Gateway = services.GatewayConfig{
+	cfg.Gateway = wire.GatewayConfig{
 		HTTP:        httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second},
-		ChatTimeout: 20 * time.Second, WS: ws.DefaultConfig(), Auth: auth.DefaultConfig(),
+		ChatTimeout: 20 * time.Second, WS: ws.DefaultConfig(), UserLimit: ratelimit.DefaultConfig(), Auth: auth.DefaultConfig(),
 	}
 	return cfg
 }
@@ -61,14 +62,14 @@ func startChat(t *testing.T, mutate func(*Config)) *chat {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	acfg := services.AnswererConfig{
+	acfg := wire.AnswererConfig{
 		HTTP:  httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second},
 		Stage: kafka.StageConfig{Group: prefix + "answerer", Instance: "t", RetryBackoff: 20 * time.Millisecond, SessionTimeout: 6 * time.Second, Concurrency: 4},
 		RAG:   rag.DefaultConfig(), LLM: llm.DefaultConfig(), Attempts: 1,
 	}
-	var srv services.GatewayServer
+	var srv wire.GatewayServer
 	app := fx.New(append(options(cfg, slog.New(slog.DiscardHandler)),
-		services.Censor(profanity.DefaultConfig()), services.Answerer(acfg), fx.Populate(&srv))...)
+		wire.Censor(profanity.DefaultConfig()), wire.Answerer(acfg), fx.Populate(&srv))...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := app.Start(ctx); err != nil {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/domain"
-	"github.com/kchat/kchat/internal/kafkatest"
+	"github.com/kchat/kchat/internal/kafkaclean"
 )
 
 // benchPartitions matches kchat's default KCHAT_TOPIC_PARTITIONS.
@@ -106,5 +106,5 @@ func deleteTopics(ctx context.Context, brokers []string, prefixes []string) erro
 		return err
 	}
 	defer cl.Close()
-	return kafkatest.DeletePrefixed(ctx, kadm.NewClient(cl), prefixes...)
+	return kafkaclean.DeletePrefixed(ctx, kadm.NewClient(cl), prefixes...)
 }

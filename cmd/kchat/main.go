@@ -1,8 +1,9 @@
-// Command kchat runs every kchat service in one process (SPEC §7), on the
-// services' usual ports. Without KCHAT_KAFKA_BROKERS it embeds a
-// Kafka-protocol broker (franz-go's kfake), so `make run` works on a machine
-// with only Go. Without KCHAT_REDIS_URL sessions are kept in memory.
-// All four services: producer, consumer, answerer and gateway.
+// Command kchat runs every kchat service in one process and one fx graph
+// (producer, consumer, answerer and gateway, on their usual ports;
+// docs/design.md, "All-in-one"). Without KCHAT_KAFKA_BROKERS it embeds a
+// Kafka-protocol broker (franz-go's kfake) on 127.0.0.1:9092, or on a free
+// port when 9092 is taken, so `make run` works on a machine with only Go.
+// Without KCHAT_REDIS_URL sessions are kept in memory.
 package main
 
 import (
@@ -22,15 +23,15 @@ import (
 	"github.com/kchat/kchat/adapters/redis"
 	"github.com/kchat/kchat/cmd/internal/config"
 	"github.com/kchat/kchat/cmd/internal/runner"
-	"github.com/kchat/kchat/cmd/internal/services"
+	"github.com/kchat/kchat/cmd/internal/wire"
 )
 
 // Config is everything the all-in-one reads from the environment.
 type Config struct {
-	Producer services.ProducerConfig
-	Consumer services.ConsumerConfig
-	Answerer services.AnswererConfig
-	Gateway  services.GatewayConfig
+	Producer wire.ProducerConfig
+	Consumer wire.ConsumerConfig
+	Answerer wire.AnswererConfig
+	Gateway  wire.GatewayConfig
 	Redis    redis.Config
 	Kafka    kafka.Config
 	Log      runner.LogConfig
@@ -64,16 +65,22 @@ func (c *Config) Validate() error {
 	return c.Kafka.Validate()
 }
 
+// embeddedPort is where the embedded broker listens when the port is free:
+// Kafka's usual port, where Kafka tools look first.
+const embeddedPort = 9092
+
 func main() {
-	if err := run(os.Environ(), os.Stdout); err != nil {
+	if err := run(os.Args[1:], os.Environ(), os.Stdout, embeddedPort); err != nil {
 		fmt.Fprintln(os.Stderr, "kchat:", err)
 		os.Exit(1)
 	}
 }
 
-func run(environ []string, out io.Writer) error {
+// run is the all-in-one: brokerPort is where an embedded broker should
+// listen (tests choose their own; CI's real Kafka holds 9092).
+func run(args, environ []string, out io.Writer, brokerPort int) error {
 	var cfg Config
-	for _, a := range os.Args[1:] {
+	for _, a := range args {
 		if a == "-h" || a == "--help" || a == "help" {
 			return usage(out)
 		}
@@ -85,28 +92,40 @@ func run(environ []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	if len(cfg.Kafka.Brokers) == 0 {
-		cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-		if err != nil {
-			return fmt.Errorf("embedded kafka: %w", err)
-		}
-		defer cluster.Close()
-		cfg.Kafka.Brokers = cluster.ListenAddrs()
-		if err := cfg.Kafka.Validate(); err != nil {
-			return fmt.Errorf("configuration: %w", err)
-		}
-		log.Info("KCHAT_KAFKA_BROKERS is unset: using an embedded in-memory Kafka broker (messages are lost on exit)", "brokers", cfg.Kafka.Brokers)
+	stop, err := useEmbeddedBroker(&cfg, log, brokerPort)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	app := fx.New(options(cfg, log, out)...)
 	app.Run()
 	return app.Err()
 }
 
-// embeddedBroker starts franz-go's kfake on 127.0.0.1:9092, where Kafka
-// tools look first, or on a free port when 9092 is taken (by a real broker
-// from make services-up, say).
-func embeddedBroker() (*kfake.Cluster, error) {
-	if c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(9092)); err == nil {
+// useEmbeddedBroker starts an in-memory Kafka-protocol broker when
+// KCHAT_KAFKA_BROKERS is unset and points cfg at it; stop closes it.
+func useEmbeddedBroker(cfg *Config, log *slog.Logger, port int) (stop func(), err error) {
+	if len(cfg.Kafka.Brokers) > 0 {
+		return func() {}, nil
+	}
+	cluster, err := embeddedBroker(port)
+	if err != nil {
+		return nil, fmt.Errorf("embedded kafka: %w", err)
+	}
+	cfg.Kafka.Brokers = cluster.ListenAddrs()
+	if err := cfg.Kafka.Validate(); err != nil {
+		cluster.Close()
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	log.Info("KCHAT_KAFKA_BROKERS is unset: using an embedded in-memory Kafka broker (messages are lost on exit)", "brokers", cfg.Kafka.Brokers)
+	return cluster.Close, nil
+}
+
+// embeddedBroker starts franz-go's kfake on 127.0.0.1:port, or on a free
+// port when that one is taken (by a real broker from make services-up,
+// say).
+func embeddedBroker(port int) (*kfake.Cluster, error) {
+	if c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port)); err == nil {
 		return c, nil
 	}
 	return kfake.NewCluster(kfake.NumBrokers(1))
@@ -114,16 +133,15 @@ func embeddedBroker() (*kfake.Cluster, error) {
 
 func options(cfg Config, log *slog.Logger, out io.Writer) []fx.Option {
 	return []fx.Option{
-		services.Base(log, cfg.Producer.HTTP.ShutdownTimeout),
-		fx.Supply(cfg.Kafka),
-		kafka.Module,
-		services.Producer(cfg.Producer),
-		services.Censor(cfg.Consumer.Profanity),
-		services.Consumer(cfg.Consumer),
-		services.Sessions(cfg.Redis),
-		services.Answerer(cfg.Answerer),
-		services.Gateway(cfg.Gateway),
-		fx.Invoke(func(lc fx.Lifecycle, p services.ProducerServer, c services.ConsumerServer, a services.AnswererServer, g services.GatewayServer) {
+		wire.Base(log, cfg.Producer.HTTP.ShutdownTimeout),
+		wire.Kafka(cfg.Kafka),
+		wire.Producer(cfg.Producer),
+		wire.Censor(cfg.Consumer.Profanity),
+		wire.Consumer(cfg.Consumer),
+		wire.Sessions(cfg.Redis),
+		wire.Answerer(cfg.Answerer),
+		wire.Gateway(cfg.Gateway),
+		fx.Invoke(func(lc fx.Lifecycle, p wire.ProducerServer, c wire.ConsumerServer, a wire.AnswererServer, g wire.GatewayServer) {
 			lc.Append(fx.StartHook(func(context.Context) {
 				fmt.Fprintf(out, "kchat is running:\n")
 				fmt.Fprintf(out, "  chat      %s  (web page; WebSocket at /ws; docs %[1]s/docs)\n", url(g.Addr()))

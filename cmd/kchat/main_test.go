@@ -4,7 +4,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,9 +19,10 @@ import (
 	"github.com/kchat/kchat/adapters/llm"
 	"github.com/kchat/kchat/adapters/profanity"
 	"github.com/kchat/kchat/adapters/rag"
+	"github.com/kchat/kchat/adapters/ratelimit"
 	"github.com/kchat/kchat/adapters/redis"
 	"github.com/kchat/kchat/adapters/ws"
-	"github.com/kchat/kchat/cmd/internal/services"
+	"github.com/kchat/kchat/cmd/internal/wire"
 	"github.com/kchat/kchat/internal/kafkatest"
 )
 
@@ -44,8 +47,8 @@ func TestAllInOneServesTheProducer(t *testing.T) {
 	cfg.Consumer = consumerConfig()
 	cfg.Answerer, cfg.Redis, cfg.Gateway = answererConfig(), redis.DefaultConfig(), gatewayConfig()
 	var banner strings.Builder
-	var srv services.ProducerServer
-	var cons services.ConsumerServer
+	var srv wire.ProducerServer
+	var cons wire.ConsumerServer
 	app := fx.New(append(options(cfg, slog.New(slog.DiscardHandler), &banner), fx.Populate(&srv, &cons))...)
 	if err := app.Err(); err != nil {
 		t.Fatal(err)
@@ -117,23 +120,23 @@ func TestAllInOneServesTheProducer(t *testing.T) {
 	}
 }
 
-func gatewayConfig() services.GatewayConfig {
-	return services.GatewayConfig{
+func gatewayConfig() wire.GatewayConfig {
+	return wire.GatewayConfig{
 		HTTP:        httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second},
-		ChatTimeout: 20 * time.Second, WS: ws.DefaultConfig(), Auth: auth.DefaultConfig(),
+		ChatTimeout: 20 * time.Second, WS: ws.DefaultConfig(), UserLimit: ratelimit.DefaultConfig(), Auth: auth.DefaultConfig(),
 	}
 }
 
-func answererConfig() services.AnswererConfig {
-	return services.AnswererConfig{
+func answererConfig() wire.AnswererConfig {
+	return wire.AnswererConfig{
 		HTTP:  httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second},
 		Stage: kafka.StageConfig{Group: "kchat-answerer", Instance: "test", RetryBackoff: 50 * time.Millisecond, SessionTimeout: 10 * time.Second, Concurrency: 4},
 		RAG:   rag.DefaultConfig(), LLM: llm.DefaultConfig(), Attempts: 2, Backoff: 10 * time.Millisecond,
 	}
 }
 
-func consumerConfig() services.ConsumerConfig {
-	return services.ConsumerConfig{
+func consumerConfig() wire.ConsumerConfig {
+	return wire.ConsumerConfig{
 		HTTP: httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second}, Lease: 30 * time.Second,
 		Queue: kafka.DefaultQueueConfig(), Profanity: profanity.DefaultConfig(),
 	}
@@ -159,21 +162,58 @@ func TestUsageListsEveryVariable(t *testing.T) {
 	}
 }
 
-func TestEmbeddedBrokerFallsBackWhen9092IsTaken(t *testing.T) {
-	c, err := embeddedBroker()
+// The all-in-one embeds its broker on the port it is given when that port
+// is free (9092 in make run), on another loopback port when it is taken,
+// and not at all when KCHAT_KAFKA_BROKERS names one.
+func TestEmbeddedBrokerPort(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	free := freePort(t)
+	cfg := Config{Kafka: kafka.DefaultConfig()}
+	stop, err := useEmbeddedBroker(&cfg, log, free)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	d, err := embeddedBroker() // 9092 is taken now (by c, or a real broker)
+	defer stop()
+	if want := "127.0.0.1:" + strconv.Itoa(free); len(cfg.Kafka.Brokers) != 1 || cfg.Kafka.Brokers[0] != want {
+		t.Fatalf("embedded broker on %v, want %s (the free port it was given)", cfg.Kafka.Brokers, want)
+	}
+
+	// That port is taken now: the next one falls back to a free port.
+	second := Config{Kafka: kafka.DefaultConfig()}
+	stop2, err := useEmbeddedBroker(&second, log, free)
 	if err != nil {
 		t.Fatalf("second embedded broker: %v", err)
 	}
-	defer d.Close()
-	if d.ListenAddrs()[0] == c.ListenAddrs()[0] {
-		t.Fatalf("both brokers on %s", d.ListenAddrs()[0])
+	defer stop2()
+	if len(second.Kafka.Brokers) != 1 || second.Kafka.Brokers[0] == cfg.Kafka.Brokers[0] || !strings.HasPrefix(second.Kafka.Brokers[0], "127.0.0.1:") {
+		t.Fatalf("with its port taken the broker is on %v, want another loopback port than %s", second.Kafka.Brokers, cfg.Kafka.Brokers[0])
 	}
-	if !strings.HasPrefix(d.ListenAddrs()[0], "127.0.0.1:") {
-		t.Fatalf("embedded broker on %s, want loopback", d.ListenAddrs()[0])
+
+	real := Config{Kafka: kafka.Config{Brokers: []string{"10.0.0.1:9092"}}}
+	stop3, err := useEmbeddedBroker(&real, log, freePort(t))
+	if err != nil {
+		t.Fatal(err)
 	}
+	stop3()
+	if len(real.Kafka.Brokers) != 1 || real.Kafka.Brokers[0] != "10.0.0.1:9092" {
+		t.Fatalf("KCHAT_KAFKA_BROKERS was replaced: %v", real.Kafka.Brokers)
+	}
+}
+
+// The default is Kafka's usual port.
+func TestEmbeddedPortIs9092(t *testing.T) {
+	if embeddedPort != 9092 {
+		t.Fatalf("embeddedPort = %d; the README promises 127.0.0.1:9092", embeddedPort)
+	}
+}
+
+// freePort returns a loopback port nothing listens on (a moment ago).
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }

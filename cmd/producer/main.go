@@ -1,6 +1,6 @@
-// Command producer is kchat's producer service (SPEC §3): it publishes
-// messages posted over HTTP to Kafka and answers only after Kafka
-// acknowledged them.
+// Command producer is kchat's producer service (docs/design.md,
+// "Producer"): it publishes messages posted over HTTP to Kafka and answers
+// only after Kafka acknowledged them.
 package main
 
 import (
@@ -12,12 +12,12 @@ import (
 
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/cmd/internal/runner"
-	"github.com/kchat/kchat/cmd/internal/services"
+	"github.com/kchat/kchat/cmd/internal/wire"
 )
 
 // Config is everything the producer reads from the environment.
 type Config struct {
-	Producer services.ProducerConfig
+	Producer wire.ProducerConfig
 	Kafka    kafka.Config
 	Log      runner.LogConfig
 }
@@ -47,9 +47,8 @@ func run(args []string, environ []string) error {
 // options is the producer's fx graph.
 func options(cfg Config, log *slog.Logger) []fx.Option {
 	return []fx.Option{
-		services.Base(log, cfg.Producer.HTTP.ShutdownTimeout),
-		fx.Supply(cfg.Kafka),
-		kafka.Module,
-		services.Producer(cfg.Producer),
+		wire.Base(log, cfg.Producer.HTTP.ShutdownTimeout),
+		wire.Kafka(cfg.Kafka),
+		wire.Producer(cfg.Producer),
 	}
 }

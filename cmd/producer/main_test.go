@@ -18,7 +18,7 @@ import (
 
 	"github.com/kchat/kchat/adapters/httpapi"
 	"github.com/kchat/kchat/adapters/kafka"
-	"github.com/kchat/kchat/cmd/internal/services"
+	"github.com/kchat/kchat/cmd/internal/wire"
 	"github.com/kchat/kchat/internal/kafkatest"
 	"github.com/kchat/kchat/internal/testenv"
 )
@@ -69,7 +69,7 @@ func TestOpenAPIHasTheSeedRoute(t *testing.T) {
 // startApp runs the producer's fx graph in-process and returns its base URL.
 func startApp(t *testing.T, cfg Config) string {
 	t.Helper()
-	var srv services.ProducerServer
+	var srv wire.ProducerServer
 	app := fx.New(append(options(cfg, slog.New(slog.DiscardHandler)), fx.Populate(&srv))...)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()

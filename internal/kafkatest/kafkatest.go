@@ -5,9 +5,7 @@ package kafkatest
 
 import (
 	"context"
-	"fmt"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kchat/kchat/internal/kafkaclean"
 	"github.com/kchat/kchat/internal/testenv"
 )
 
@@ -50,34 +49,9 @@ func DeleteTopics(t testing.TB, brokers []string, prefix string) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := DeletePrefixed(ctx, kadm.NewClient(cl), prefix); err != nil {
+	if err := kafkaclean.DeletePrefixed(ctx, kadm.NewClient(cl), prefix); err != nil {
 		t.Logf("kafka cleanup: %v", err)
 	}
-}
-
-// DeletePrefixed deletes every topic whose name starts with one of the
-// prefixes (the benchmark harness uses it too).
-func DeletePrefixed(ctx context.Context, adm *kadm.Client, prefixes ...string) error {
-	topics, err := adm.ListTopics(ctx)
-	if err != nil {
-		return fmt.Errorf("list topics: %w", err)
-	}
-	var mine []string
-	for _, name := range topics.Names() {
-		for _, p := range prefixes {
-			if strings.HasPrefix(name, p) {
-				mine = append(mine, name)
-				break
-			}
-		}
-	}
-	if len(mine) == 0 {
-		return nil
-	}
-	if _, err := adm.DeleteTopics(ctx, mine...); err != nil {
-		return fmt.Errorf("delete %v: %w", mine, err)
-	}
-	return nil
 }
 
 // ReadAll reads topic from the start with its own client (read_committed)

@@ -1,4 +1,4 @@
-// Browser end-to-end check of the gateway's chat page (SPEC §6, GET /), run by hand or
+// Browser end-to-end check of the gateway's chat page (GET /), run by hand or
 // by CI later; it is not part of `make test`. A plain Node script, no test framework.
 //
 //   cd adapters/web/e2e && npm ci

@@ -1,4 +1,5 @@
-// kchat web chat: one WebSocket to the gateway's /ws on the same origin (SPEC §6).
+// kchat web chat: one WebSocket to the gateway's /ws on the same origin
+// (docs/design.md, "The WebSocket protocol").
 //
 // Text from the server or the user only ever reaches the page through text nodes
 // (textContent, append(string)), never as HTML: answers quote documents and users.

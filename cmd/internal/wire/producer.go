@@ -1,14 +1,10 @@
-// Package services holds the fx graph of each kchat service, shared by its
-// own binary and by the all-in-one cmd/kchat.
-package services
+package wire
 
 import (
 	"log/slog"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
-	"go.uber.org/fx/fxevent"
 
 	"github.com/kchat/kchat/adapters/httpapi"
 	"github.com/kchat/kchat/adapters/kafka"
@@ -36,15 +32,18 @@ type ProducerServer struct {
 }
 
 // Producer is the producer service: the submit use cases, its HTTP server
-// and the topic ensurer loop. It needs Base and kafka.Module in the graph.
+// and the loop that creates the pipeline topics. It needs Base and Kafka
+// in the graph.
 func Producer(cfg ProducerConfig) fx.Option {
 	return fx.Module("producer",
+		Topics(kafka.PipelineTopics),
 		fx.Provide(
 			func(p ports.Publisher) *app.SubmitMessage { return &app.SubmitMessage{Publisher: p} },
 			func(p ports.Publisher) *app.SubmitBatch { return &app.SubmitBatch{Publisher: p} },
-			func(reg *prometheus.Registry, topics *kafka.TopicAdmin, p *httpapi.Producer, log *slog.Logger) ProducerServer {
+			func(t ports.TopicAdmin) *app.ListTopics { return &app.ListTopics{Topics: t} },
+			func(reg *prometheus.Registry, topics *kafka.TopicAdmin, submit *app.SubmitMessage, batch *app.SubmitBatch, list *app.ListTopics, log *slog.Logger) ProducerServer {
 				s := httpapi.NewServer(cfg.HTTP, "kchat producer", reg, []httpapi.Check{{Name: "kafka", Check: topics.Ready}}, log)
-				p.Register(s.API())
+				httpapi.NewProducer(submit, batch, list, log).Register(s.API())
 				return ProducerServer{s}
 			},
 		),
@@ -52,17 +51,5 @@ func Producer(cfg ProducerConfig) fx.Option {
 			runner.Hook(lc, sd, log, "kafka-topics", topics)
 		}),
 		fx.Invoke(func(lc fx.Lifecycle, s ProducerServer) { lc.Append(fx.StartStopHook(s.Start, s.Stop)) }),
-	)
-}
-
-// Base is what every kchat process has: slog logging (fx's own events
-// included), the metrics registry, and a stop timeout long enough to drain
-// HTTP and then flush Kafka.
-func Base(log *slog.Logger, shutdown time.Duration) fx.Option {
-	return fx.Options(
-		fx.WithLogger(func() fxevent.Logger { return &fxevent.SlogLogger{Logger: log.With("component", "fx")} }),
-		fx.StopTimeout(shutdown+10*time.Second),
-		fx.Supply(log),
-		httpapi.Module,
 	)
 }

@@ -1,4 +1,4 @@
-package services
+package wire
 
 import (
 	"context"
@@ -13,9 +13,7 @@ import (
 	"github.com/kchat/kchat/adapters/httpapi"
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/adapters/llm"
-	"github.com/kchat/kchat/adapters/memory"
 	"github.com/kchat/kchat/adapters/rag"
-	"github.com/kchat/kchat/adapters/redis"
 	"github.com/kchat/kchat/app"
 	"github.com/kchat/kchat/cmd/internal/runner"
 	"github.com/kchat/kchat/domain"
@@ -60,47 +58,26 @@ type AnswererServer struct {
 	*httpapi.Server
 }
 
-// Sessions provides the session store: Redis when cfg.URL is set, else an
-// in-memory store that lives as long as the process (fine for one process,
-// such as the all-in-one; every replica of a deployment needs Redis).
-func Sessions(cfg redis.Config) fx.Option {
-	if cfg.URL != "" {
-		return fx.Options(fx.Supply(cfg), redis.Module,
-			fx.Provide(fx.Annotate(func(s *redis.Sessions) httpapi.Check { return httpapi.Check{Name: "redis", Check: s.Ping} }, fx.ResultTags(`group:"checks"`))))
-	}
-	return fx.Provide(
-		fx.Annotate(func(log *slog.Logger) *memory.Sessions {
-			log.Warn("KCHAT_REDIS_URL is unset: sessions are kept in memory, in this process only")
-			return memory.NewSessions(memory.SessionsConfig{MaxTurns: cfg.MaxTurns, TTL: cfg.TTL})
-		}, fx.As(new(ports.SessionStore))),
-	)
-}
-
 // Answerer is the answerer worker: the retrieve stage (query → prompt) and,
 // unless the generator is external, the generate stage (prompt → answer),
 // each in Kafka transactions, plus health and metrics. It needs Base,
-// kafka.Module, Sessions, a censor (profanity.Module) and the rag and llm
-// configs' modules in the graph.
+// Kafka, Sessions and Censor in the graph.
 func Answerer(cfg AnswererConfig) fx.Option {
 	opts := []fx.Option{
-		fx.Supply(cfg.Stage, cfg.RAG, cfg.LLM),
-		rag.Module,
-		llm.Module,
+		fx.Supply(cfg.Stage),
+		Topics(kafka.PipelineTopics),
+		Topics(kafka.DeadLetterTopics),
+		Retriever(cfg.RAG),
+		Generator(cfg.LLM),
 		fx.Provide(
 			func(s ports.SessionStore, r ports.Retriever, c ports.Censor) *app.PreparePrompt {
 				return &app.PreparePrompt{Sessions: s, Retriever: r, Censor: c, TopK: cfg.RAG.TopK}
 			},
-			fx.Annotate(func(topics *kafka.TopicAdmin) httpapi.Check {
-				return httpapi.Check{Name: "kafka", Check: topics.Ready}
-			}, fx.ResultTags(`group:"checks"`)),
-			fx.Annotate(func(reg *prometheus.Registry, checks []httpapi.Check, log *slog.Logger) AnswererServer {
-				return AnswererServer{httpapi.NewServer(cfg.HTTP, "kchat answerer", reg, checks, log)}
-			}, fx.ParamTags(``, `group:"checks"`, ``)),
 		),
-		fx.Decorate(func(topics *kafka.TopicAdmin, kcfg kafka.Config) *kafka.TopicAdmin {
-			return topics.AlsoCreate(kafka.DeadLetterTopic(domain.TopicName(kcfg.TopicPrefix, domain.TypeQuery)),
-				kafka.DeadLetterTopic(domain.TopicName(kcfg.TopicPrefix, domain.TypePrompt)))
-		}),
+		check(func(topics *kafka.TopicAdmin) httpapi.Check { return httpapi.Check{Name: "kafka", Check: topics.Ready} }),
+		fx.Provide(fx.Annotate(func(reg *prometheus.Registry, checks []httpapi.Check, log *slog.Logger) AnswererServer {
+			return AnswererServer{httpapi.NewServer(cfg.HTTP, "kchat answerer", reg, checks, log)}
+		}, fx.ParamTags(``, checks, ``))),
 		fx.Invoke(func(lc fx.Lifecycle, sd fx.Shutdowner, log *slog.Logger, topics *kafka.TopicAdmin) {
 			runner.Hook(lc, sd, log, "kafka-topics", topics)
 		}),

@@ -18,8 +18,10 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/kchat/kchat/adapters/memory"
+	"github.com/kchat/kchat/adapters/ratelimit"
 	"github.com/kchat/kchat/app"
 	"github.com/kchat/kchat/domain"
+	"github.com/kchat/kchat/ports"
 )
 
 // feed is an answer feed the test drives by hand.
@@ -60,31 +62,43 @@ type server struct {
 
 func start(t *testing.T, mutate func(*Config)) *server {
 	t.Helper()
+	return startWith(t, mutate, nil)
+}
+
+// startWith starts a server whose questions also go through limiter (nil:
+// none).
+func startWith(t *testing.T, mutate func(*Config), limiter ports.Limiter) *server {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.MaxConnsPerUser = 1000
 	if mutate != nil {
 		mutate(&cfg)
 	}
 	sessions := memory.NewSessions(memory.SessionsConfig{MaxTurns: 50, TTL: time.Hour})
-	ask := &app.Ask{Sessions: sessions, Publisher: &publisher{}}
+	f := &feed{subscribed: make(chan struct{})}
+	answers := &app.Answers{Feed: f}
+	ask := &app.Ask{Sessions: sessions, Publisher: &publisher{}, Limiter: limiter}
+	open := &app.OpenSession{Sessions: sessions, Answers: answers, HistoryLimit: 200}
 	userOf := func(r *http.Request) (string, error) {
 		if u := r.URL.Query().Get("user_id"); u != "" {
 			return u, nil
 		}
 		return "anonymous", nil
 	}
-	f := &feed{subscribed: make(chan struct{})}
-	h := New(cfg, ask, &app.SessionHistory{Sessions: sessions, Limit: 200}, f, userOf, slog.New(slog.DiscardHandler))
+	h := New(cfg, open, ask, userOf, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{t: t, h: h, feed: f, sessions: sessions, stop: cancel, ran: make(chan error, 1)}
+	s := &server{t: t, h: h, feed: f, sessions: sessions, stop: cancel, ran: make(chan error, 2)}
 	go func() { s.ran <- h.Run(ctx) }()
+	go func() { s.ran <- answers.Run(ctx) }()
 	<-f.subscribed
 	srv := httptest.NewServer(h)
 	s.url = "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
 	t.Cleanup(func() {
 		cancel()
-		if err := <-s.ran; err != nil {
-			t.Errorf("Run: %v", err)
+		for range 2 {
+			if err := <-s.ran; err != nil {
+				t.Errorf("Run: %v", err)
+			}
 		}
 		srv.Close()
 	})
@@ -110,23 +124,14 @@ func (s *server) answer(session, id, text string) {
 }
 
 // open counts the registered sockets and the users holding a connection.
-func (s *server) open() (conns, users int) {
-	s.h.mu.Lock()
-	defer s.h.mu.Unlock()
-	for _, cs := range s.h.bySession {
-		conns += len(cs)
-	}
-	return conns, len(s.h.perUser)
-}
+func (s *server) open() (conns, users int) { return s.h.Open() }
 
 // only returns the one socket registered.
 func (s *server) only() *conn {
 	s.h.mu.Lock()
 	defer s.h.mu.Unlock()
-	for _, cs := range s.h.bySession {
-		for _, c := range cs {
-			return c
-		}
+	for c := range s.h.conns {
+		return c
 	}
 	s.t.Fatal("no socket registered")
 	return nil
@@ -412,44 +417,6 @@ func TestShutdownClosesEverySocketWith1001(t *testing.T) {
 	s.released()
 }
 
-// TestUserLimitersDoNotPileUp: a user's limiter outlives their last
-// connection only while it is draining, so a gateway that sees many users
-// does not keep one limiter per user ever seen.
-func TestUserLimitersDoNotPileUp(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.UserRate, cfg.UserBurst = 100, 2
-	h := New(cfg, nil, nil, nil, nil, slog.New(slog.DiscardHandler))
-
-	// Full when the user leaves: dropped at once.
-	h.admit("idle")
-	h.userLimiter("idle")
-	h.leave("idle")
-	// Drained when the user leaves: kept, so reconnecting does not reset it.
-	h.admit("busy")
-	h.userLimiter("busy").Allow()
-	h.userLimiter("busy").Allow()
-	h.leave("busy")
-	h.mu.Lock()
-	_, idle := h.limiters["idle"]
-	_, busy := h.limiters["busy"]
-	h.mu.Unlock()
-	if idle || !busy {
-		t.Fatalf("after leaving: idle limiter kept=%v (want false), busy limiter kept=%v (want true)", idle, busy)
-	}
-	// Refilled, it goes with the next sweep; a connected user's stays.
-	time.Sleep(50 * time.Millisecond)
-	h.admit("online")
-	h.userLimiter("online").Allow()
-	h.mu.Lock()
-	h.sweepLimitersLocked()
-	n := len(h.limiters)
-	_, online := h.limiters["online"]
-	h.mu.Unlock()
-	if n != 1 || !online {
-		t.Fatalf("after a sweep: %d limiters (want only the connected user's), online kept=%v", n, online)
-	}
-}
-
 // heldConn holds what is written while hold is set and sends it in one
 // write on release, so several frames reach the server in one segment.
 type heldConn struct {
@@ -514,4 +481,29 @@ func TestFramesArrivingTogether(t *testing.T) {
 			t.Fatalf("frame %d: %+v, want a pong for each of %d pings sent together", i, f, n)
 		}
 	}
+}
+
+// The user's limit (app.Ask's limiter) holds over all their sockets: a
+// second socket of the same user does not get a fresh allowance, and
+// another user is not limited by it.
+func TestUserLimitSpansSockets(t *testing.T) {
+	s := startWith(t, nil, ratelimit.New(ratelimit.Config{Rate: 0.001, Burst: 2}))
+	first, second, other := s.dial("?user_id=alice"), s.dial("?user_id=alice"), s.dial("?user_id=bob")
+	for _, c := range []*websocket.Conn{first, second, other} {
+		readType(t, c, "session")
+	}
+	_ = first.WriteJSON(frame{"type": "query", "id": "1", "message": "one"})
+	readType(t, first, "ack")
+	_ = second.WriteJSON(frame{"type": "query", "id": "2", "message": "two"})
+	readType(t, second, "ack")
+	_ = second.WriteJSON(frame{"type": "query", "id": "3", "message": "three"})
+	if f := readType(t, second, "error"); f["code"] != codeRateLimited || f["id"] != "3" {
+		t.Fatalf("third question of alice: %v, want rate_limited", f)
+	}
+	_ = first.WriteJSON(frame{"type": "query", "id": "4", "message": "four"})
+	if f := readType(t, first, "error"); f["code"] != codeRateLimited {
+		t.Fatalf("alice's first socket after her limit: %v, want rate_limited", f)
+	}
+	_ = other.WriteJSON(frame{"type": "query", "id": "5", "message": "bob's"})
+	readType(t, other, "ack")
 }

@@ -1,4 +1,4 @@
-package services
+package wire
 
 import (
 	"fmt"
@@ -48,7 +48,7 @@ type ConsumerServer struct {
 
 // Consumer is the consumer service: the Kafka queue's consume loops, the
 // fetch use cases with profanity filtering, and its HTTP server. It needs
-// Base, kafka.Module and Censor in the graph.
+// Base, Kafka and Censor in the graph.
 func Consumer(cfg ConsumerConfig) fx.Option {
 	return fx.Module("consumer",
 		fx.Supply(cfg.Queue),
@@ -73,9 +73,4 @@ func Consumer(cfg ConsumerConfig) fx.Option {
 		}),
 		fx.Invoke(func(lc fx.Lifecycle, s ConsumerServer) { lc.Append(fx.StartStopHook(s.Start, s.Stop)) }),
 	)
-}
-
-// Censor provides the profanity filter, once per process.
-func Censor(cfg profanity.Config) fx.Option {
-	return fx.Options(fx.Supply(cfg), profanity.Module)
 }

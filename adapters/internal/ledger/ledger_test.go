@@ -1,4 +1,4 @@
-package domain_test
+package ledger_test
 
 import (
 	"slices"
@@ -6,17 +6,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kchat/kchat/domain"
+	"github.com/kchat/kchat/adapters/internal/ledger"
 )
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
 // fill assigns partitions and adds offsets 0..n-1 to each.
-func fill(l *domain.Ledger, parts []int32, n int) {
+func fill(l *ledger.Ledger[int64], parts []int32, n int) {
 	for _, p := range parts {
 		l.Assign(p, 1)
 		offs := make([]int64, n)
-		items := make([]any, n)
+		items := make([]int64, n)
 		for i := range n {
 			offs[i], items[i] = int64(i), int64(i)
 		}
@@ -24,7 +24,7 @@ func fill(l *domain.Ledger, parts []int32, n int) {
 	}
 }
 
-func receipts(ls []domain.Leased) []string {
+func receipts[T any](ls []ledger.Leased[T]) []string {
 	out := make([]string, len(ls))
 	for i, x := range ls {
 		out[i] = x.Receipt
@@ -33,7 +33,7 @@ func receipts(ls []domain.Leased) []string {
 }
 
 func TestLedgerServesInOrderAndFairly(t *testing.T) {
-	l := domain.NewLedger("q", 0)
+	l := ledger.New[int64]("q", 0)
 	fill(l, []int32{0, 1, 2}, 4)
 	got := l.Take(6, t0, time.Minute, true)
 	if len(got) != 6 {
@@ -58,7 +58,7 @@ func TestLedgerServesInOrderAndFairly(t *testing.T) {
 }
 
 func TestLedgerCommitsOnlyContiguousRuns(t *testing.T) {
-	l := domain.NewLedger("q", 0)
+	l := ledger.New[int64]("q", 0)
 	fill(l, []int32{0}, 4)
 	got := l.Take(4, t0, time.Minute, true)
 	if unknown := l.Ack([]string{got[1].Receipt, got[2].Receipt}); len(unknown) != 0 {
@@ -86,10 +86,13 @@ func TestLedgerCommitsOnlyContiguousRuns(t *testing.T) {
 }
 
 func TestLedgerCommitsAcrossOffsetGaps(t *testing.T) {
-	l := domain.NewLedger("q", 0)
+	l := ledger.New[string]("q", 0)
 	l.Assign(0, 1)
-	l.Add(0, 1, []int64{10, 12, 15}, []any{"a", "b", "c"}) // 11, 13, 14: transaction markers
+	l.Add(0, 1, []int64{10, 12, 15}, []string{"a", "b", "c"}) // 11, 13, 14: transaction markers
 	got := l.Take(3, t0, time.Minute, true)
+	if items := []string{got[0].Item, got[1].Item, got[2].Item}; !slices.Equal(items, []string{"a", "b", "c"}) {
+		t.Fatalf("items = %v, want a b c: each record keeps its item", items)
+	}
 	l.Ack(receipts(got))
 	if c := l.Commits(); c[0] != 16 {
 		t.Fatalf("commits = %v, want 16", c)
@@ -97,7 +100,7 @@ func TestLedgerCommitsAcrossOffsetGaps(t *testing.T) {
 }
 
 func TestLedgerReleasePutsBackAtTheHead(t *testing.T) {
-	l := domain.NewLedger("q", 0)
+	l := ledger.New[int64]("q", 0)
 	fill(l, []int32{0}, 3)
 	first := l.Take(1, t0, time.Minute, true)
 	second := l.Take(1, t0, time.Minute, true)
@@ -116,7 +119,7 @@ func TestLedgerReleasePutsBackAtTheHead(t *testing.T) {
 }
 
 func TestLedgerExpiredLeasesAreServedAgain(t *testing.T) {
-	l := domain.NewLedger("q", 0)
+	l := ledger.New[int64]("q", 0)
 	fill(l, []int32{0}, 1)
 	first := l.Take(1, t0, time.Second, false)
 	if n := l.Expire(t0.Add(500 * time.Millisecond)); n != 0 {
@@ -141,7 +144,7 @@ func TestLedgerExpiredLeasesAreServedAgain(t *testing.T) {
 }
 
 func TestLedgerRevokeDropsEverything(t *testing.T) {
-	l := domain.NewLedger("q", 0)
+	l := ledger.New[int64]("q", 0)
 	fill(l, []int32{0, 1}, 2)
 	got := l.Take(4, t0, time.Minute, true)
 	var p0 []string
@@ -161,11 +164,11 @@ func TestLedgerRevokeDropsEverything(t *testing.T) {
 	if unknown := l.Ack(p0[1:]); len(unknown) != 1 {
 		t.Fatal("a receipt of a revoked partition was accepted")
 	}
-	if n := l.Add(0, 1, []int64{2}, []any{2}); n != 0 {
+	if n := l.Add(0, 1, []int64{2}, []int64{2}); n != 0 {
 		t.Fatal("records of a revoked partition were added")
 	}
 	l.Assign(0, 2)
-	if n := l.Add(0, 1, []int64{2}, []any{2}); n != 0 {
+	if n := l.Add(0, 1, []int64{2}, []int64{2}); n != 0 {
 		t.Fatal("records of an old epoch were added")
 	}
 	if n, _ := l.Buffered(); n != 0 {
@@ -174,7 +177,7 @@ func TestLedgerRevokeDropsEverything(t *testing.T) {
 }
 
 func TestLedgerSignalsArrivals(t *testing.T) {
-	l := domain.NewLedger("q", 0)
+	l := ledger.New[int64]("q", 0)
 	l.Assign(0, 1)
 	_, arrived := l.Buffered()
 	select {
@@ -182,7 +185,7 @@ func TestLedgerSignalsArrivals(t *testing.T) {
 		t.Fatal("signalled before anything arrived")
 	default:
 	}
-	l.Add(0, 1, []int64{0}, []any{0})
+	l.Add(0, 1, []int64{0}, []int64{0})
 	select {
 	case <-arrived:
 	case <-time.After(time.Second):
@@ -191,7 +194,7 @@ func TestLedgerSignalsArrivals(t *testing.T) {
 }
 
 func TestLedgerConcurrentCallersNeverShareARecord(t *testing.T) {
-	l := domain.NewLedger("q", 0)
+	l := ledger.New[int64]("q", 0)
 	fill(l, []int32{0, 1, 2}, 300)
 	var mu sync.Mutex
 	seen := map[[2]int64]bool{}
@@ -229,7 +232,7 @@ func TestLedgerConcurrentCallersNeverShareARecord(t *testing.T) {
 }
 
 func TestLedgerFrozenPartitionsHandOutNothing(t *testing.T) {
-	l := domain.NewLedger("q", 0)
+	l := ledger.New[int64]("q", 0)
 	fill(l, []int32{0, 1}, 2)
 	l.Freeze(0)
 	got := l.Take(10, t0, time.Minute, true)
@@ -244,7 +247,7 @@ func TestLedgerFrozenPartitionsHandOutNothing(t *testing.T) {
 }
 
 func TestLedgerBoundsWhatACrashWouldServeAgain(t *testing.T) {
-	l := domain.NewLedger("q", 3)
+	l := ledger.New[int64]("q", 3)
 	fill(l, []int32{0}, 10)
 	got := l.Take(10, t0, time.Minute, true)
 	if len(got) != 3 {

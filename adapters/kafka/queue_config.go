@@ -1,0 +1,50 @@
+package kafka
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// QueueConfig configures the consumer service's group consumers.
+type QueueConfig struct {
+	// Group names the consumer group; each topic gets its own group,
+	// Group + "-" + type, so one topic's rebalances never stall another's.
+	Group string `env:"KCHAT_CONSUMER_GROUP" envDefault:"kchat-consumer"`
+	// PartitionBuffer bounds the records a partition holds in memory
+	// (buffered, leased and done but not yet committable).
+	PartitionBuffer int `env:"KCHAT_CONSUMER_PARTITION_BUFFER" envDefault:"500"`
+	// SettleTimeout is how long a revocation waits for auto-acknowledged
+	// deliveries whose responses are being written.
+	SettleTimeout time.Duration `env:"KCHAT_CONSUMER_SETTLE_TIMEOUT" envDefault:"5s"`
+	// SessionTimeout is how long the group waits for a silent member (one
+	// that crashed) before handing its partitions to the others.
+	SessionTimeout time.Duration `env:"KCHAT_CONSUMER_SESSION_TIMEOUT" envDefault:"10s"`
+	// MaxInFlight bounds, per partition, the auto-acknowledged messages
+	// handed out beyond the last durable commit: after a crash (kill -9) at
+	// most this many per partition are served again.
+	MaxInFlight int `env:"KCHAT_CONSUMER_MAX_IN_FLIGHT" envDefault:"32"`
+}
+
+// DefaultQueueConfig is the configuration with every default applied.
+func DefaultQueueConfig() QueueConfig {
+	return QueueConfig{Group: "kchat-consumer", PartitionBuffer: 500, SettleTimeout: 5 * time.Second, SessionTimeout: 10 * time.Second, MaxInFlight: 32}
+}
+
+// Validate reports the first wrong setting, naming its variable.
+func (c QueueConfig) Validate() error {
+	switch {
+	case c.Group == "":
+		return errors.New("KCHAT_CONSUMER_GROUP must not be empty")
+	case c.PartitionBuffer < 1 || c.PartitionBuffer > 100000:
+		return fmt.Errorf("KCHAT_CONSUMER_PARTITION_BUFFER must be between 1 and 100000, got %d", c.PartitionBuffer)
+	case c.SettleTimeout < 0 || c.SettleTimeout > time.Minute:
+		return fmt.Errorf("KCHAT_CONSUMER_SETTLE_TIMEOUT must be between 0s and 1m, got %s", c.SettleTimeout)
+	case c.MaxInFlight < 1 || c.MaxInFlight > 100000:
+		return fmt.Errorf("KCHAT_CONSUMER_MAX_IN_FLIGHT must be between 1 and 100000, got %d", c.MaxInFlight)
+	case c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute:
+		// Kafka's default group.min.session.timeout.ms is 6 s.
+		return fmt.Errorf("KCHAT_CONSUMER_SESSION_TIMEOUT must be between 6s and 5m, got %s", c.SessionTimeout)
+	}
+	return nil
+}

@@ -1,0 +1,131 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/kchat/kchat/app"
+	"github.com/kchat/kchat/domain"
+)
+
+// The chat protocol on one socket (docs/design.md, "The WebSocket
+// protocol"): the greeting, the client's frames, and the answers of the
+// session.
+
+// greet sends the session frame and starts listening to the session: when
+// resuming, the history the client missed comes next, then live answers.
+func (c *conn) greet(ctx context.Context, sess app.Session, after string) {
+	c.enqueue(sessionFrame{Type: "session", SessionID: sess.ID, UserID: sess.UserID})
+	c.stop = sess.Listen(ctx, after, app.Listener{History: c.sendHistory, Answer: c.sendAnswer})
+}
+
+func (c *conn) sendHistory(turns []domain.Turn, err error) {
+	if err != nil {
+		c.enqueue(errorFrame{Type: "error", Code: codeUnavailable, Message: "could not load the session history; retry later"})
+		return
+	}
+	c.enqueue(historyOf(turns))
+}
+
+func (c *conn) sendAnswer(m domain.Message) { c.enqueue(answerOf(m)) }
+
+// serve reads the socket until it closes, then releases the connection.
+func (c *conn) serve(ctx context.Context) {
+	defer c.h.leave(c.user)
+	defer c.h.unregister(c)
+	defer c.stop()
+	c.readLoop(ctx)
+}
+
+func (c *conn) readLoop(ctx context.Context) {
+	c.ws.SetReadLimit(c.h.cfg.MaxFrame)
+	deadline := func() { _ = c.ws.SetReadDeadline(time.Now().Add(2 * c.h.cfg.PingInterval)) }
+	deadline()
+	c.ws.SetPongHandler(func(string) error { deadline(); return nil })
+	for {
+		if err := awaitReadable(c.br, c.raw); err != nil {
+			return // closed or timed out
+		}
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			return // closed, too large (gorilla answers 1009), or timed out
+		}
+		deadline()
+		var f clientFrame
+		if err := json.Unmarshal(data, &f); err != nil {
+			c.enqueue(errorFrame{Type: "error", Code: codeBadRequest, Message: "frames are JSON objects with a type"})
+			continue
+		}
+		switch f.Type {
+		case "ping":
+			c.enqueue(map[string]string{"type": "pong"})
+		case "query":
+			if !c.query(ctx, f) {
+				return
+			}
+		default:
+			c.enqueue(errorFrame{Type: "error", ID: f.ID, Code: codeBadRequest, Message: `type must be "query" or "ping"`})
+		}
+	}
+}
+
+// query asks the question of frame f. The connection's own rate and the
+// user's (app.Ask) are both limits: too many rate-limited frames in a row
+// close the socket with 1008, and query then returns false.
+func (c *conn) query(ctx context.Context, f clientFrame) bool {
+	var q domain.Message
+	err := domain.ErrRateLimited
+	if c.limiter.Allow() {
+		q, err = c.h.ask.Execute(ctx, app.AskInput{UserID: c.user, SessionID: c.session, Text: f.Message})
+	}
+	if !errors.Is(err, domain.ErrRateLimited) {
+		c.strikes = 0
+	} else if c.strikes++; c.strikes >= c.h.cfg.MaxStrikes {
+		// After the frames already queued, so the client sees why.
+		c.enqueue(closeRequest{code: websocket.ClosePolicyViolation, reason: "rate limit exceeded"})
+		<-c.done
+		return false
+	}
+	if err != nil {
+		c.enqueue(errorFrame{Type: "error", ID: f.ID, Code: errorCode(err, f.Message), Message: errorText(err)})
+		return true
+	}
+	c.enqueue(ackFrame{Type: "ack", ID: f.ID, MessageID: q.MessageID})
+	return true
+}
+
+// errorCode maps a use case's error to the protocol's error code: the one
+// place the WebSocket adapter does.
+func errorCode(err error, text string) string {
+	var verr *domain.ValidationError
+	switch {
+	case errors.Is(err, domain.ErrRateLimited):
+		return codeRateLimited
+	case errors.As(err, &verr) && len(text) > domain.MaxMessageBytes:
+		return codeTooLarge
+	case errors.As(err, &verr):
+		return codeBadRequest
+	case errors.Is(err, domain.ErrForbidden):
+		return codeForbidden
+	default:
+		return codeUnavailable
+	}
+}
+
+func errorText(err error) string {
+	var verr *domain.ValidationError
+	switch {
+	case errors.Is(err, domain.ErrRateLimited):
+		return "too many queries; slow down"
+	case errors.As(err, &verr):
+		return verr.Error()
+	case errors.Is(err, domain.ErrForbidden):
+		return "the session belongs to another user"
+	default:
+		return "the service is unavailable; retry in a moment"
+	}
+}

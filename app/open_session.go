@@ -1,0 +1,132 @@
+package app
+
+import (
+	"context"
+	"sync"
+
+	"github.com/kchat/kchat/domain"
+	"github.com/kchat/kchat/ports"
+)
+
+// OpenSession opens a user's chat session for a live connection (the
+// WebSocket): a new session, or one of theirs to resume. Listen then
+// follows the session's answers and replays what the connection missed,
+// with no gap and no duplicate (docs/design.md, "The WebSocket protocol").
+type OpenSession struct {
+	Sessions ports.SessionStore
+	Answers  *Answers
+	// HistoryLimit is the most turns a resume replays.
+	HistoryLimit int
+}
+
+// OpenSessionInput names the user and, to resume, the session.
+type OpenSessionInput struct {
+	UserID string
+	// SessionID is the session to resume; empty opens a new one.
+	SessionID string
+}
+
+// Session is an open session. Resumed says the client named it.
+type Session struct {
+	ID      string
+	UserID  string
+	Resumed bool
+	uc      *OpenSession
+}
+
+// Execute checks the session belongs to the user, creating it for them
+// when new. Errors: *domain.ValidationError for a malformed session id,
+// domain.ErrForbidden when another user owns it, domain.ErrUnavailable
+// when the session store does not answer.
+func (uc *OpenSession) Execute(ctx context.Context, in OpenSessionInput) (Session, error) {
+	s := Session{ID: in.SessionID, UserID: in.UserID, Resumed: in.SessionID != "", uc: uc}
+	if !s.Resumed {
+		s.ID = domain.NewMessageID()
+	}
+	if len(s.ID) > domain.MaxIDLength {
+		return Session{}, &domain.ValidationError{Field: "session_id", Reason: "is longer than 128 characters"}
+	}
+	if err := ownSession(ctx, uc.Sessions, s.ID, s.UserID); err != nil {
+		return Session{}, err
+	}
+	return s, nil
+}
+
+// Listener receives what a session sends one connection. Both functions
+// run on goroutines of the session's (the feed's, or Listen's caller): they
+// must not block.
+type Listener struct {
+	// History gets, when resuming, the turns after the one the client last
+	// saw, before any live answer; err says they could not be read (live
+	// answers follow anyway).
+	History func(turns []domain.Turn, err error)
+	// Answer gets each live answer of the session, once.
+	Answer func(domain.Message)
+}
+
+// Listen subscribes l to the session's answers first and then, when
+// resuming, reads the turns after the one with message id after: an answer
+// committed meanwhile is either in those turns or arrives live, never
+// neither. Live answers that arrive while the history is read wait until it
+// is handed over, and those it already holds are dropped. stop ends the
+// subscription.
+func (s Session) Listen(ctx context.Context, after string, l Listener) (stop func()) {
+	r := &replay{answer: l.Answer, replaying: s.Resumed}
+	stop = s.uc.Answers.Subscribe(s.ID, r.offer)
+	if s.Resumed {
+		turns, err := turnsAfter(ctx, s.uc.Sessions, s.ID, after, s.uc.HistoryLimit)
+		r.handOver(turns, err, l.History)
+	}
+	return stop
+}
+
+// replay orders one connection's answers around its history.
+type replay struct {
+	answer    func(domain.Message)
+	mu        sync.Mutex
+	replaying bool             // the history is being read: hold live answers
+	held      []domain.Message // live answers that came during the replay
+	seen      map[string]bool  // answers sent (or in the history); nil until the first
+}
+
+func (r *replay) offer(m domain.Message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen[m.MessageID] {
+		return
+	}
+	r.markLocked(m.MessageID)
+	if r.replaying {
+		r.held = append(r.held, m)
+		return
+	}
+	r.answer(m)
+}
+
+// handOver passes the history on, then the live answers held meanwhile
+// that it does not hold.
+func (r *replay) handOver(turns []domain.Turn, err error, history func([]domain.Turn, error)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	inHistory := make(map[string]bool, len(turns))
+	for _, t := range turns {
+		inHistory[t.MessageID] = true
+		r.markLocked(t.MessageID)
+	}
+	history(turns, err)
+	for _, m := range r.held {
+		if !inHistory[m.MessageID] {
+			r.answer(m)
+		}
+	}
+	r.held, r.replaying = nil, false
+}
+
+// markLocked records an answer id as sent; most connections never get
+// one, so the map is made on the first. r.mu must be held.
+func (r *replay) markLocked(id string) {
+	if r.seen == nil {
+		r.seen = map[string]bool{}
+	}
+	r.seen[id] = true
+}

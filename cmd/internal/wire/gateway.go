@@ -1,0 +1,146 @@
+package wire
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/fx"
+
+	"github.com/kchat/kchat/adapters/auth"
+	"github.com/kchat/kchat/adapters/httpapi"
+	"github.com/kchat/kchat/adapters/kafka"
+	"github.com/kchat/kchat/adapters/ratelimit"
+	"github.com/kchat/kchat/adapters/restclient"
+	"github.com/kchat/kchat/adapters/web"
+	"github.com/kchat/kchat/adapters/ws"
+	"github.com/kchat/kchat/app"
+	"github.com/kchat/kchat/cmd/internal/runner"
+	"github.com/kchat/kchat/ports"
+)
+
+// The adapters KCHAT_QUERY_PUBLISHER chooses from.
+const (
+	// PublishToKafka publishes queries straight to Kafka.
+	PublishToKafka = "kafka"
+	// PublishToProducer posts them to the producer service.
+	PublishToProducer = "producer"
+)
+
+// historyLimit is the most turns a history route or a resume returns.
+const historyLimit = 200
+
+// GatewayConfig is the gateway's own configuration.
+type GatewayConfig struct {
+	Addr string `env:"KCHAT_GATEWAY_ADDR" envDefault:":8002"`
+	HTTP httpapi.ServerConfig
+	// ChatTimeout bounds how long POST /chat waits for the answer.
+	ChatTimeout time.Duration `env:"KCHAT_CHAT_TIMEOUT" envDefault:"30s"`
+	WS          ws.Config
+	// UserLimit bounds each user's questions over every entry point.
+	UserLimit ratelimit.Config
+	Auth      auth.Config
+	// QueryPublisher is how queries reach Kafka: PublishToKafka or
+	// PublishToProducer (through the generated client).
+	QueryPublisher string `env:"KCHAT_QUERY_PUBLISHER" envDefault:"kafka"`
+	// REST locates the producer and consumer services (the seed's /send and
+	// GET /messages, and the producer query publisher).
+	REST restclient.Config
+}
+
+// Validate checks every part, naming the variable at fault.
+func (c *GatewayConfig) Validate() error {
+	c.HTTP.Addr = c.Addr
+	if err := c.HTTP.Validate("KCHAT_GATEWAY_ADDR"); err != nil {
+		return err
+	}
+	if c.ChatTimeout < time.Second || c.ChatTimeout > 10*time.Minute {
+		return fmt.Errorf("KCHAT_CHAT_TIMEOUT must be between 1s and 10m, got %s", c.ChatTimeout)
+	}
+	if c.QueryPublisher != PublishToKafka && c.QueryPublisher != PublishToProducer {
+		return fmt.Errorf("KCHAT_QUERY_PUBLISHER must be kafka or producer, got %q", c.QueryPublisher)
+	}
+	for _, v := range []func() error{c.REST.Validate, c.WS.Validate, c.UserLimit.Validate, c.Auth.Validate} {
+		if err := v(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GatewayServer is the gateway's HTTP server: the web page, /ws, the chat
+// and session routes.
+type GatewayServer struct {
+	*httpapi.Server
+}
+
+// QueryPublisher binds ports.QueryPublisher to the adapter choice names:
+// the Kafka publisher, or the producer service through the generated REST
+// client (with a readiness check of the producer).
+func QueryPublisher(choice string, rest restclient.Config) fx.Option {
+	if choice == PublishToProducer {
+		return fx.Options(
+			fx.Provide(fx.Annotate(func() *restclient.Publisher { return restclient.NewPublisher(rest) },
+				fx.As(fx.Self()), fx.As(new(ports.QueryPublisher)))),
+			check(func(p *restclient.Publisher) httpapi.Check { return httpapi.Check{Name: "producer", Check: p.Ready} }),
+		)
+	}
+	return fx.Provide(func(p *kafka.Publisher) ports.QueryPublisher { return p })
+}
+
+// Gateway is the gateway service: the chat use cases, the WebSocket
+// handler, the HTTP chat routes, the seed's routes and the web page. It
+// needs Base, Kafka (the answer feed; the publisher unless queries go
+// through the producer) and Sessions in the graph.
+func Gateway(cfg GatewayConfig) fx.Option {
+	return fx.Module("gateway",
+		QueryPublisher(cfg.QueryPublisher, cfg.REST),
+		fx.Provide(
+			func() (*auth.Authenticator, error) { return auth.New(cfg.Auth) },
+			fx.Annotate(func() *ratelimit.Limiter { return ratelimit.New(cfg.UserLimit) }, fx.As(new(ports.Limiter))),
+			func(f ports.AnswerFeed) *app.Answers { return &app.Answers{Feed: f} },
+			func(s ports.SessionStore, p ports.QueryPublisher, l ports.Limiter) *app.Ask {
+				return &app.Ask{Sessions: s, Publisher: p, Limiter: l}
+			},
+			func(s ports.SessionStore, a *app.Answers) *app.OpenSession {
+				return &app.OpenSession{Sessions: s, Answers: a, HistoryLimit: historyLimit}
+			},
+			func(ask *app.Ask, a *app.Answers) *app.Chat {
+				return &app.Chat{Ask: ask, Answers: a, Timeout: cfg.ChatTimeout}
+			},
+			func(s ports.SessionStore) *app.SessionHistory {
+				return &app.SessionHistory{Sessions: s, Limit: historyLimit}
+			},
+			func(open *app.OpenSession, ask *app.Ask, a *auth.Authenticator, log *slog.Logger) *ws.Handler {
+				return ws.New(cfg.WS, open, ask, a.Authenticate, log)
+			},
+			func(chat *app.Chat, h *app.SessionHistory, a *auth.Authenticator, log *slog.Logger) *httpapi.Gateway {
+				return &httpapi.Gateway{Chat: chat, History: h, Authenticate: a.Authenticate, Log: log}
+			},
+		),
+		check(func(feed *kafka.AnswerFeed) httpapi.Check { return httpapi.Check{Name: "kafka", Check: feed.Ready} }),
+		fx.Provide(fx.Annotate(func(reg *prometheus.Registry, checks []httpapi.Check, g *httpapi.Gateway, wsh *ws.Handler, log *slog.Logger) GatewayServer {
+			s := httpapi.NewServer(cfg.HTTP, "kchat gateway", reg, checks, log)
+			g.Register(s.API())
+			s.Mount("/ws", wsh)
+			// The seed's routes, through the generated REST client.
+			s.Mount("/send", restclient.SendHandler(cfg.REST))
+			s.Mount("/messages", restclient.MessagesHandler(cfg.REST))
+			s.Mount("/*", web.Handler())
+			return GatewayServer{s}
+		}, fx.ParamTags(``, checks))),
+		// Readers first, then the server; on stop the server goes first,
+		// then the sockets are closed with 1001 and the feed stops.
+		fx.Invoke(func(lc fx.Lifecycle, sd fx.Shutdowner, log *slog.Logger, feed *kafka.AnswerFeed) {
+			runner.Hook(lc, sd, log, "answer-feed", feed)
+		}),
+		fx.Invoke(func(lc fx.Lifecycle, sd fx.Shutdowner, log *slog.Logger, a *app.Answers) {
+			runner.Hook(lc, sd, log, "answers", a)
+		}),
+		fx.Invoke(func(lc fx.Lifecycle, sd fx.Shutdowner, log *slog.Logger, h *ws.Handler) {
+			runner.Hook(lc, sd, log, "websockets", h)
+		}),
+		fx.Invoke(func(lc fx.Lifecycle, s GatewayServer) { lc.Append(fx.StartStopHook(s.Start, s.Stop)) }),
+	)
+}

@@ -1,0 +1,36 @@
+package wire
+
+import (
+	"log/slog"
+
+	"go.uber.org/fx"
+
+	"github.com/kchat/kchat/adapters/httpapi"
+	"github.com/kchat/kchat/adapters/memory"
+	"github.com/kchat/kchat/adapters/redis"
+	"github.com/kchat/kchat/ports"
+)
+
+// Sessions provides the session store (ports.SessionStore): Redis when
+// cfg.URL is set, with a readiness check, else an in-memory store that
+// lives as long as the process (fine for one process, such as the
+// all-in-one; every replica of a deployment needs Redis).
+func Sessions(cfg redis.Config) fx.Option {
+	if cfg.URL != "" {
+		return fx.Options(
+			fx.Provide(fx.Annotate(func(lc fx.Lifecycle) (*redis.Sessions, error) {
+				s, err := redis.NewSessions(cfg)
+				if err != nil {
+					return nil, err
+				}
+				lc.Append(fx.StopHook(s.Close))
+				return s, nil
+			}, fx.As(fx.Self()), fx.As(new(ports.SessionStore)))),
+			check(func(s *redis.Sessions) httpapi.Check { return httpapi.Check{Name: "redis", Check: s.Ping} }),
+		)
+	}
+	return fx.Provide(fx.Annotate(func(log *slog.Logger) *memory.Sessions {
+		log.Warn("KCHAT_REDIS_URL is unset: sessions are kept in memory, in this process only")
+		return memory.NewSessions(memory.SessionsConfig{MaxTurns: cfg.MaxTurns, TTL: cfg.TTL})
+	}, fx.As(new(ports.SessionStore))))
+}
