@@ -116,8 +116,14 @@ func queryOnKafka(t *testing.T, kcfg kafka.Config, id, question string) {
 // producer or the answerer of a deployment creates them.
 func kafkaConfig(t *testing.T) kafka.Config {
 	t.Helper()
+	return kafkaConfigOn(t, kafkatest.Fake(t), testenv.Prefix("wire"))
+}
+
+// kafkaConfigOn is brokers with fresh pipeline topics under prefix.
+func kafkaConfigOn(t *testing.T, brokers []string, prefix string) kafka.Config {
+	t.Helper()
 	kcfg := kafka.DefaultConfig()
-	kcfg.Brokers, kcfg.TopicPrefix = kafkatest.Fake(t), testenv.Prefix("wire")
+	kcfg.Brokers, kcfg.TopicPrefix = brokers, prefix
 	cl, err := kgo.NewClient(kgo.SeedBrokers(kcfg.Brokers...))
 	if err != nil {
 		t.Fatal(err)
@@ -131,8 +137,14 @@ func kafkaConfig(t *testing.T) kafka.Config {
 
 // KCHAT_QUERY_PUBLISHER=kafka: the graph holds the Kafka publisher, and a
 // question goes straight to the query topic.
-func TestQueryPublisherKafka(t *testing.T) {
-	kcfg := kafkaConfig(t)
+func TestQueryPublisherKafka(t *testing.T) { testQueryPublisherKafka(t, kafkaConfig(t)) }
+
+func TestIntegrationQueryPublisherKafka(t *testing.T) {
+	prefix := testenv.Prefix("it-wire")
+	testQueryPublisherKafka(t, kafkaConfigOn(t, kafkatest.Real(t, prefix), prefix))
+}
+
+func testQueryPublisherKafka(t *testing.T, kcfg kafka.Config) {
 	// Nothing may answer on the producer URL: a request there would fail.
 	g := startGateway(t, kcfg, PublishToKafka, restclient.Config{ProducerURL: "http://127.0.0.1:1", ConsumerURL: "http://127.0.0.1:1", Timeout: time.Second})
 	if _, ok := g.publisher.(*kafka.Publisher); !ok {
@@ -146,8 +158,14 @@ func TestQueryPublisherKafka(t *testing.T) {
 // publisher, and a question reaches the producer service (a real one, in
 // front of the same broker, behind a proxy that counts its requests) which
 // puts it on the query topic.
-func TestQueryPublisherProducer(t *testing.T) {
-	kcfg := kafkaConfig(t)
+func TestQueryPublisherProducer(t *testing.T) { testQueryPublisherProducer(t, kafkaConfig(t)) }
+
+func TestIntegrationQueryPublisherProducer(t *testing.T) {
+	prefix := testenv.Prefix("it-wire")
+	testQueryPublisherProducer(t, kafkaConfigOn(t, kafkatest.Real(t, prefix), prefix))
+}
+
+func testQueryPublisherProducer(t *testing.T, kcfg kafka.Config) {
 	var producer ProducerServer
 	start(t, Base(slog.New(slog.DiscardHandler), time.Second), Kafka(kcfg),
 		Producer(ProducerConfig{HTTP: httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second}}), fx.Populate(&producer))
