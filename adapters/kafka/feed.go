@@ -2,11 +2,14 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kchat/kchat/domain"
@@ -15,43 +18,67 @@ import (
 
 // AnswerFeed reads the answer topic as this process's own reader (no
 // consumer group: every gateway replica sees every answer), at
-// read_committed, from its start on, and hands each answer to
-// every subscriber.
+// read_committed, from where the topic ended when the feed started, and
+// hands each answer to every subscriber.
+//
+// The start is pinned to the listed end offsets before any subscriber is
+// let in: franz-go's time-based reset falls back to a separate end-offset
+// request for a partition with no recent record, and an answer committed
+// between the two would be skipped. A topic that does not exist yet is read
+// from its start once it appears: all it holds is new.
 type AnswerFeed struct {
-	cl  *kgo.Client
-	log *slog.Logger
+	cl    *kgo.Client
+	adm   *kadm.Client
+	topic string
+	log   *slog.Logger
+
+	pinned chan struct{} // closed once the start offsets are set
 
 	mu   sync.Mutex
-	subs map[int]func(domain.Message)
+	subs map[int]feedSub
 	next int
+}
+
+type feedSub struct {
+	ctx context.Context
+	fn  func(domain.Message)
 }
 
 var _ ports.AnswerFeed = (*AnswerFeed)(nil)
 
-// NewAnswerFeed creates the feed's client; Run reads.
+// NewAnswerFeed creates the feed's client; Run pins the start and reads.
 func NewAnswerFeed(cfg Config, log *slog.Logger, metrics *Metrics) (*AnswerFeed, error) {
 	fcfg := cfg
 	fcfg.ClientID = cfg.ClientID + "-answer-feed"
 	cl, err := NewClient(fcfg, log, metrics.client("answer-feed"),
-		kgo.ConsumeTopics(domain.TopicName(cfg.TopicPrefix, domain.TypeAnswer)),
-		// Everything committed from now on, by timestamp: unlike "the
-		// end", this holds even when the topic only appears later.
-		kgo.ConsumeResetOffset(kgo.NewOffset().AfterMilli(time.Now().Add(-time.Second).UnixMilli())),
+		// For a topic that appears after the feed started.
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.MetadataMinAge(250*time.Millisecond),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 	)
 	if err != nil {
 		return nil, err
 	}
-	return &AnswerFeed{cl: cl, log: log, subs: map[int]func(domain.Message){}}, nil
+	return &AnswerFeed{
+		cl: cl, adm: kadm.NewClient(cl), topic: domain.TopicName(cfg.TopicPrefix, domain.TypeAnswer), log: log,
+		pinned: make(chan struct{}), subs: map[int]feedSub{},
+	}, nil
 }
 
-// Subscribe registers fn until ctx ends.
+// Subscribe registers fn until ctx ends; fn is not called once ctx has
+// ended. It waits until Run has pinned where the feed starts (the broker
+// answered), so every answer committed after it returns reaches fn; it
+// returns ctx's error if ctx ends first.
 func (f *AnswerFeed) Subscribe(ctx context.Context, fn func(domain.Message)) error {
+	select {
+	case <-f.pinned:
+	case <-ctx.Done():
+		return fmt.Errorf("answer feed not started: %w", ctx.Err())
+	}
 	f.mu.Lock()
 	id := f.next
 	f.next++
-	f.subs[id] = fn
+	f.subs[id] = feedSub{ctx: ctx, fn: fn}
 	f.mu.Unlock()
 	context.AfterFunc(ctx, func() {
 		f.mu.Lock()
@@ -61,30 +88,74 @@ func (f *AnswerFeed) Subscribe(ctx context.Context, fn func(domain.Message)) err
 	return nil
 }
 
-// Run reads answers until ctx ends, then closes the client.
+// Run pins the start, then reads answers until ctx ends, then closes the
+// client.
 func (f *AnswerFeed) Run(ctx context.Context) error {
 	defer f.cl.Close()
+	if err := f.pin(ctx); err != nil {
+		return nil //nolint:nilerr // stopped before the broker answered
+	}
 	for {
 		fetches := f.cl.PollFetches(ctx)
 		if ctx.Err() != nil || fetches.IsClientClosed() {
 			return nil
 		}
-		fetches.EachRecord(func(r *kgo.Record) {
-			m, err := DecodeValue(r.Value)
-			if err != nil {
-				f.log.Warn("answer feed: not an envelope", "partition", r.Partition, "offset", r.Offset, "err", err)
-				return
-			}
-			f.mu.Lock()
-			fns := make([]func(domain.Message), 0, len(f.subs))
-			for _, fn := range f.subs {
-				fns = append(fns, fn)
-			}
-			f.mu.Unlock()
-			for _, fn := range fns {
-				fn(m)
-			}
-		})
+		fetches.EachRecord(f.deliver)
+	}
+}
+
+// pin lists the answer topic's end offsets, retrying until the broker
+// answers, and starts consuming there (or at the start of a topic that does
+// not exist yet).
+func (f *AnswerFeed) pin(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ends, err := f.adm.ListEndOffsets(lctx, f.topic)
+		cancel()
+		if err == nil {
+			err = ends.Error()
+		}
+		switch {
+		case errors.Is(err, kerr.UnknownTopicOrPartition):
+			f.cl.AddConsumeTopics(f.topic)
+			close(f.pinned)
+			return nil
+		case err == nil:
+			at := map[int32]kgo.Offset{}
+			ends.Each(func(o kadm.ListedOffset) { at[o.Partition] = kgo.NewOffset().At(o.Offset) })
+			f.cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{f.topic: at})
+			close(f.pinned)
+			return nil
+		}
+		f.log.WarnContext(ctx, "answer feed: cannot list the answer topic's end; retrying", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (f *AnswerFeed) deliver(r *kgo.Record) {
+	m, err := DecodeValue(r.Value)
+	if err != nil {
+		f.log.Warn("answer feed: not an envelope", "partition", r.Partition, "offset", r.Offset, "err", err)
+		return
+	}
+	f.mu.Lock()
+	subs := make([]feedSub, 0, len(f.subs))
+	for _, s := range f.subs {
+		subs = append(subs, s)
+	}
+	f.mu.Unlock()
+	for _, s := range subs {
+		// A subscriber may have ended its subscription (from fn itself,
+		// say) since the list was taken.
+		if s.ctx.Err() == nil {
+			s.fn(m)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package llm
 import (
 	"context"
 	"math"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -87,7 +88,7 @@ func choose(prompt domain.Prompt) []candidate {
 	for pi, p := range prompt.Passages {
 		for si, s := range splitSentences(p.Text) {
 			cands = append(cands, candidate{
-				sentence: sentence{passage: pi, pos: si, text: clip(s, maxAnswerLen-markerRoom)},
+				sentence: sentence{passage: pi, pos: si, text: clip(unmark(s), maxAnswerLen-markerRoom)},
 				terms:    terms(s),
 			})
 		}
@@ -178,6 +179,15 @@ func choose(prompt domain.Prompt) []candidate {
 	})
 	return picked
 }
+
+// footnote is a bracketed number in a passage's own text (a footnote or a
+// reference link): quoted as it is, it would read as a citation of
+// another passage, or of none.
+var footnote = regexp.MustCompile(`\s*\[\d+\]`)
+
+// unmark drops a quoted sentence's own bracketed numbers: in the answer,
+// [n] means only "passage n".
+func unmark(s string) string { return footnote.ReplaceAllString(s, "") }
 
 // cost is the answer length a candidate takes with its marker and space.
 func cost(c candidate) int {
