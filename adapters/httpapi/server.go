@@ -2,10 +2,8 @@ package httpapi
 
 import (
 	"context"
-	stdjson "encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,7 +13,6 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humachi"
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
-	json "github.com/goccy/go-json"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -85,25 +82,6 @@ func NewServer(cfg ServerConfig, title string, reg *prometheus.Registry, checks 
 		router.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	}
 	return s
-}
-
-// jsonFormat is huma's JSON format (no HTML escaping, a trailing newline)
-// on goccy/go-json, which decodes and encodes request and response bodies
-// at a fraction of encoding/json's cost. A body it rejects is decoded again
-// by encoding/json, whose messages ("unexpected end of JSON input") say
-// more to a client than goccy's.
-var jsonFormat = huma.Format{
-	Marshal: func(w io.Writer, v any) error {
-		enc := json.NewEncoder(w)
-		enc.SetEscapeHTML(false)
-		return enc.Encode(v)
-	},
-	Unmarshal: func(data []byte, v any) error {
-		if err := json.Unmarshal(data, v); err != nil {
-			return stdjson.Unmarshal(data, v)
-		}
-		return nil
-	},
 }
 
 // NewRegistry returns the metrics registry of a process, with Go runtime and
