@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/kchat/kchat/domain"
@@ -34,19 +35,20 @@ type Session struct {
 	uc      *OpenSession
 }
 
-// Execute checks the session belongs to the user, creating it for them
-// when new. Errors: *domain.ValidationError for a malformed session id,
-// domain.ErrForbidden when another user owns it, domain.ErrUnavailable
-// when the session store does not answer.
+// Execute opens the session. A new one gets an id and is stored on its
+// first question (Ask), not now: a connection that asks nothing leaves
+// nothing behind. A session to resume must be the user's; one that is not
+// stored (no question asked in it yet, or expired) may be resumed too, and
+// becomes the user's on its first question. Errors: *domain.ValidationError
+// for a malformed session id, domain.ErrForbidden when another user owns
+// it, domain.ErrUnavailable when the session store does not answer.
 func (uc *OpenSession) Execute(ctx context.Context, in OpenSessionInput) (Session, error) {
 	s := Session{ID: in.SessionID, UserID: in.UserID, Resumed: in.SessionID != "", uc: uc}
 	if !s.Resumed {
 		s.ID = domain.NewMessageID()
+		return s, nil
 	}
-	if len(s.ID) > domain.MaxIDLength {
-		return Session{}, &domain.ValidationError{Field: "session_id", Reason: "is longer than 128 characters"}
-	}
-	if err := ownSession(ctx, uc.Sessions, s.ID, s.UserID); err != nil {
+	if err := checkOwner(ctx, uc.Sessions, s.ID, s.UserID); err != nil && !errors.Is(err, domain.ErrNotFound) {
 		return Session{}, err
 	}
 	return s, nil
@@ -71,17 +73,23 @@ type Listener struct {
 // is handed over, and those it already holds are dropped. stop ends the
 // subscription.
 func (s Session) Listen(ctx context.Context, after string, l Listener) (stop func()) {
-	r := &replay{answer: l.Answer, replaying: s.Resumed}
+	r := &replay{user: s.UserID, answer: l.Answer, replaying: s.Resumed}
 	stop = s.uc.Answers.Subscribe(s.ID, r.offer)
 	if s.Resumed {
 		turns, err := turnsAfter(ctx, s.uc.Sessions, s.ID, after, s.uc.HistoryLimit)
+		if errors.Is(err, domain.ErrNotFound) {
+			turns, err = nil, nil // not stored yet: nothing was missed
+		}
 		r.handOver(turns, err, l.History)
 	}
 	return stop
 }
 
-// replay orders one connection's answers around its history.
+// replay orders one connection's answers around its history, and lets
+// through only answers to its user: a session id deleted and claimed again
+// by someone else must not reach the first owner's connection.
 type replay struct {
+	user      string
 	answer    func(domain.Message)
 	mu        sync.Mutex
 	replaying bool             // the history is being read: hold live answers
@@ -90,6 +98,9 @@ type replay struct {
 }
 
 func (r *replay) offer(m domain.Message) {
+	if m.UserID != r.user {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.seen[m.MessageID] {

@@ -73,8 +73,9 @@ func eventually(t *testing.T, what string, ok func() bool) {
 	}
 }
 
+// answer is alice's answer id in session.
 func answer(session, id string) domain.Message {
-	return domain.Message{MessageID: id, SessionID: session, Type: domain.TypeAnswer, Text: id, ReplyTo: "q-" + id}
+	return domain.Message{MessageID: id, SessionID: session, UserID: "alice", Type: domain.TypeAnswer, Text: id, ReplyTo: "q-" + id}
 }
 
 func seed(t *testing.T, s ports.SessionStore, session, user string, ids ...string) {
@@ -156,8 +157,9 @@ func TestResumeWhenTheHistoryFails(t *testing.T) {
 	}
 }
 
-// A new session is the user's, gets no history, hears its answers until
-// stop, and another session's answers never.
+// A new session gets no history and hears its answers until stop, and
+// another session's answers never. It is not stored until its first
+// question: a connection that asks nothing leaves nothing behind.
 func TestNewSessionListens(t *testing.T) {
 	feed := newHandFeed()
 	answers := runAnswers(t, feed)
@@ -167,8 +169,8 @@ func TestNewSessionListens(t *testing.T) {
 	if err != nil || sess.Resumed || sess.ID == "" {
 		t.Fatalf("Execute = %+v, %v", sess, err)
 	}
-	if _, err := mem.Open(context.Background(), sess.ID, "someone"); !errors.Is(err, domain.ErrForbidden) {
-		t.Fatalf("someone else opening the new session: %v, want domain.ErrForbidden (it is alice's)", err)
+	if _, err := mem.Owner(context.Background(), sess.ID); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("a new session was stored on connect: Owner = %v, want ErrNotFound", err)
 	}
 	var rec recorder
 	stop := sess.Listen(context.Background(), "", rec.listener())
@@ -180,6 +182,60 @@ func TestNewSessionListens(t *testing.T) {
 	if got := rec.got(); got != "answer:a1" {
 		t.Fatalf("got %q, want only a1", got)
 	}
+
+	// The first question stores it, as the user's.
+	ask := &app.Ask{Sessions: mem, Publisher: &answering{}}
+	if _, err := ask.Execute(context.Background(), app.AskInput{UserID: "alice", SessionID: sess.ID, Text: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	if owner, err := mem.Owner(context.Background(), sess.ID); err != nil || owner != "alice" {
+		t.Fatalf("after the first question: owner %q, %v; want alice", owner, err)
+	}
+}
+
+// A connection hears only its user's answers: once a session id is deleted
+// and claimed by someone else, their answers do not reach the first
+// owner's open connection (on any gateway).
+func TestListenHearsOnlyItsUser(t *testing.T) {
+	feed := newHandFeed()
+	answers := runAnswers(t, feed)
+	mem := newSessions()
+	seed(t, mem, "s1", "alice")
+	uc := &app.OpenSession{Sessions: mem, Answers: answers, HistoryLimit: 100}
+	sess, err := uc.Execute(context.Background(), app.OpenSessionInput{UserID: "alice", SessionID: "s1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec recorder
+	stop := sess.Listen(context.Background(), "", rec.listener())
+	defer stop()
+	mallorys := answer("s1", "m1")
+	mallorys.UserID = "mallory"
+	feed.Answer(mallorys)
+	feed.Answer(answer("s1", "a1"))
+	if got := rec.got(); got != "history: answer:a1" {
+		t.Fatalf("got %q, want alice's answer only", got)
+	}
+}
+
+// Resuming a session that is not stored (nothing asked in it yet) is not an
+// error and replays nothing.
+func TestResumeAnUnstoredSession(t *testing.T) {
+	answers := runAnswers(t, newHandFeed())
+	mem := newSessions()
+	uc := &app.OpenSession{Sessions: mem, Answers: answers, HistoryLimit: 100}
+	sess, err := uc.Execute(context.Background(), app.OpenSessionInput{UserID: "alice", SessionID: "never-asked"})
+	if err != nil || !sess.Resumed {
+		t.Fatalf("Execute = %+v, %v", sess, err)
+	}
+	var rec recorder
+	defer sess.Listen(context.Background(), "", rec.listener())()
+	if rec.got() != "history:" || rec.err != nil {
+		t.Fatalf("got %q, %v; want an empty history", rec.got(), rec.err)
+	}
+	if _, err := mem.Owner(context.Background(), "never-asked"); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatal("resuming stored the session")
+	}
 }
 
 func TestOpenSessionRefuses(t *testing.T) {
@@ -190,7 +246,9 @@ func TestOpenSessionRefuses(t *testing.T) {
 	if _, err := uc.Execute(ctx, app.OpenSessionInput{UserID: "mallory", SessionID: "s1"}); !errors.Is(err, domain.ErrForbidden) {
 		t.Errorf("someone else's session: %v, want domain.ErrForbidden", err)
 	}
-	if _, err := uc.Execute(ctx, app.OpenSessionInput{UserID: "alice", SessionID: strings.Repeat("x", 129)}); !errors.As(err, new(*domain.ValidationError)) {
-		t.Errorf("a 129-character id: %v, want a validation error", err)
+	for _, bad := range []string{strings.Repeat("x", 129), strings.Repeat("x", 900<<10), "a\x00b", "a\u202eb", "a\r\nb"} {
+		if _, err := uc.Execute(ctx, app.OpenSessionInput{UserID: "alice", SessionID: bad}); !errors.As(err, new(*domain.ValidationError)) {
+			t.Errorf("session id %.20q…: %v, want a validation error", bad, err)
+		}
 	}
 }

@@ -17,17 +17,19 @@ type SessionHistory struct {
 
 // Turns returns the session's turns after the turn with message id after
 // (all of them when after is empty or not found), oldest first. Errors:
-// domain.ErrForbidden for someone else's session, domain.ErrUnavailable.
+// domain.ErrNotFound for a session that does not exist (reading never
+// creates one), domain.ErrForbidden for someone else's,
+// *domain.ValidationError for a malformed id, domain.ErrUnavailable.
 func (uc *SessionHistory) Turns(ctx context.Context, userID, sessionID, after string) ([]domain.Turn, error) {
-	if err := ownSession(ctx, uc.Sessions, sessionID, userID); err != nil {
+	if err := checkOwner(ctx, uc.Sessions, sessionID, userID); err != nil {
 		return nil, err
 	}
 	return turnsAfter(ctx, uc.Sessions, sessionID, after, uc.Limit)
 }
 
-// Delete removes the user's session.
+// Delete removes the user's session. Errors as Turns.
 func (uc *SessionHistory) Delete(ctx context.Context, userID, sessionID string) error {
-	if err := ownSession(ctx, uc.Sessions, sessionID, userID); err != nil {
+	if err := checkOwner(ctx, uc.Sessions, sessionID, userID); err != nil {
 		return err
 	}
 	if err := uc.Sessions.Delete(ctx, sessionID); err != nil {

@@ -2,7 +2,9 @@ package domain
 
 import (
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -65,6 +67,9 @@ type Message struct {
 	CreatedAt time.Time
 	Metadata  map[string]any
 	Citations []Citation
+	// Signature is set on what the answerer writes (prompts and answers),
+	// by AnswerKey.Sign; empty on everything else.
+	Signature string
 }
 
 // CorrelationID is the id that ties a query to its prompt and answer: the
@@ -105,14 +110,37 @@ func (m Message) Validate() error {
 	return nil
 }
 
+// ValidateID checks a required id (session, user, message) against the
+// wire contract: 1 to MaxIDLength characters of valid UTF-8, printable.
+// It returns a *ValidationError naming field.
+func ValidateID(field, id string) error { return validateID(field, id, true) }
+
 func validateID(field, id string, required bool) error {
 	switch {
 	case id == "" && required:
 		return &ValidationError{Field: field, Reason: "is required"}
-	case utf8.RuneCountInString(id) > MaxIDLength:
-		return &ValidationError{Field: field, Reason: fmt.Sprintf("is %d characters; the limit is %d", utf8.RuneCountInString(id), MaxIDLength)}
+	case len(id) > 4*MaxIDLength || utf8.RuneCountInString(id) > MaxIDLength:
+		return &ValidationError{Field: field, Reason: fmt.Sprintf("is longer than %d characters", MaxIDLength)}
 	case !utf8.ValidString(id):
 		return &ValidationError{Field: field, Reason: "must be valid UTF-8"}
+	case strings.IndexFunc(id, unprintable) >= 0:
+		return &ValidationError{Field: field, Reason: "must not contain control characters or bidirectional overrides"}
 	}
 	return nil
+}
+
+// unprintable reports the characters an id may not hold: ids end up raw in
+// Kafka keys and headers, Redis keys and logs, where a control character
+// (NUL, CR, LF, ESC) or a bidirectional override (which reorders how the
+// text around it is shown) would corrupt or disguise them.
+func unprintable(r rune) bool {
+	switch {
+	case unicode.IsControl(r):
+		return true
+	case r == '\u061c', r == '\u200e', r == '\u200f': // Arabic letter mark, LRM, RLM
+		return true
+	case r >= '\u202a' && r <= '\u202e', r >= '\u2066' && r <= '\u2069': // embeddings, overrides, isolates
+		return true
+	}
+	return false
 }

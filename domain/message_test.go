@@ -98,3 +98,35 @@ func TestNewMessageID(t *testing.T) {
 		prev = id
 	}
 }
+
+// Ids end up raw in Kafka keys and headers and in Redis keys: control
+// characters and bidirectional overrides are refused in every id field.
+func TestIDsRefuseControlAndBidiCharacters(t *testing.T) {
+	for _, bad := range []string{"a\x00b", "a\rb", "a\nb", "a\x1b[31mb", "a\u202eb", "a\u2066b", "a\u200fb", "a\x7fb"} {
+		for _, field := range []string{"session_id", "user_id", "message_id", "reply_to"} {
+			m := validMessage()
+			switch field {
+			case "session_id":
+				m.SessionID = bad
+			case "user_id":
+				m.UserID = bad
+			case "message_id":
+				m.MessageID = bad
+			case "reply_to":
+				m.ReplyTo = bad
+			}
+			var verr *domain.ValidationError
+			if err := m.Validate(); !errors.As(err, &verr) || verr.Field != field {
+				t.Errorf("%s = %q: %v, want a validation error on %s", field, bad, err, field)
+			}
+		}
+		if err := domain.ValidateID("session_id", bad); err == nil {
+			t.Errorf("ValidateID(%q) passed", bad)
+		}
+	}
+	for _, good := range []string{"s-1", "ünïcödé-Ω", "0193a2f4-8c1e-7d2a-9f00-1c2d3e4f5a6b", "alice@example.com"} {
+		if err := domain.ValidateID("session_id", good); err != nil {
+			t.Errorf("ValidateID(%q) = %v", good, err)
+		}
+	}
+}

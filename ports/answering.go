@@ -32,7 +32,9 @@ type Generator interface {
 //
 // Open returns the session's owner, creating the session for userID when it
 // does not exist; it returns domain.ErrForbidden (and creates nothing) when
-// another user owns it. Append adds a turn unless a turn with the same
+// another user owns it. Owner returns the owner of an existing session
+// without creating, changing or renewing anything; domain.ErrNotFound when
+// there is no such session (so a reader cannot squat an id by asking). Append adds a turn unless a turn with the same
 // MessageID is already there (then it does nothing), keeping at most the
 // store's bound of recent turns; it returns domain.ErrNotFound when the
 // session does not exist. Recent returns up to limit most recent turns,
@@ -42,13 +44,14 @@ type Generator interface {
 // Recent(history) and Append in one step: it opens the session for userID,
 // returns its recent turns as they were before turn, and appends turn; it
 // returns domain.ErrForbidden, recording nothing, when another user owns
-// the session. Delete
-// removes a session (no error when it does not exist). Every call that
-// touches a session renews its time to live. All methods return
+// the session. Delete removes a session (no error when it does not exist).
+// Every call that touches a session, but Owner, renews its time to live.
+// All methods return
 // domain.ErrUnavailable when the store does not answer, and are safe for
 // concurrent use, also across processes sharing the store.
 type SessionStore interface {
 	Open(ctx context.Context, sessionID, userID string) (owner string, err error)
+	Owner(ctx context.Context, sessionID string) (string, error)
 	Append(ctx context.Context, sessionID string, turn domain.Turn) error
 	Recent(ctx context.Context, sessionID string, limit int) ([]domain.Turn, error)
 	Turn(ctx context.Context, sessionID, messageID string) (domain.Turn, error)

@@ -33,7 +33,10 @@ func (g *Gateway) authenticate(api huma.API) func(huma.Context, func(huma.Contex
 		r, _ := humachi.Unwrap(hctx)
 		user, err := g.Authenticate(r)
 		if err != nil {
-			_ = huma.WriteErr(api, hctx, http.StatusUnauthorized, "unauthorized: "+err.Error())
+			// Which check failed is for the log, not for whoever probes.
+			g.Log.InfoContext(hctx.Context(), "request refused: no valid credential", "err", err, "path", r.URL.Path)
+			hctx.SetHeader("WWW-Authenticate", "Bearer")
+			_ = huma.WriteErr(api, hctx, http.StatusUnauthorized, "missing or invalid credentials")
 			return
 		}
 		next(huma.WithValue(hctx, userKey{}, user))

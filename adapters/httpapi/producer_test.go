@@ -37,7 +37,15 @@ type response struct {
 
 func do(t *testing.T, h http.Handler, method, path, contentType, body string) response {
 	t.Helper()
+	return doWith(t, h, method, path, contentType, body, nil)
+}
+
+func doWith(t *testing.T, h http.Handler, method, path, contentType, body string, header http.Header) response {
+	t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	for k, v := range header {
+		req.Header[k] = v
+	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
@@ -96,7 +104,12 @@ func TestPostMessageBadInput(t *testing.T) {
 		{"unknown type", "application/json", `{"session_id":"s","user_id":"u","type":"shout","message":"hi"}`, []int{422}, "type"},
 		{"message over 32 KiB", "application/json", `{"session_id":"s","user_id":"u","type":"query","message":"` + big + `"}`, []int{413, 422}, "message"},
 		{"multibyte message over 32 KiB", "application/json", `{"session_id":"s","user_id":"u","type":"query","message":"` + bigRunes + `"}`, []int{413, 422}, "message"},
-		{"malformed JSON", "application/json", `{"session_id":"s",`, []int{400, 422}, "unexpected end of JSON"},
+		{"malformed JSON", "application/json", `{"session_id":"s",`, []int{400, 422}, "unexpected EOF"},
+		{"duplicate keys", "application/json", `{"session_id":"s","user_id":"u","type":"query","type":"answer","message":"hi"}`, []int{400, 422}, "duplicate"},
+		{"duplicate nested keys", "application/json", `{"session_id":"s","user_id":"u","type":"answer","message":"hi","citations":[{"n":1,"n":2,"source":"a"}]}`, []int{400, 422}, "duplicate"},
+		{"invalid UTF-8", "application/json", "{\"session_id\":\"s\",\"user_id\":\"u\",\"type\":\"query\",\"message\":\"h\xffi\"}", []int{400, 422}, "UTF-8"},
+		{"control character in an id", "application/json", `{"session_id":"s\u0000x","user_id":"u","type":"query","message":"hi"}`, []int{422}, "session_id"},
+		{"bidi override in an id", "application/json", `{"session_id":"s","user_id":"u\u202e","type":"query","message":"hi"}`, []int{422}, "user_id"},
 		{"wrong content type", "text/plain", `session_id=s`, []int{415}, "content type"},
 		{"missing message", "application/json", `{"session_id":"s","user_id":"u","type":"query"}`, []int{422}, "message"},
 		{"missing session", "application/json", `{"user_id":"u","type":"query","message":"hi"}`, []int{422}, "session_id"},
@@ -105,6 +118,7 @@ func TestPostMessageBadInput(t *testing.T) {
 		{"unknown field", "application/json", `{"session_id":"s","user_id":"u","type":"query","message":"hi","colour":"red"}`, []int{422}, "colour"},
 		{"body over the limit", "application/json", `{"session_id":"s","user_id":"u","type":"query","message":"` + strings.Repeat("a", 300<<10) + `"}`, []int{413}, "too large"},
 		{"not an object", "application/json", `[1,2]`, []int{422}, "object"},
+		{"wrong type in a nested field", "application/json", `{"session_id":"s","user_id":"u","type":"answer","message":"hi","citations":[{"n":"one","source":"a"}]}`, []int{422}, "citations"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,6 +140,9 @@ func TestPostMessageBadInput(t *testing.T) {
 			}
 			if len(r.raw) > 4096 {
 				t.Errorf("problem is %d bytes: rejected values must not be echoed whole", len(r.raw))
+			}
+			if strings.Contains(r.raw, "Go struct") || strings.Contains(r.raw, "Go value") {
+				t.Errorf("problem names the server's Go types: %.300s", r.raw)
 			}
 			for _, typ := range domain.MessageTypes {
 				for _, p := range b.Messages(string(typ)) {

@@ -106,6 +106,19 @@ func (s *Sessions) Open(ctx context.Context, sessionID, userID string) (string, 
 	return sess.owner, nil
 }
 
+// Owner returns the owner of a live session; it creates and renews nothing.
+func (s *Sessions) Owner(ctx context.Context, sessionID string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sess := s.sessions[sessionID]; sess != nil && s.cfg.Now().Before(sess.expires) {
+		return sess.owner, nil
+	}
+	return "", fmt.Errorf("session %s: %w", sessionID, domain.ErrNotFound)
+}
+
 func (s *Sessions) openLocked(sessionID, userID string) (*session, error) {
 	sess := s.sessions[sessionID]
 	if sess != nil && s.cfg.Now().Before(sess.expires) && sess.owner != userID {

@@ -151,6 +151,18 @@ func (s *Sessions) Open(ctx context.Context, sessionID, userID string) (string, 
 	return owner, nil
 }
 
+// Owner returns the owner of an existing session; it creates and renews
+// nothing.
+func (s *Sessions) Owner(ctx context.Context, sessionID string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	owner, err := s.client.HGet(ctx, s.keys(sessionID)[0], "owner").Result()
+	if err != nil {
+		return "", translate("owner", sessionID, err)
+	}
+	return owner, nil
+}
+
 // appendScript adds ARGV[2] unless message id ARGV[1] is among the last
 // ARGV[4] appended; it keeps the last ARGV[3] turns and renews the TTL. It
 // returns nil when the session does not exist.

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+	"unicode/utf8"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/gorilla/websocket"
 
 	"github.com/kchat/kchat/app"
@@ -55,9 +57,19 @@ func (c *conn) readLoop(ctx context.Context) {
 			return // closed, too large (gorilla answers 1009), or timed out
 		}
 		deadline()
+		if !utf8.Valid(data) {
+			// RFC 6455 §8.1: a text frame is UTF-8, or the endpoint fails
+			// the connection with 1007. After what is queued, so the
+			// client sees what came before.
+			c.enqueue(closeRequest{code: websocket.CloseInvalidFramePayloadData, reason: "text frames must be valid UTF-8"})
+			<-c.done
+			return
+		}
 		var f clientFrame
-		if err := json.Unmarshal(data, &f); err != nil {
-			c.enqueue(errorFrame{Type: "error", Code: codeBadRequest, Message: "frames are JSON objects with a type"})
+		if !jsontext.Value(data).IsValid() || json.Unmarshal(data, &f) != nil {
+			// Strict JSON: a repeated member ("type" twice) is refused,
+			// not resolved one way here and another elsewhere.
+			c.enqueue(errorFrame{Type: "error", Code: codeBadRequest, Message: "frames are JSON objects with a type, each member once"})
 			continue
 		}
 		switch f.Type {

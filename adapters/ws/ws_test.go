@@ -119,8 +119,12 @@ func (s *server) dial(query string) *websocket.Conn {
 }
 
 // answer delivers an answer of session as the feed would.
-func (s *server) answer(session, id, text string) {
-	s.feed.fn(domain.Message{MessageID: id, SessionID: session, ReplyTo: "q-" + id, Type: domain.TypeAnswer, Text: text})
+// answer delivers an answer to the anonymous user's session as the feed
+// would; answerTo to another user's.
+func (s *server) answer(session, id, text string) { s.answerTo("anonymous", session, id, text) }
+
+func (s *server) answerTo(user, session, id, text string) {
+	s.feed.fn(domain.Message{MessageID: id, SessionID: session, UserID: user, ReplyTo: "q-" + id, Type: domain.TypeAnswer, Text: text})
 }
 
 // open counts the registered sockets and the users holding a connection.
@@ -386,8 +390,8 @@ func TestResume(t *testing.T) {
 	if len(turns) != 2 || turns[0].(map[string]any)["message_id"] != "q2" || turns[1].(map[string]any)["message_id"] != "a2" {
 		t.Fatalf("history %v, want q2 and a2", turns)
 	}
-	s.answer("s1", "a2", "replayed already")
-	s.answer("s1", "a3", "live")
+	s.answerTo("alice", "s1", "a2", "replayed already")
+	s.answerTo("alice", "s1", "a3", "live")
 	if f := readType(t, conn, "answer"); f["message_id"] != "a3" {
 		t.Fatalf("got %v, want only the answer the replay did not cover", f)
 	}
@@ -506,4 +510,49 @@ func TestUserLimitSpansSockets(t *testing.T) {
 	}
 	_ = other.WriteJSON(frame{"type": "query", "id": "5", "message": "bob's"})
 	readType(t, other, "ack")
+}
+
+// A text frame that is not UTF-8 fails the connection with 1007 (RFC 6455
+// §8.1); a frame that repeats a member gets bad_request and the socket
+// stays.
+func TestStrictFrames(t *testing.T) {
+	s := start(t, nil)
+	conn := s.dial("")
+	readType(t, conn, "session")
+	_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"query","type":"ping","message":"hi"}`))
+	if f := readType(t, conn, "error"); f["code"] != codeBadRequest {
+		t.Fatalf("duplicate member: %v, want bad_request", f)
+	}
+	_ = conn.WriteJSON(frame{"type": "ping"})
+	readType(t, conn, "pong")
+	_ = conn.WriteMessage(websocket.TextMessage, []byte("{\"type\":\"query\",\"message\":\"h\xffi\"}"))
+	if code := closeCode(t, conn); code != websocket.CloseInvalidFramePayloadData {
+		t.Fatalf("invalid UTF-8: close %d, want 1007", code)
+	}
+	s.released()
+}
+
+// A session id is checked as on HTTP (at most 128 printable characters),
+// and a connection stores no session until its first question.
+func TestSessionIDsAndLazySessions(t *testing.T) {
+	s := start(t, nil)
+	for _, bad := range []string{strings.Repeat("x", 129), "a%00b", "a%0D%0Ab", "a%E2%80%AEb"} {
+		_, resp, err := websocket.DefaultDialer.Dial(s.url+"?session_id="+bad, nil)
+		if resp != nil {
+			_ = resp.Body.Close()
+		}
+		if err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("session_id=%.20s…: %v, want 400", bad, resp)
+		}
+	}
+	conn := s.dial("?user_id=idle")
+	id := readType(t, conn, "session")["session_id"].(string)
+	if _, err := s.sessions.Owner(context.Background(), id); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("connecting stored session %s: %v", id, err)
+	}
+	_ = conn.WriteJSON(frame{"type": "query", "id": "1", "message": "now"})
+	readType(t, conn, "ack")
+	if owner, err := s.sessions.Owner(context.Background(), id); err != nil || owner != "idle" {
+		t.Fatalf("after the first question: %q, %v", owner, err)
+	}
 }

@@ -117,6 +117,29 @@ func RunSessionStore(t *testing.T, newStore func(t *testing.T) SessionHarness) {
 		}
 	})
 
+	t.Run("owner reads without creating, changing or renewing", func(t *testing.T) {
+		t.Parallel()
+		h, ctx, sid := newHarness(t), context.Background(), uniqueID("s")
+		if _, err := h.Store.Owner(ctx, sid); !errors.Is(err, domain.ErrNotFound) {
+			t.Fatalf("owner of a missing session: %v, want ErrNotFound", err)
+		}
+		// Asking did not squat the id: the first to open it owns it.
+		if owner := mustOpen(t, h.Store, sid, "bob"); owner != "bob" {
+			t.Fatalf("after Owner asked, open gave owner %q, want bob", owner)
+		}
+		if owner, err := h.Store.Owner(ctx, sid); err != nil || owner != "bob" {
+			t.Fatalf("owner = %q, %v; want bob", owner, err)
+		}
+		// Owner does not renew: asked often, the session still expires.
+		step := h.TTL * 6 / 10
+		h.wait(step)
+		_, _ = h.Store.Owner(ctx, sid)
+		h.wait(step)
+		if _, err := h.Store.Owner(ctx, sid); !errors.Is(err, domain.ErrNotFound) {
+			t.Fatalf("owner after the TTL: %v, want ErrNotFound (Owner must not renew)", err)
+		}
+	})
+
 	t.Run("append then recent returns every field, oldest first", func(t *testing.T) {
 		t.Parallel()
 		h, sid := newHarness(t), uniqueID("s")
@@ -351,6 +374,9 @@ func RunSessionStore(t *testing.T, newStore func(t *testing.T) SessionHarness) {
 		}
 		if _, err := h.Store.Recent(ctx, sid, 10); !errors.Is(err, domain.ErrNotFound) {
 			t.Fatalf("recent after delete: %v, want ErrNotFound", err)
+		}
+		if _, err := h.Store.Owner(ctx, sid); !errors.Is(err, domain.ErrNotFound) {
+			t.Fatalf("owner after delete: %v, want ErrNotFound", err)
 		}
 		if err := h.Store.Append(ctx, sid, turn(2, "m2")); !errors.Is(err, domain.ErrNotFound) {
 			t.Fatalf("append after delete: %v, want ErrNotFound", err)
