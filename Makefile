@@ -9,7 +9,7 @@ GOTESTFLAGS ?=
 
 export KCHAT_TEST_SERVICES_SCRIPT ?= $(SERVICES)
 
-.PHONY: help run build test test-integration bench fuzz smoke e2e lint openapi openapi-check services-up services-down services-status clean
+.PHONY: help run build test test-integration bench fuzz smoke e2e lint openapi openapi-check services-up services-down services-status compose-env clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -68,6 +68,18 @@ services-down: ## Stop them and delete Kafka's data
 
 services-status: ## Tell whether Kafka and Redis answer
 	@bash $(SERVICES) status
+
+# The secrets docker-compose.yml reads (docs/security.md, "make compose-env").
+COMPOSE_KEYS := KCHAT_COOKIE_KEY KCHAT_ANSWER_KEY KCHAT_RECEIPT_KEY
+ENV_FILE ?= $(CURDIR)/.env
+
+compose-env: ## Write random KCHAT_*_KEY secrets to .env (git-ignored) for docker compose; keys already there are kept
+	@umask 077; touch "$(ENV_FILE)"; \
+	if [ -s "$(ENV_FILE)" ] && [ -n "$$(tail -c1 "$(ENV_FILE)")" ]; then echo >>"$(ENV_FILE)"; fi; \
+	for k in $(COMPOSE_KEYS); do \
+		if grep -q "^$$k=." "$(ENV_FILE)"; then echo "$$k: kept"; continue; fi; \
+		echo "$$k=$$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" >>"$(ENV_FILE)"; echo "$$k: new random key"; \
+	done; echo "wrote $(ENV_FILE)"
 
 clean: ## Remove built binaries
 	rm -rf $(BIN)

@@ -12,13 +12,20 @@ import (
 
 // Answer is the generate stage (prompt → answer): it generates the answer,
 // retrying a failing generator with backoff, records it in the session and
-// returns the answer message. After the last attempt it returns an answer
-// that says the answer failed (metadata "error"), so the user hears back
-// and the stream moves on. Running it twice for one prompt records the
+// returns the answer message, signed. After the last attempt it returns an
+// answer that says the answer failed (metadata "error"), so the user hears
+// back and the stream moves on. Running it twice for one prompt records the
 // answer once and, once recorded, returns the recorded text.
+//
+// It answers only prompts the retrieve stage signed: the prompt topic is
+// open to anyone who reaches the producer, and a forged prompt (a real
+// question with passages of the forger's choosing) would otherwise come
+// back as a genuine, signed answer.
 type Answer struct {
 	Sessions  ports.SessionStore
 	Generator ports.Generator
+	// Key verifies prompts and signs answers (KCHAT_ANSWER_KEY).
+	Key *domain.AnswerKey
 	// Attempts is how many times the generator is tried (at least 1).
 	Attempts int
 	// Backoff is the wait before the second attempt; it doubles after that.
@@ -31,11 +38,27 @@ type Answer struct {
 
 // Execute returns domain.ErrUnavailable when the session store does not
 // answer (the caller retries the prompt later); generator failures never
-// fail it.
+// fail it. A prompt that is not signed with the key fails with the
+// verification's error (domain.ErrUnsigned, domain.ErrBadSignature or a
+// *domain.KeyMismatchError), wrapped: the caller sets it aside.
 func (uc *Answer) Execute(ctx context.Context, pm domain.Message) (domain.Message, error) {
 	if pm.Type != domain.TypePrompt || pm.ReplyTo == "" {
 		return domain.Message{}, &domain.ValidationError{Field: "type", Reason: "the generate stage takes prompts with reply_to"}
 	}
+	if uc.Key == nil {
+		return domain.Message{}, errors.New("the generate stage has no answer key")
+	}
+	if err := uc.Key.Verify(pm); err != nil {
+		return domain.Message{}, fmt.Errorf("prompt %s: %w", pm.MessageID, err)
+	}
+	a, err := uc.answer(ctx, pm)
+	if err != nil {
+		return domain.Message{}, err
+	}
+	return uc.Key.Sign(a), nil
+}
+
+func (uc *Answer) answer(ctx context.Context, pm domain.Message) (domain.Message, error) {
 	answerID := domain.DerivedID(pm.ReplyTo, "answer")
 	owned, recorded, err := uc.recorded(ctx, pm, answerID)
 	if err != nil {

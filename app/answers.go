@@ -2,43 +2,91 @@ package app
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/kchat/kchat/domain"
 	"github.com/kchat/kchat/ports"
 )
 
+// ErrNotAsked means an answer replies to no question of its session: the
+// question is not recorded there as a user turn, or the session is not
+// its user's.
+var ErrNotAsked = errors.New("answers no question of its session")
+
+// verifyBudget bounds how long one answer may wait for the session store
+// (the feed's goroutine waits with it); past it the answer is dropped,
+// never delivered unchecked. It stays in the session's history, where the
+// generate stage recorded it before publishing it.
+const verifyBudget = time.Second
+
 // Answers routes the pipeline's answers to whoever waits for them in this
 // process: the live connections of a session (Subscribe, through
 // OpenSession) and the requests waiting for the answer to one question
 // (Chat). It is the one place answers are routed, by session and by the
-// query they reply to. Run must be running for answers to arrive. The
-// zero value is ready to use once Feed is set.
+// query they reply to, and the one place they are trusted: with a Key, an
+// answer reaches a connection or a request only if the answerer signed it
+// and it replies to a question its session records, asked by the
+// session's owner (docs/security.md, "Answers"). Run must be running for
+// answers to arrive.
 type Answers struct {
 	Feed ports.AnswerFeed
+	// Key verifies answers (KCHAT_ANSWER_KEY) and Sessions holds the
+	// questions they reply to. Without a Key every answer is delivered
+	// unchecked: only tests of the inbound adapters, which drive a feed by
+	// hand, leave it out; the gateway's wiring always sets it.
+	Key      *domain.AnswerKey
+	Sessions ports.SessionStore
+	// Rejected, when set, hears of every answer refused, with why: the
+	// error of domain.AnswerKey.Verify, ErrNotAsked, or one wrapping
+	// domain.ErrUnavailable when the session store did not answer in
+	// time. It runs on the feed's goroutine.
+	Rejected func(m domain.Message, err error)
 
 	mu       sync.Mutex
-	sessions map[string][]*answerSub          // usually one per session
-	replies  map[string]chan<- domain.Message // by query id
+	sessions map[string][]*answerSub // usually one per session
+	replies  map[replyKey]chan<- domain.Message
 }
 
-type answerSub struct{ fn func(domain.Message) }
+type answerSub struct {
+	fn    func(domain.Message)
+	ended func() // nil, or told when the session is deleted
+}
+
+// replyKey is what a waiting request expects: the answer to one question
+// of one session. The session is part of it: a question id is the
+// client's to choose, so another session may reuse it.
+type replyKey struct{ session, query string }
 
 // Run routes answers from the feed until ctx ends.
 func (a *Answers) Run(ctx context.Context) error {
-	if err := a.Feed.Subscribe(ctx, a.route); err != nil {
+	if a.Key != nil && a.Sessions == nil {
+		return errors.New("answers: a key without a session store cannot check answers")
+	}
+	if err := a.Feed.Subscribe(ctx, func(m domain.Message) { a.route(ctx, m) }); err != nil {
 		return err
 	}
 	<-ctx.Done()
 	return nil
 }
 
-func (a *Answers) route(m domain.Message) {
+func (a *Answers) route(ctx context.Context, m domain.Message) {
 	a.mu.Lock()
 	subs := slices.Clone(a.sessions[m.SessionID])
-	reply := a.replies[m.ReplyTo]
+	reply := a.replies[replyKey{m.SessionID, m.ReplyTo}]
 	a.mu.Unlock()
+	if len(subs) == 0 && reply == nil {
+		return // another replica's, most likely: not worth a look-up
+	}
+	if err := a.check(ctx, m); err != nil {
+		if a.Rejected != nil {
+			a.Rejected(m, err)
+		}
+		return
+	}
 	for _, s := range subs {
 		s.fn(m)
 	}
@@ -50,11 +98,68 @@ func (a *Answers) route(m domain.Message) {
 	}
 }
 
+// check reports why m must not be delivered, or nil.
+func (a *Answers) check(ctx context.Context, m domain.Message) error {
+	if a.Key == nil {
+		return nil
+	}
+	if err := a.Key.Verify(m); err != nil {
+		return err
+	}
+	if m.ReplyTo == "" {
+		return ErrNotAsked
+	}
+	ctx, cancel := context.WithTimeout(ctx, verifyBudget)
+	defer cancel()
+	wait := 50 * time.Millisecond
+	for {
+		err := a.asked(ctx, m)
+		if err == nil || !errors.Is(err, domain.ErrUnavailable) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+// asked checks the question m replies to is a user turn of m's session,
+// and that the session is m's user's.
+func (a *Answers) asked(ctx context.Context, m domain.Message) error {
+	q, err := a.Sessions.Turn(ctx, m.SessionID, m.ReplyTo)
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		return ErrNotAsked
+	case ctx.Err() != nil:
+		return fmt.Errorf("question %s: %w", m.ReplyTo, domain.ErrUnavailable)
+	case err != nil:
+		return fmt.Errorf("question %s: %w", m.ReplyTo, err)
+	case q.Role != domain.RoleUser:
+		return ErrNotAsked
+	}
+	owner, err := a.Sessions.Owner(ctx, m.SessionID)
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		return ErrNotAsked
+	case ctx.Err() != nil:
+		return fmt.Errorf("owner of %s: %w", m.SessionID, domain.ErrUnavailable)
+	case err != nil:
+		return fmt.Errorf("owner of %s: %w", m.SessionID, err)
+	case owner != m.UserID:
+		return ErrNotAsked
+	}
+	return nil
+}
+
 // Subscribe calls fn with every answer of sessionID that arrives from now
-// on, until unsubscribe is called. fn runs on the feed's goroutine: it
-// must not block.
-func (a *Answers) Subscribe(sessionID string, fn func(domain.Message)) (unsubscribe func()) {
-	s := &answerSub{fn: fn}
+// on, until unsubscribe is called or the session is deleted here (then
+// ended, when not nil, is called once and fn no more). fn runs on the
+// feed's goroutine: it must not block.
+func (a *Answers) Subscribe(sessionID string, fn func(domain.Message), ended func()) (unsubscribe func()) {
+	s := &answerSub{fn: fn, ended: ended}
 	a.mu.Lock()
 	if a.sessions == nil {
 		a.sessions = map[string][]*answerSub{}
@@ -75,20 +180,37 @@ func (a *Answers) Subscribe(sessionID string, fn func(domain.Message)) (unsubscr
 	}
 }
 
-// expect returns a channel that receives the answer to query queryID, and
-// a function to stop expecting it. Call it before the query is published,
-// so the answer cannot slip past.
-func (a *Answers) expect(queryID string) (<-chan domain.Message, func()) {
+// expect returns a channel that receives the answer to query queryID of
+// session sessionID, and a function to stop expecting it. Call it before
+// the query is published, so the answer cannot slip past.
+func (a *Answers) expect(sessionID, queryID string) (<-chan domain.Message, func()) {
 	ch := make(chan domain.Message, 1)
+	k := replyKey{sessionID, queryID}
 	a.mu.Lock()
 	if a.replies == nil {
-		a.replies = map[string]chan<- domain.Message{}
+		a.replies = map[replyKey]chan<- domain.Message{}
 	}
-	a.replies[queryID] = ch
+	a.replies[k] = ch
 	a.mu.Unlock()
 	return ch, func() {
 		a.mu.Lock()
-		delete(a.replies, queryID)
+		delete(a.replies, k)
 		a.mu.Unlock()
+	}
+}
+
+// end drops every subscription of sessionID, telling each it ended: the
+// session was deleted, and its connections on this process must not stay
+// bound to an id someone else may claim next. (Connections on other
+// gateways hear only their user's answers; see OpenSession.)
+func (a *Answers) end(sessionID string) {
+	a.mu.Lock()
+	subs := a.sessions[sessionID]
+	delete(a.sessions, sessionID)
+	a.mu.Unlock()
+	for _, s := range subs {
+		if s.ended != nil {
+			s.ended()
+		}
 	}
 }

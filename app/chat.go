@@ -55,7 +55,7 @@ func (uc *Chat) Execute(ctx context.Context, in ChatInput) (ChatResult, error) {
 		session = domain.NewMessageID()
 	}
 	id := domain.NewMessageID()
-	answers, done := uc.Answers.expect(id) // before publishing: the answer cannot slip past
+	answers, done := uc.Answers.expect(session, id) // before publishing: the answer cannot slip past
 	defer done()
 	q, err := uc.Ask.Execute(ctx, AskInput{UserID: in.UserID, SessionID: session, Text: in.Text, MessageID: id})
 	if err != nil {

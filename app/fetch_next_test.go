@@ -23,7 +23,7 @@ func (starCensor) Censor(s string) (string, bool) {
 func setup(t *testing.T) (*memory.Broker, *app.FetchNext) {
 	t.Helper()
 	b := memory.NewBroker("")
-	return b, &app.FetchNext{Queue: memory.NewQueue(b, "g"), Censor: starCensor{}, Lease: time.Minute}
+	return b, &app.FetchNext{Queue: memory.NewQueue(b, "g", []byte("fetch-next-test-receipt-key-32-b")), Censor: starCensor{}, Lease: time.Minute}
 }
 
 func publish(t *testing.T, b *memory.Broker, typ domain.MessageType, text string) {

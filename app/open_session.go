@@ -64,6 +64,9 @@ type Listener struct {
 	History func(turns []domain.Turn, err error)
 	// Answer gets each live answer of the session, once.
 	Answer func(domain.Message)
+	// Ended, when not nil, hears that the session was deleted: the
+	// connection should close (no answer follows).
+	Ended func()
 }
 
 // Listen subscribes l to the session's answers first and then, when
@@ -74,7 +77,7 @@ type Listener struct {
 // subscription.
 func (s Session) Listen(ctx context.Context, after string, l Listener) (stop func()) {
 	r := &replay{user: s.UserID, answer: l.Answer, replaying: s.Resumed}
-	stop = s.uc.Answers.Subscribe(s.ID, r.offer)
+	stop = s.uc.Answers.Subscribe(s.ID, r.offer, l.Ended)
 	if s.Resumed {
 		turns, err := turnsAfter(ctx, s.uc.Sessions, s.ID, after, s.uc.HistoryLimit)
 		if errors.Is(err, domain.ErrNotFound) {

@@ -11,6 +11,9 @@ import (
 // SessionHistory reads and deletes a user's conversations.
 type SessionHistory struct {
 	Sessions ports.SessionStore
+	// Answers, when set, closes this process's connections of a deleted
+	// session.
+	Answers *Answers
 	// Limit is the most turns returned.
 	Limit int
 }
@@ -34,6 +37,9 @@ func (uc *SessionHistory) Delete(ctx context.Context, userID, sessionID string) 
 	}
 	if err := uc.Sessions.Delete(ctx, sessionID); err != nil {
 		return fmt.Errorf("delete session %s: %w", sessionID, err)
+	}
+	if uc.Answers != nil {
+		uc.Answers.end(sessionID)
 	}
 	return nil
 }

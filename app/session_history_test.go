@@ -34,3 +34,36 @@ func TestSessionHistoryOfAnUnknownSession(t *testing.T) {
 		t.Fatalf("a control character in the id: %v, want a validation error", err)
 	}
 }
+
+// Deleting a session ends its connections on this process: they are told
+// (the WebSocket closes), and hear no answer of that id afterwards, even
+// one for the user who claims it next.
+func TestDeleteEndsTheSessionsConnections(t *testing.T) {
+	feed := newHandFeed()
+	answers := runAnswers(t, feed)
+	mem := newSessions()
+	seed(t, mem, "s1", "alice")
+	sess, err := (&app.OpenSession{Sessions: mem, Answers: answers, HistoryLimit: 10}).Execute(context.Background(), app.OpenSessionInput{UserID: "alice", SessionID: "s1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec recorder
+	ended := make(chan struct{})
+	l := rec.listener()
+	l.Ended = func() { close(ended) }
+	defer sess.Listen(context.Background(), "", l)()
+
+	uc := &app.SessionHistory{Sessions: mem, Answers: answers, Limit: 10}
+	if err := uc.Delete(context.Background(), "alice", "s1"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ended:
+	default:
+		t.Fatal("the connection was not told its session was deleted")
+	}
+	feed.Answer(answer("s1", "after"))
+	if got := rec.got(); got != "history:" {
+		t.Fatalf("after the delete the connection got %q", got)
+	}
+}

@@ -22,9 +22,12 @@ import (
 //
 // Ack and Release take receipts from Next. Ack returns a
 // *domain.UnknownReceiptsError naming the receipts that are not (or no
-// longer) leased; the others are acknowledged. A receipt that another member
-// of the group issued may be forwarded to it (the Kafka adapter does) and
-// then counts as acknowledged here. Release ignores unknown receipts.
+// longer) leased, made up or altered, or issued for another consumer group;
+// the others are acknowledged. A receipt that another member of the group
+// issued may be forwarded to it (the Kafka adapter does): it counts as
+// acknowledged only once that member applied it, and as unknown when that
+// member did not hold it or did not answer in time. Ack may block that
+// long. Release ignores unknown receipts.
 //
 // Browse reads up to limit messages of typ from the beginning of the topic
 // without leasing or committing anything.

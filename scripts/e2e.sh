@@ -15,7 +15,7 @@ bin=$(mktemp -d)/kchat
 go build -o "$bin" ./cmd/kchat
 log=$(mktemp)
 KCHAT_GATEWAY_ADDR=127.0.0.1:18102 KCHAT_PRODUCER_ADDR=127.0.0.1:18100 KCHAT_CONSUMER_ADDR=127.0.0.1:18101 \
-	KCHAT_ANSWERER_ADDR=127.0.0.1:18103 KCHAT_LOG_LEVEL=warn "$bin" >"$log" 2>&1 &
+	KCHAT_ANSWERER_ADDR=127.0.0.1:18103 KCHAT_ADMIN_ADDR=127.0.0.1:18104 KCHAT_LOG_LEVEL=warn "$bin" >"$log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

@@ -20,7 +20,8 @@ fi
 bin=$(mktemp -d)/kchat
 go build -o "$bin" ./cmd/kchat
 log=$(mktemp)
-KCHAT_PRODUCER_ADDR=$PRODUCER KCHAT_CONSUMER_ADDR=$CONSUMER KCHAT_LOG_LEVEL=warn "$bin" >"$log" 2>&1 &
+# The admin listener on a free port: its default may be taken by a `make run`.
+KCHAT_PRODUCER_ADDR=$PRODUCER KCHAT_CONSUMER_ADDR=$CONSUMER KCHAT_ADMIN_ADDR=127.0.0.1:0 KCHAT_LOG_LEVEL=warn "$bin" >"$log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

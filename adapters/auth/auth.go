@@ -5,22 +5,22 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ErrUnauthorized means the request carries no acceptable identity. The
 // errors Authenticate returns wrap it with a short reason ("token expired")
-// that is safe to show to the client.
+// for the log; clients get a generic refusal.
 var ErrUnauthorized = errors.New("unauthorized")
-
-// Anonymous is the user of a request that names none when KCHAT_AUTH=none.
-const Anonymous = "anonymous"
 
 const (
 	// maxUserIDLen bounds a user id in characters (runes): ids end up in
@@ -29,12 +29,14 @@ const (
 	// leeway absorbs clock skew between the token issuer and the gateway.
 	leeway = 30 * time.Second
 	// accessTokenParam carries the credential where no header can: a
-	// browser's WebSocket handshake.
+	// browser's WebSocket handshake, and nowhere else.
 	accessTokenParam = "access_token"
+	// userHeader names the user in ModeHeader, set by the trusted proxy.
+	userHeader = "X-User-ID"
 )
 
-// Authenticator finds the user of a request. Safe for concurrent use: it
-// is only read after New.
+// Authenticator finds the user and the client of a request. Safe for
+// concurrent use: it is only read after New, but for its counters.
 type Authenticator struct {
 	mode string
 	// tokens holds the SHA-256 of each static token, so that comparing a
@@ -42,6 +44,11 @@ type Authenticator struct {
 	tokens []staticToken
 	secret []byte // nil: no JWTs
 	parser *jwt.Parser
+	// proxies are the trusted proxies (KCHAT_TRUSTED_PROXIES).
+	proxies []netip.Prefix
+	// visitors signs and checks the visitor cookies of ModeNone; nil in
+	// the other modes.
+	visitors *visitors
 }
 
 type staticToken struct {
@@ -49,8 +56,10 @@ type staticToken struct {
 	user string
 }
 
-// New returns an Authenticator for cfg, or the error Validate reports.
-func New(cfg Config) (*Authenticator, error) {
+// New returns an Authenticator for cfg, or the error Validate reports. In
+// ModeNone without a cookie key it makes up a random one, and says so in
+// log. reg, when not nil, gets the counter of rejected visitor cookies.
+func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Authenticator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -62,6 +71,9 @@ func New(cfg Config) (*Authenticator, error) {
 	for token, user := range tokens {
 		a.tokens = append(a.tokens, staticToken{sum: sha256.Sum256([]byte(token)), user: user})
 	}
+	if a.proxies, err = parseProxies(cfg.TrustedProxies); err != nil {
+		return nil, err
+	}
 	if cfg.JWTSecret != "" {
 		a.secret = []byte(cfg.JWTSecret)
 		a.parser = jwt.NewParser(
@@ -72,39 +84,63 @@ func New(cfg Config) (*Authenticator, error) {
 			jwt.WithLeeway(leeway),
 		)
 	}
+	if cfg.Mode == ModeNone {
+		if a.visitors, err = newVisitors(cfg.CookieKey, log, reg); err != nil {
+			return nil, err
+		}
+	}
 	return a, nil
 }
 
-// Authenticate returns the user id of r, or ErrUnauthorized wrapping why not.
+// Mode is the KCHAT_AUTH mode the Authenticator enforces.
+func (a *Authenticator) Mode() string { return a.mode }
+
+// Authenticate returns the user id of r, or ErrUnauthorized wrapping why
+// not. It is the check of every gateway route but /ws (AuthenticateUpgrade).
 //
-// With KCHAT_AUTH=token the credential is the bearer token of the
-// Authorization header ("Bearer" in any case) or, when the request has no
-// Authorization header, its access_token query parameter, meant for
-// browsers' WebSocket handshakes, which cannot set headers. A URL is more
-// often logged than a header, so clients that can send the header should.
-// A static token gives its configured user; anything else must be an
-// unexpired HS256 JWT whose sub is the user id.
+// ModeToken: the credential is the bearer token of the Authorization
+// header ("Bearer" in any case); a static token gives its configured user,
+// anything else must be an unexpired HS256 JWT whose sub is the user id.
+// The access_token query parameter is not looked at: a URL is logged and
+// kept far more often than a header.
 //
-// With KCHAT_AUTH=none the user id is the X-User-ID header, else the
-// user_id query parameter, else "anonymous".
+// ModeHeader: the X-User-ID header, believed only when the request comes
+// straight from a trusted proxy; from anyone else it is refused.
+//
+// ModeNone: the visitor the request's cookie proves or, without a valid
+// one, a new visitor, whose cookie goes on the response when r passed
+// through Edge. It never fails, and never grants the identity a client
+// names: a forged, tampered or foreign cookie gets a new identity.
 func (a *Authenticator) Authenticate(r *http.Request) (string, error) {
-	if a.mode == ModeNone {
-		user := r.Header.Get("X-User-ID")
-		if user == "" {
-			user = r.URL.Query().Get("user_id")
-		}
-		if user == "" {
-			return Anonymous, nil
-		}
-		if !validUserID(user) {
-			return "", unauthorized("bad user id")
-		}
-		return user, nil
+	switch a.mode {
+	case ModeNone:
+		return a.visitor(r), nil
+	case ModeHeader:
+		return a.proxyUser(r)
 	}
-	token, err := credential(r)
+	token, err := credential(r, false)
 	if err != nil {
 		return "", err
 	}
+	return a.tokenUser(token)
+}
+
+// AuthenticateUpgrade is Authenticate for a WebSocket handshake, where
+// browsers cannot set headers: in ModeToken, a request without an
+// Authorization header may carry the token in its access_token query
+// parameter.
+func (a *Authenticator) AuthenticateUpgrade(r *http.Request) (string, error) {
+	if a.mode != ModeToken {
+		return a.Authenticate(r)
+	}
+	token, err := credential(r, true)
+	if err != nil {
+		return "", err
+	}
+	return a.tokenUser(token)
+}
+
+func (a *Authenticator) tokenUser(token string) (string, error) {
 	if user, ok := a.static(token); ok {
 		return user, nil
 	}
@@ -114,8 +150,25 @@ func (a *Authenticator) Authenticate(r *http.Request) (string, error) {
 	return a.jwtUser(token)
 }
 
-// credential returns the bearer token of r.
-func credential(r *http.Request) (string, error) {
+// proxyUser is the user a trusted proxy names.
+func (a *Authenticator) proxyUser(r *http.Request) (string, error) {
+	if !a.trusts(peer(r)) {
+		return "", unauthorized("X-User-ID from a peer that is not a trusted proxy")
+	}
+	user := r.Header.Get(userHeader)
+	switch {
+	case user == "":
+		return "", unauthorized("the trusted proxy named no user")
+	case !validUserID(user):
+		return "", unauthorized("bad user id")
+	}
+	return user, nil
+}
+
+// credential returns the bearer token of r: its Authorization header or,
+// when inQuery allows and there is no such header, its access_token
+// query parameter.
+func credential(r *http.Request, inQuery bool) (string, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, token, _ := strings.Cut(h, " ")
 		// RFC 9110 §11.1: the scheme is case-insensitive.
@@ -127,7 +180,7 @@ func credential(r *http.Request) (string, error) {
 		}
 		return token, nil
 	}
-	if token := r.URL.Query().Get(accessTokenParam); token != "" {
+	if token := r.URL.Query().Get(accessTokenParam); inQuery && token != "" {
 		return token, nil
 	}
 	return "", unauthorized("missing credential")

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -31,7 +32,7 @@ func request(t *testing.T, authorization string, query url.Values) *http.Request
 
 func newAuthenticator(t *testing.T, cfg auth.Config) *auth.Authenticator {
 	t.Helper()
-	a, err := auth.New(cfg)
+	a, err := auth.New(cfg, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,6 @@ func check(t *testing.T, a *auth.Authenticator, r *http.Request, want, wantErr s
 
 func TestStaticTokens(t *testing.T) {
 	a := newAuthenticator(t, auth.Config{Mode: auth.ModeToken, Tokens: []string{"t-alice:alice", " t-bob:bob"}})
-	q := func(token string) url.Values { return url.Values{"access_token": {token}} }
 	tests := []struct {
 		name    string
 		give    *http.Request
@@ -70,15 +70,10 @@ func TestStaticTokens(t *testing.T) {
 		{"second entry, trimmed", request(t, "Bearer t-bob", nil), "bob", ""},
 		{"lower-case scheme", request(t, "bearer t-alice", nil), "alice", ""},
 		{"upper-case scheme", request(t, "BEARER t-alice", nil), "alice", ""},
-		{"query parameter", request(t, "", q("t-bob")), "bob", ""},
-		{"header wins over query", request(t, "Bearer t-alice", q("t-bob")), "alice", ""},
-		{"bad header does not fall back to query", request(t, "Bearer nope", q("t-bob")), "", "unknown token"},
 		{"wrong token", request(t, "Bearer t-alicf", nil), "", "unknown token"},
 		{"token prefix", request(t, "Bearer t-alic", nil), "", "unknown token"},
 		{"token and user", request(t, "Bearer t-alice:alice", nil), "", "unknown token"},
-		{"wrong query token", request(t, "", q("nope")), "", "unknown token"},
 		{"missing", request(t, "", nil), "", "missing credential"},
-		{"empty query token", request(t, "", q("")), "", "missing credential"},
 		{"scheme only", request(t, "Bearer", nil), "", "missing credential"},
 		{"scheme and space", request(t, "Bearer ", nil), "", "missing credential"},
 		{"basic scheme", request(t, "Basic dC1hbGljZQ==", nil), "", "not a bearer credential"},
@@ -153,8 +148,11 @@ func TestJWT(t *testing.T) {
 			check(t, a, request(t, "Bearer "+tt.give, nil), tt.want, tt.wantErr)
 		})
 	}
-	t.Run("query parameter", func(t *testing.T) {
-		check(t, a, request(t, "", url.Values{"access_token": {sign(t, good("alice"), secret)}}), "alice", "")
+	t.Run("query parameter on the upgrade", func(t *testing.T) {
+		r := request(t, "", url.Values{"access_token": {sign(t, good("alice"), secret)}})
+		if got, err := a.AuthenticateUpgrade(r); err != nil || got != "alice" {
+			t.Fatalf("AuthenticateUpgrade() = %q, %v; want alice", got, err)
+		}
 	})
 }
 
@@ -194,37 +192,87 @@ func TestTokensAndJWTTogether(t *testing.T) {
 	}
 }
 
-func TestNoneMode(t *testing.T) {
-	a := newAuthenticator(t, auth.DefaultConfig())
-	withHeader := func(user string, query url.Values) *http.Request {
+// The access_token query parameter is for browsers' WebSocket handshakes
+// only (issue 13, item 12): on any other route a token in the URL is no
+// credential.
+func TestAccessTokenOnlyOnTheUpgrade(t *testing.T) {
+	a := newAuthenticator(t, auth.Config{Mode: auth.ModeToken, Tokens: []string{"t-alice:alice", "t-bob:bob"}})
+	q := func(token string) url.Values { return url.Values{"access_token": {token}} }
+	tests := []struct {
+		name       string
+		give       *http.Request
+		want       string // from AuthenticateUpgrade
+		wantErr    string
+		wantOthers string // the error of Authenticate, every other route's check
+	}{
+		{"query parameter", request(t, "", q("t-bob")), "bob", "", "missing credential"},
+		{"header wins over query", request(t, "Bearer t-alice", q("t-bob")), "alice", "", ""},
+		{"bad header does not fall back to query", request(t, "Bearer nope", q("t-bob")), "", "unknown token", "unknown token"},
+		{"wrong query token", request(t, "", q("nope")), "", "unknown token", "missing credential"},
+		{"empty query token", request(t, "", q("")), "", "missing credential", "missing credential"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := a.AuthenticateUpgrade(tt.give)
+			switch {
+			case tt.wantErr == "" && (err != nil || got != tt.want):
+				t.Fatalf("AuthenticateUpgrade() = %q, %v; want %q", got, err, tt.want)
+			case tt.wantErr != "" && (!errors.Is(err, auth.ErrUnauthorized) || !strings.Contains(err.Error(), tt.wantErr) || got != ""):
+				t.Fatalf("AuthenticateUpgrade() = %q, %v; want ErrUnauthorized %q", got, err, tt.wantErr)
+			}
+			if tt.wantOthers == "" {
+				check(t, a, tt.give, tt.want, "")
+			} else {
+				check(t, a, tt.give, "", tt.wantOthers)
+			}
+		})
+	}
+}
+
+// KCHAT_AUTH=header: the user is X-User-ID, believed only from a trusted
+// proxy; nobody else can name themselves, in the header or the query.
+func TestHeaderMode(t *testing.T) {
+	a := newAuthenticator(t, auth.Config{Mode: auth.ModeHeader, TrustedProxies: []string{"10.0.0.0/8", "192.0.2.7"}})
+	from := func(peer, user string, query url.Values) *http.Request {
 		r := request(t, "", query)
-		r.Header.Set("X-User-ID", user)
+		r.RemoteAddr = peer
+		if user != "" {
+			r.Header.Set("X-User-ID", user)
+		}
 		return r
 	}
-	q := func(user string) url.Values { return url.Values{"user_id": {user}} }
 	tests := []struct {
 		name    string
 		give    *http.Request
 		want    string
 		wantErr string
 	}{
-		{"header", withHeader("alice", nil), "alice", ""},
-		{"query parameter", request(t, "", q("bob")), "bob", ""},
-		{"header wins over query", withHeader("alice", q("bob")), "alice", ""},
-		{"default", request(t, "", nil), auth.Anonymous, ""},
-		{"empty query", request(t, "", q("")), auth.Anonymous, ""},
-		{"bearer ignored", request(t, "Bearer whatever", nil), auth.Anonymous, ""},
-		{"unicode", withHeader("zoë 🙂", nil), "zoë 🙂", ""},
-		{"128 characters", request(t, "", q(strings.Repeat("é", 128))), strings.Repeat("é", 128), ""},
-		{"129 characters", request(t, "", q(strings.Repeat("a", 129))), "", "bad user id"},
-		{"control character", request(t, "", q("ali\x1bce")), "", "bad user id"},
-		{"newline", request(t, "", q("alice\nadmin")), "", "bad user id"},
-		{"DEL in header", withHeader("alice\x7f", nil), "", "bad user id"},
-		{"invalid UTF-8", request(t, "", q("al\xffice")), "", "bad user id"},
+		{"from a trusted proxy", from("10.1.2.3:4000", "alice", nil), "alice", ""},
+		{"from a trusted single address", from("192.0.2.7:4000", "bob", nil), "bob", ""},
+		{"IPv4-mapped trusted peer", from("[::ffff:10.0.0.9]:4000", "alice", nil), "alice", ""},
+		{"from anyone else", from("192.0.2.8:4000", "alice", nil), "", "not a trusted proxy"},
+		{"from anyone else, through a forged X-Forwarded-For", func() *http.Request {
+			r := from("203.0.113.5:4000", "alice", nil)
+			r.Header.Set("X-Forwarded-For", "10.1.2.3")
+			return r
+		}(), "", "not a trusted proxy"},
+		{"no header", from("10.1.2.3:4000", "", nil), "", "named no user"},
+		{"query parameter is no name", from("10.1.2.3:4000", "", url.Values{"user_id": {"alice"}}), "", "named no user"},
+		{"bearer token is no name", func() *http.Request {
+			r := from("10.1.2.3:4000", "", nil)
+			r.Header.Set("Authorization", "Bearer t-alice")
+			return r
+		}(), "", "named no user"},
+		{"control character", from("10.1.2.3:4000", "ali\x1bce", nil), "", "bad user id"},
+		{"129 characters", from("10.1.2.3:4000", strings.Repeat("a", 129), nil), "", "bad user id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			check(t, a, tt.give, tt.want, tt.wantErr)
+			got, err := a.AuthenticateUpgrade(tt.give)
+			if (err == nil) != (tt.wantErr == "") || got != tt.want {
+				t.Fatalf("AuthenticateUpgrade() = %q, %v; want the same as Authenticate", got, err)
+			}
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -43,6 +44,15 @@ func TestConfigValidate(t *testing.T) {
 		{"control in user", token(func(c *auth.Config) { c.Tokens = []string{"a:al\x00ice"} }), "KCHAT_AUTH_TOKENS entry 1"},
 		{"repeated token", token(func(c *auth.Config) { c.Tokens = []string{"a:alice", "a:bob"} }), "KCHAT_AUTH_TOKENS entry 2 repeats"},
 		{"short secret", token(func(c *auth.Config) { c.JWTSecret = secret[:31] }), "KCHAT_AUTH_JWT_SECRET must be at least 32 bytes"},
+		{"header with a proxy", auth.Config{Mode: auth.ModeHeader, TrustedProxies: []string{"10.0.0.0/8"}}, ""},
+		{"header without proxies", auth.Config{Mode: auth.ModeHeader}, "KCHAT_TRUSTED_PROXIES"},
+		{"header with empty proxies", auth.Config{Mode: auth.ModeHeader, TrustedProxies: []string{" "}}, "KCHAT_TRUSTED_PROXIES"},
+		{"header with tokens", auth.Config{Mode: auth.ModeHeader, TrustedProxies: []string{"10.0.0.1"}, Tokens: []string{"a:b"}}, "KCHAT_AUTH_TOKENS"},
+		{"cookie key", auth.Config{Mode: auth.ModeNone, CookieKey: secret}, ""},
+		{"short cookie key", auth.Config{Mode: auth.ModeNone, CookieKey: secret[:31]}, "KCHAT_COOKIE_KEY must be at least 32 bytes"},
+		{"proxies of every form", auth.Config{Mode: auth.ModeNone, TrustedProxies: []string{"10.0.0.0/8", " 192.0.2.1 ", "2001:db8::/32", "::1"}}, ""},
+		{"bad proxy", auth.Config{Mode: auth.ModeNone, TrustedProxies: []string{"10.0.0.0/8", "proxy.local"}}, "KCHAT_TRUSTED_PROXIES entry 2"},
+		{"bad prefix length", auth.Config{Mode: auth.ModeNone, TrustedProxies: []string{"10.0.0.0/33"}}, "KCHAT_TRUSTED_PROXIES entry 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,7 +61,7 @@ func TestConfigValidate(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Validate() = %v, want nil", err)
 				}
-				if _, err := auth.New(tt.give); err != nil {
+				if _, err := auth.New(tt.give, slog.New(slog.DiscardHandler), nil); err != nil {
 					t.Fatalf("New() = %v, want nil", err)
 				}
 				return
@@ -59,7 +69,7 @@ func TestConfigValidate(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Validate() = %v, want an error containing %q", err, tt.want)
 			}
-			if _, err := auth.New(tt.give); err == nil {
+			if _, err := auth.New(tt.give, slog.New(slog.DiscardHandler), nil); err == nil {
 				t.Fatal("New() accepted a config Validate refuses")
 			}
 		})
@@ -71,6 +81,7 @@ func TestConfigErrorsDoNotQuoteSecrets(t *testing.T) {
 		{Mode: auth.ModeToken, Tokens: []string{"hunter2"}},
 		{Mode: auth.ModeToken, Tokens: []string{"hunter2:alice", "hunter2:bob"}},
 		{Mode: auth.ModeToken, JWTSecret: "hunter2"},
+		{Mode: auth.ModeNone, CookieKey: "hunter2"},
 	} {
 		if err := give.Validate(); err == nil || strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("Validate() = %v, want an error without the secret", err)
@@ -82,11 +93,12 @@ func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("KCHAT_AUTH", "token")
 	t.Setenv("KCHAT_AUTH_TOKENS", "t1:alice,t2:bob")
 	t.Setenv("KCHAT_AUTH_JWT_SECRET", secret)
+	t.Setenv("KCHAT_TRUSTED_PROXIES", "10.0.0.0/8,192.0.2.1")
 	cfg, err := env.ParseAs[auth.Config]()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Mode != auth.ModeToken || len(cfg.Tokens) != 2 || cfg.Tokens[1] != "t2:bob" || cfg.JWTSecret != secret {
+	if cfg.Mode != auth.ModeToken || len(cfg.Tokens) != 2 || cfg.Tokens[1] != "t2:bob" || cfg.JWTSecret != secret || len(cfg.TrustedProxies) != 2 {
 		t.Fatalf("parsed %+v", cfg)
 	}
 	if err := cfg.Validate(); err != nil {
@@ -95,7 +107,7 @@ func TestConfigFromEnv(t *testing.T) {
 }
 
 func TestConfigDefaultsMatchEnvDefaults(t *testing.T) {
-	for _, k := range []string{"KCHAT_AUTH", "KCHAT_AUTH_TOKENS", "KCHAT_AUTH_JWT_SECRET"} {
+	for _, k := range []string{"KCHAT_AUTH", "KCHAT_AUTH_TOKENS", "KCHAT_AUTH_JWT_SECRET", "KCHAT_COOKIE_KEY", "KCHAT_TRUSTED_PROXIES"} {
 		t.Setenv(k, "") // restored after the test
 		if err := os.Unsetenv(k); err != nil {
 			t.Fatal(err)
@@ -105,7 +117,24 @@ func TestConfigDefaultsMatchEnvDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Mode != auth.DefaultConfig().Mode || cfg.Tokens != nil || cfg.JWTSecret != "" {
+	if cfg.Mode != auth.DefaultConfig().Mode || cfg.Tokens != nil || cfg.JWTSecret != "" || cfg.CookieKey != "" || cfg.TrustedProxies != nil {
 		t.Fatalf("env defaults %+v, DefaultConfig %+v", cfg, auth.DefaultConfig())
+	}
+}
+
+// A gateway of its own in none mode needs the cookie key every replica
+// shares; the other modes need none.
+func TestRequireCookieKey(t *testing.T) {
+	if err := auth.DefaultConfig().RequireCookieKey(); err == nil || !strings.Contains(err.Error(), "KCHAT_COOKIE_KEY is required") || !strings.Contains(err.Error(), "openssl rand -hex 32") {
+		t.Fatalf("RequireCookieKey() = %v, want an error naming KCHAT_COOKIE_KEY and how to make one", err)
+	}
+	for _, ok := range []auth.Config{
+		{Mode: auth.ModeNone, CookieKey: secret},
+		{Mode: auth.ModeToken, Tokens: []string{"a:b"}},
+		{Mode: auth.ModeHeader, TrustedProxies: []string{"10.0.0.1"}},
+	} {
+		if err := ok.RequireCookieKey(); err != nil {
+			t.Errorf("RequireCookieKey(%s) = %v", ok.Mode, err)
+		}
 	}
 }

@@ -197,7 +197,7 @@ func (c *Consumer) ack(ctx context.Context, in *ackInput) (*ackOutput, error) {
 	if errors.As(err, &unknown) {
 		details := make([]error, len(unknown.Receipts))
 		for i, r := range unknown.Receipts {
-			details[i] = &huma.ErrorDetail{Location: "body.receipts", Message: "not leased: never issued, already acknowledged, or expired", Value: r}
+			details[i] = &huma.ErrorDetail{Location: "body.receipts", Message: "not leased: never issued for this consumer group, already acknowledged, or expired", Value: r}
 		}
 		return nil, huma.Error404NotFound(fmt.Sprintf("%d of %d receipts are unknown; the others were acknowledged", len(unknown.Receipts), len(in.Body.Receipts)), details...)
 	}

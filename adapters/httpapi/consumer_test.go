@@ -22,7 +22,7 @@ import (
 func newConsumer(t *testing.T) (*memory.Broker, http.Handler) {
 	t.Helper()
 	b := memory.NewBroker("")
-	q := memory.NewQueue(b, "g")
+	q := memory.NewQueue(b, "g", []byte("consumer-test-receipt-key-32-byt"))
 	c := profanity.New(profanity.DefaultConfig())
 	log := slog.New(slog.DiscardHandler)
 	s := httpapi.NewServer(httpapi.ServerConfig{Addr: ":0"}, "kchat consumer", nil, nil, log)

@@ -297,7 +297,6 @@ func TestDocsMetricsAndSpec(t *testing.T) {
 		{"/docs/swagger-initializer.js", "text/javascript", "../openapi.yaml"},
 		{"/docs/swagger-ui-bundle.js", "javascript", "SwaggerUIBundle"},
 		{"/openapi.yaml", "yaml", "operationId: postMessage"},
-		{"/metrics", "text/plain", "go_goroutines"},
 	}
 	for _, tt := range tests {
 		r := do(t, h, http.MethodGet, tt.path, "", "")
@@ -311,6 +310,10 @@ func TestDocsMetricsAndSpec(t *testing.T) {
 		if strings.Contains(m[1], "//") {
 			t.Errorf("/docs/ loads %s from another host", m[1])
 		}
+	}
+	// Metrics are on the admin listener, not the API (cmd/internal/runner).
+	if r := do(t, h, http.MethodGet, "/metrics", "", ""); r.status != http.StatusNotFound {
+		t.Errorf("GET /metrics on the API: status %d, want 404", r.status)
 	}
 	if r := do(t, h, http.MethodGet, "/docs", "", ""); r.status != http.StatusMovedPermanently {
 		t.Errorf("GET /docs: status %d, want a redirect to /docs/", r.status)

@@ -15,7 +15,6 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Version is the API version in every OpenAPI document.
@@ -60,11 +59,18 @@ type Server struct {
 	served chan error
 }
 
-// NewServer builds a server titled title; reg, when not nil, is served at
-// /metrics.
-func NewServer(cfg ServerConfig, title string, reg *prometheus.Registry, checks []Check, log *slog.Logger) *Server {
+// NewServer builds a server titled title. middlewares wrap every route,
+// outermost first, after the request id and panic recovery (the gateway's
+// edge, adapters/auth, goes there).
+//
+// Metrics are not served here: /metrics and Go's profiling endpoints are
+// on the process's admin listener (KCHAT_ADMIN_ADDR, cmd/internal/runner),
+// apart from the API and loopback by default. The registry parameter is no
+// longer read and goes when its callers stop passing it.
+func NewServer(cfg ServerConfig, title string, _ *prometheus.Registry, checks []Check, log *slog.Logger, middlewares ...func(http.Handler) http.Handler) *Server {
 	router := chi.NewRouter()
 	router.Use(middleware.RequestID, middleware.Recoverer)
+	router.Use(middlewares...)
 
 	hc := huma.DefaultConfig(title, Version)
 	hc.DocsPath = ""    // the default docs page needs a CDN; see docs.go
@@ -78,9 +84,6 @@ func NewServer(cfg ServerConfig, title string, reg *prometheus.Registry, checks 
 	s.registerHealth()
 	router.Handle("/docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
 	router.Mount("/docs/", http.StripPrefix("/docs/", docsHandler()))
-	if reg != nil {
-		router.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	}
 	return s
 }
 
@@ -113,11 +116,31 @@ func (s *Server) Start(context.Context) error {
 		return fmt.Errorf("listen %s: %w", s.cfg.Addr, err)
 	}
 	s.addr = ln.Addr()
-	s.srv = &http.Server{Handler: s.router, ReadHeaderTimeout: 10 * time.Second}
+	s.srv = newHTTPServer(s.router)
 	s.served = make(chan error, 1)
 	go func() { s.served <- s.srv.Serve(ln) }()
 	s.log.Info("http server listening", "addr", s.Addr(), "title", s.api.OpenAPI().Info.Title)
 	return nil
+}
+
+// Timeouts of every kchat HTTP server. There is no ReadTimeout or
+// WriteTimeout: they would cut the long answers (POST /chat waits for its
+// answer, GET /messages long-polls) and outlive the upgrade on hijacked
+// WebSocket connections, which set deadlines of their own; bodies are
+// bounded in size by each route instead.
+const (
+	// readHeaderTimeout drops a client that trickles its request line and
+	// headers (slowloris).
+	readHeaderTimeout = 10 * time.Second
+	// idleTimeout closes a keep-alive connection with no request in it.
+	idleTimeout = 2 * time.Minute
+	// maxHeaderBytes bounds request headers (Go's default is 1 MiB).
+	maxHeaderBytes = 64 << 10
+)
+
+// newHTTPServer is the net/http server of a kchat service.
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes}
 }
 
 // Stop stops accepting connections and waits for in-flight requests, at

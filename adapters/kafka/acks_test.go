@@ -4,13 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kchat/kchat/adapters/internal/ledger"
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/domain"
 	"github.com/kchat/kchat/internal/kafkatest"
@@ -18,48 +22,59 @@ import (
 	"github.com/kchat/kchat/ports"
 )
 
-func TestAckOnAnotherReplicaKfake(t *testing.T) {
-	t.Parallel()
-	testAckOnAnotherReplica(t, kafkatest.Fake(t), testenv.Prefix("kfake"))
+// mint returns a receipt of typ signed for group with key by a ledger no
+// replica runs: what a replica that is gone issued.
+func mint(t *testing.T, group, key string, typ domain.MessageType) string {
+	t.Helper()
+	s, err := ledger.NewSigner(group, []byte(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := ledger.New[int](string(typ), 0, s)
+	l.Assign(0, 1)
+	l.Add(0, 1, []int64{0}, []int{0})
+	return l.Take(1, time.Now(), time.Minute, false)[0].Receipt
 }
 
-func TestIntegrationAckOnAnotherReplica(t *testing.T) {
+func TestAckOfAGoneOwnersReceiptKfake(t *testing.T) {
 	t.Parallel()
-	prefix := testenv.Prefix("it-fwd")
-	testAckOnAnotherReplica(t, kafkatest.Real(t, prefix), prefix)
+	testAckOfAGoneOwnersReceipt(t, kafkatest.Fake(t), testenv.Prefix("kfake"))
 }
 
-// testAckOnAnotherReplica leases a message from one member of the group and
-// acknowledges it on the other: it must never be served again.
-func testAckOnAnotherReplica(t *testing.T, brokers []string, prefix string) {
+func TestIntegrationAckOfAGoneOwnersReceipt(t *testing.T) {
+	t.Parallel()
+	prefix := testenv.Prefix("it-gone")
+	testAckOfAGoneOwnersReceipt(t, kafkatest.Real(t, prefix), prefix)
+}
+
+// testAckOfAGoneOwnersReceipt leases a message on one member of the group,
+// stops that member (its partitions and leases move on) and acknowledges
+// the receipt on the other: no replica holds it, so it is unknown once the
+// delivery timeout has passed: never acknowledged, never a hang.
+func testAckOfAGoneOwnersReceipt(t *testing.T, brokers []string, prefix string) {
 	cfg := kafka.DefaultConfig()
 	cfg.Brokers, cfg.TopicPrefix = brokers, prefix
-	qcfg := kafka.DefaultQueueConfig()
-	qcfg.Group = prefix + "group"
-	h := queueHarness(t, brokers, prefix) // creates the topics; its queue is a third member
-	other, _ := startQueue(t, cfg, qcfg)
-	members := []ports.MessageQueue{h.Queue, other}
-	// Let the group settle first: a rebalance hands a manually leased
-	// message to the new owner, which serves it again by design.
-	for _, q := range members {
-		if _, err := q.Next(context.Background(), ports.NextRequest{Type: domain.TypePrompt, Limit: 1, Wait: 3 * time.Second, Lease: time.Second}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cfg.DeliveryTimeout = 2 * time.Second
+	h := queueHarness(t, brokers, prefix) // creates the topics
+	qcfg := queueConfig(prefix)
+	qcfg.Group = prefix + "gone" // not the harness queue's group
+	first, stopFirst := startQueue(t, cfg, qcfg)
+	second, stopSecond := startQueue(t, cfg, qcfg)
+	settle(t, first, second)
 	h.Publish(t, domain.Message{MessageID: domain.NewMessageID(), SessionID: "s", UserID: "u", Type: domain.TypePrompt, Text: "p"})
 
-	req := ports.NextRequest{Type: domain.TypePrompt, Limit: 1, Wait: 500 * time.Millisecond, Lease: 2 * time.Second}
+	members := []ports.MessageQueue{first, second}
 	var holder int
 	var d domain.Delivery
 	deadline := time.Now().Add(30 * time.Second)
 	for d.Receipt == "" && time.Now().Before(deadline) {
 		for i, q := range members {
-			b, err := q.Next(context.Background(), req)
+			got, err := q.Next(context.Background(), ports.NextRequest{Type: domain.TypePrompt, Limit: 1, Wait: 300 * time.Millisecond, Lease: time.Minute})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(b.Deliveries) == 1 {
-				holder, d = i, b.Deliveries[0]
+			if len(got.Deliveries) == 1 {
+				holder, d = i, got.Deliveries[0]
 				break
 			}
 		}
@@ -67,20 +82,19 @@ func testAckOnAnotherReplica(t *testing.T, brokers []string, prefix string) {
 	if d.Receipt == "" {
 		t.Fatal("no member served the message")
 	}
-	if err := members[1-holder].Ack(context.Background(), []string{d.Receipt}); err != nil {
-		t.Fatalf("ack on the other replica: %v", err)
+	survivor := members[1-holder]
+	[]func(){stopFirst, stopSecond}[holder]()
+	start := time.Now()
+	err := survivor.Ack(context.Background(), []string{d.Receipt})
+	took := time.Since(start)
+	var unknown *domain.UnknownReceiptsError
+	if !errors.As(err, &unknown) || !slices.Equal(unknown.Receipts, []string{d.Receipt}) {
+		t.Fatalf("Ack of a gone owner's receipt = %v, want it unknown", err)
+	}
+	if took < cfg.DeliveryTimeout-100*time.Millisecond || took > cfg.DeliveryTimeout+3*time.Second {
+		t.Fatalf("the answer took %s, want about the delivery timeout (%s)", took, cfg.DeliveryTimeout)
 	}
 	checkAcksTopic(t, brokers, cfg)
-	time.Sleep(3 * time.Second) // past the lease
-	for i, q := range members {
-		b, err := q.Next(context.Background(), ports.NextRequest{Type: domain.TypePrompt, Limit: 1, Wait: 500 * time.Millisecond, Lease: time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(b.Deliveries) != 0 {
-			t.Fatalf("member %d served the acknowledged message again", i)
-		}
-	}
 }
 
 // checkAcksTopic checks that the queues created the forwarding topic, with
@@ -102,46 +116,101 @@ func checkAcksTopic(t *testing.T, brokers []string, cfg kafka.Config) {
 	}
 }
 
-// TestAckForwardsOnlyReceiptsOfItsTopicsKfake acknowledges receipts this
-// replica did not issue: well-formed ones of its topics go to their
-// replica, anything else (another tag, malformed, forged) is unknown and
-// never forwarded.
-func TestAckForwardsOnlyReceiptsOfItsTopicsKfake(t *testing.T) {
+// TestAckRefusesWhatDoesNotVerifyKfake acknowledges receipts that do not
+// verify: made up under our key id, another group's, another key's,
+// malformed. Each is unknown at once and none is forwarded; another key's
+// is logged as an ERROR naming KCHAT_RECEIPT_KEY and counted.
+func TestAckRefusesWhatDoesNotVerifyKfake(t *testing.T) {
 	t.Parallel()
 	brokers, prefix := kafkatest.Fake(t), testenv.Prefix("kfake")
 	cfg := kafka.DefaultConfig()
 	cfg.Brokers, cfg.TopicPrefix = brokers, prefix
-	h := queueHarness(t, brokers, prefix)
-
-	peers := []string{"query~deadbeef.0.0.1", "answer~0123abcd.2.17.az"}
-	for _, r := range peers {
-		if err := h.Queue.Ack(context.Background(), []string{r}); err != nil {
-			t.Fatalf("Ack(%q) = %v, want it forwarded", r, err)
-		}
+	cfg.DeliveryTimeout = time.Second
+	qcfg := queueConfig(prefix)
+	queueHarness(t, brokers, prefix) // creates the topics
+	logs := &syncBuffer{}
+	reg := prometheus.NewRegistry()
+	metrics := kafka.NewMetrics(reg)
+	q, err := kafka.NewQueue(cfg, qcfg, slog.New(slog.NewTextHandler(logs, nil)), metrics)
+	if err != nil {
+		t.Fatal(err)
 	}
-	notOurs := []string{
-		"other~deadbeef.0.0.1",   // a tag that names no topic of this queue
-		"query~deadbeef.0.0",     // a field missing
-		"query~DEADBEEF.0.0.1",   // not an instance
-		"query~deadbeef.-1.0.1",  // a negative partition
-		"query~deadbeef.0.0.1\n", // a trailing newline
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = q.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	otherKey := "another-receipt-key-0123456789abcdef"
+	gone := mint(t, qcfg.Group, testReceiptKey, domain.TypePrompt) // verifies; its owner is gone
+	made := mint(t, qcfg.Group, testReceiptKey, domain.TypeQuery)
+	madeUp := made[:len(made)-32] + strings.Repeat("0", 32)
+	refused := []string{
+		madeUp,
+		mint(t, prefix+"other", testReceiptKey, domain.TypeQuery), // another group's
+		mint(t, qcfg.Group, otherKey, domain.TypeQuery),           // another key's
+		strings.Replace(made, "query~", "other~", 1),              // a tag that names no topic
 		"no-such-receipt",
 	}
-	err := h.Queue.Ack(context.Background(), notOurs)
+	start := time.Now()
+	err = q.Ack(context.Background(), refused)
 	var unknown *domain.UnknownReceiptsError
-	if !errors.As(err, &unknown) || !slices.Equal(unknown.Receipts, notOurs) {
-		t.Fatalf("Ack(not ours) = %v, want every one unknown", err)
+	if !errors.As(err, &unknown) || !slices.Equal(unknown.Receipts, refused) {
+		t.Fatalf("Ack(refused) = %v, want every one unknown", err)
 	}
-
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Fatalf("refusing took %s: something waited for a verdict", took)
+	}
+	// Only a receipt that verifies is forwarded.
+	if err := q.Ack(context.Background(), []string{gone}); !errors.As(err, &unknown) {
+		t.Fatalf("Ack(gone owner) = %v, want unknown", err)
+	}
+	recs := kafkatest.ReadAll(t, brokers, kafka.AcksTopic(cfg).Name, 1, 10*time.Second)
 	var forwarded []string
-	for _, r := range kafkatest.ReadAll(t, brokers, kafka.AcksTopic(cfg).Name, len(peers), 10*time.Second) {
-		var fa struct{ Receipts []string }
-		if err := json.Unmarshal(r.Value, &fa); err != nil {
+	for _, r := range recs {
+		var m struct{ Receipts []string }
+		if err := json.Unmarshal(r.Value, &m); err != nil {
 			t.Fatal(err)
 		}
-		forwarded = append(forwarded, fa.Receipts...)
+		forwarded = append(forwarded, m.Receipts...)
 	}
-	if !slices.Equal(forwarded, peers) {
-		t.Fatalf("forwarded %q, want %q", forwarded, peers)
+	if !slices.Equal(forwarded, []string{gone}) {
+		t.Fatalf("forwarded %q, want only %q", forwarded, gone)
 	}
+
+	wantLog := "another KCHAT_RECEIPT_KEY (key id " + domain.KeyID([]byte(otherKey)) + ", ours " + domain.KeyID([]byte(testReceiptKey)) + ")"
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), wantLog) {
+		t.Fatalf("no ERROR naming %q in the log:\n%s", wantLog, logs)
+	}
+	if strings.Contains(logs.String(), testReceiptKey) || strings.Contains(logs.String(), otherKey) {
+		t.Fatalf("the log shows a key:\n%s", logs)
+	}
+	if n := counter(t, reg, "kchat_consumer_receipt_key_mismatch_total"); n != 1 {
+		t.Fatalf("kchat_consumer_receipt_key_mismatch_total = %v, want 1", n)
+	}
+}
+
+func TestNewQueueRefusesAShortReceiptKey(t *testing.T) {
+	cfg := kafka.DefaultConfig()
+	cfg.Brokers = []string{"127.0.0.1:1"}
+	qcfg := queueConfig("short")
+	qcfg.ReceiptKey = "too-short"
+	_, err := kafka.NewQueue(cfg, qcfg, slog.New(slog.DiscardHandler), kafka.NewMetrics(nil))
+	if err == nil || !strings.Contains(err.Error(), "KCHAT_RECEIPT_KEY") || strings.Contains(err.Error(), "too-short") {
+		t.Fatalf("NewQueue(short key) = %v, want an error naming KCHAT_RECEIPT_KEY, not the key", err)
+	}
+}
+
+// counter returns the value of the counter name on reg.
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
 }

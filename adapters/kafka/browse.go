@@ -18,11 +18,19 @@ import (
 // closes, under the same names for every client with the same label: a
 // client per browse would panic on duplicate registration as soon as two
 // browses overlap.
+//
+// It keeps control records: a browse reads up to the last stable offset,
+// and the record just below it is often a transaction's commit marker
+// (answers are written in transactions). Dropped, as franz-go does by
+// default, the marker never arrives and the browse would wait for it until
+// its timeout. (Records of an aborted transaction are still dropped; should
+// they end just below a transaction still open, the browse waits for that
+// one to end.)
 func newBrowser(cfg Config, log *slog.Logger, metrics *Metrics) (*kgo.Client, error) {
 	bcfg := cfg
 	bcfg.ClientID = cfg.ClientID + "-browse"
 	cl, err := kgo.NewClient(append(clientOpts(bcfg, log, metrics.client("browse")),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()))...)
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka browse client: %w", err)
 	}
@@ -83,7 +91,7 @@ func (q *Queue) Browse(ctx context.Context, typ domain.MessageType, limit int) (
 			if r.Topic != tq.topic {
 				return
 			}
-			if len(out) < limit {
+			if len(out) < limit && !r.Attrs.IsControl() {
 				out = append(out, tq.delivery(r))
 			}
 			if r.Offset+1 >= remaining[r.Partition] {

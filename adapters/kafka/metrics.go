@@ -12,6 +12,8 @@ type Metrics struct {
 	Joins  *prometheus.CounterVec
 	Gaps   *prometheus.CounterVec
 	Poison *prometheus.CounterVec
+	// OtherReceiptKey counts receipts signed with another KCHAT_RECEIPT_KEY.
+	OtherReceiptKey prometheus.Counter
 }
 
 // NewMetrics registers kchat's Kafka metrics on reg.
@@ -30,9 +32,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Namespace: "kchat", Subsystem: "consumer", Name: "poison_records_total",
 			Help: "Records that are not a valid envelope, delivered flagged.",
 		}, []string{"topic"}),
+		OtherReceiptKey: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "kchat", Subsystem: "consumer", Name: "receipt_key_mismatch_total",
+			Help: "Receipts signed with another KCHAT_RECEIPT_KEY: some process of the deployment has a different key.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Joins, m.Gaps, m.Poison)
+		reg.MustRegister(m.Joins, m.Gaps, m.Poison, m.OtherReceiptKey)
 	}
 	return m
 }

@@ -2,9 +2,13 @@ package kafka
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -22,11 +26,18 @@ type Queue struct {
 	log     *slog.Logger
 	metrics *Metrics
 	topics  map[domain.MessageType]*topicQueue
+	signer  *ledger.Signer // signs and verifies every topic's receipts
 
 	acksTopic  string
 	acksAdmin  *TopicAdmin // creates acksTopic
-	forwarder  *kgo.Client // produces forwarded acknowledgements
-	acksReader *kgo.Client // reads them, group-less, from the end
+	forwarder  *kgo.Client // produces forwarded acknowledgements and verdicts
+	acksReader *kgo.Client // reads them, group-less, from the start
+	replica    string      // names this replica in forwarded acknowledgements
+	requests   atomic.Uint64
+	pendingMu  sync.Mutex
+	pending    map[string]*pendingAck // forwarded, awaiting verdicts, by request id
+
+	otherKeyLog, forgedLog throttle
 
 	browser    *kgo.Client   // group-less, for Browse
 	browseSlot chan struct{} // one browse at a time on browser
@@ -37,11 +48,20 @@ var _ ports.MessageQueue = (*Queue)(nil)
 // NewQueue creates the group consumers (one client per topic). They do not
 // dial until Run.
 func NewQueue(cfg Config, qcfg QueueConfig, log *slog.Logger, metrics *Metrics) (*Queue, error) {
+	signer, err := ledger.NewSigner(qcfg.Group, []byte(qcfg.ReceiptKey))
+	if err != nil {
+		return nil, fmt.Errorf("KCHAT_RECEIPT_KEY: %w", err)
+	}
+	var id [8]byte
+	_, _ = rand.Read(id[:])
 	acks := AcksTopic(cfg)
 	q := &Queue{
 		cfg: cfg, qcfg: qcfg, log: log, metrics: metrics,
 		topics:     map[domain.MessageType]*topicQueue{},
+		signer:     signer,
 		acksTopic:  acks.Name,
+		replica:    hex.EncodeToString(id[:]),
+		pending:    map[string]*pendingAck{},
 		browseSlot: make(chan struct{}, 1),
 	}
 	for _, typ := range domain.MessageTypes {
@@ -176,30 +196,47 @@ func deliveries(got []ledger.Leased[domain.Delivery]) []domain.Delivery {
 }
 
 // Ack acknowledges receipts; the commit follows asynchronously, coalesced
-// with other acknowledgements.
+// with other acknowledgements. Receipts are verified before anything is
+// applied or forwarded; one issued by another replica is forwarded to it
+// and counts as acknowledged only once it says it applied it (acks.go).
 func (q *Queue) Ack(ctx context.Context, receipts []string) error {
-	var unknown, foreign []string
+	refused := map[string]bool{}
+	var foreign []string
 	for _, r := range receipts {
-		tq := q.topicOf(r)
+		tq := q.verified(r)
 		switch {
 		case tq == nil:
-			unknown = append(unknown, r)
+			refused[r] = true
 		case tq.ledger.Owns(r):
-			unknown = append(unknown, tq.ledger.Ack([]string{r})...)
-			tq.requestCommit()
+			if len(tq.ledger.Ack([]string{r})) > 0 {
+				refused[r] = true
+			} else {
+				tq.requestCommit()
+			}
 		default:
 			foreign = append(foreign, r) // another replica's lease
 		}
 	}
 	if len(foreign) > 0 {
-		if err := q.forward(ctx, foreign); err != nil {
+		notApplied, err := q.forward(ctx, foreign)
+		if err != nil {
 			return err
 		}
+		for _, r := range notApplied {
+			refused[r] = true
+		}
 	}
-	if len(unknown) > 0 {
-		return &domain.UnknownReceiptsError{Receipts: unknown}
+	if len(refused) == 0 {
+		return nil
 	}
-	return nil
+	unknown := make([]string, 0, len(refused))
+	for _, r := range receipts {
+		if refused[r] {
+			unknown = append(unknown, r)
+			delete(refused, r)
+		}
+	}
+	return &domain.UnknownReceiptsError{Receipts: unknown}
 }
 
 // Release puts leased records back at the head of their partitions.
@@ -212,23 +249,51 @@ func (q *Queue) Release(_ context.Context, receipts []string) error {
 	return nil
 }
 
-// topicOf returns the topic queue whose ledgers, in any replica, issue
-// receipts like receipt: the one its tag names. nil if receipt is not one.
-func (q *Queue) topicOf(receipt string) *topicQueue {
-	r, ok := ledger.ParseReceipt(receipt)
-	if !ok {
+// verified returns the topic queue whose ledgers, in any replica, issued
+// receipt: the one its tag names. nil if the receipt does not verify (made
+// up, altered, another group's or another key's) or names no topic here.
+func (q *Queue) verified(receipt string) *topicQueue {
+	r, err := q.signer.Verify(receipt)
+	var other *ledger.OtherKeyError
+	switch {
+	case errors.As(err, &other):
+		// Not the client's doing but the deployment's: say so loudly.
+		q.metrics.OtherReceiptKey.Inc()
+		if q.otherKeyLog.allow(time.Second) {
+			q.log.Error(fmt.Sprintf("a receipt was signed with another KCHAT_RECEIPT_KEY (key id %s, ours %s): every process must share the key",
+				other.KeyID, other.Ours), "key_id", other.KeyID, "our_key_id", other.Ours)
+		}
+		return nil
+	case errors.Is(err, ledger.ErrForged):
+		if q.forgedLog.allow(time.Second) {
+			q.log.Warn("refused a receipt whose signature does not match: made up, altered, or another consumer group's", "group", q.qcfg.Group)
+		}
+		return nil
+	case err != nil:
 		return nil
 	}
 	return q.topics[domain.MessageType(r.Tag)]
 }
 
 // owner returns the topic queue whose ledger in this replica issued
-// receipt, or nil.
+// receipt, or nil. It does not verify the receipt: a ledger acknowledges
+// and releases only the exact receipts it issued.
 func (q *Queue) owner(receipt string) *topicQueue {
-	if tq := q.topicOf(receipt); tq != nil && tq.ledger.Owns(receipt) {
-		return tq
+	for _, tq := range q.topics {
+		if tq.ledger.Owns(receipt) {
+			return tq
+		}
 	}
 	return nil
+}
+
+// throttle lets one log line of a kind through per interval: refused
+// receipts are the client's to send, but the log is not theirs to fill.
+type throttle struct{ last atomic.Int64 }
+
+func (th *throttle) allow(every time.Duration) bool {
+	now, last := time.Now().UnixNano(), th.last.Load()
+	return now-last >= int64(every) && th.last.CompareAndSwap(last, now)
 }
 
 // Ready reports whether a broker answers.

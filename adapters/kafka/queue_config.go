@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/kchat/kchat/adapters/internal/ledger"
 )
 
 // QueueConfig configures the consumer service's group consumers.
@@ -24,9 +26,13 @@ type QueueConfig struct {
 	// handed out beyond the last durable commit: after a crash (kill -9) at
 	// most this many per partition are served again.
 	MaxInFlight int `env:"KCHAT_CONSUMER_MAX_IN_FLIGHT" envDefault:"32"`
+	// ReceiptKey signs ack=manual receipts (docs/security.md, "Consumer
+	// receipts"); every replica of the group must share it. Never logged.
+	ReceiptKey string `env:"KCHAT_RECEIPT_KEY"`
 }
 
-// DefaultQueueConfig is the configuration with every default applied.
+// DefaultQueueConfig is the configuration with every default applied. It
+// has no ReceiptKey: that has no default.
 func DefaultQueueConfig() QueueConfig {
 	return QueueConfig{Group: "kchat-consumer", PartitionBuffer: 500, SettleTimeout: 5 * time.Second, SessionTimeout: 10 * time.Second, MaxInFlight: 32}
 }
@@ -45,6 +51,11 @@ func (c QueueConfig) Validate() error {
 	case c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute:
 		// Kafka's default group.min.session.timeout.ms is 6 s.
 		return fmt.Errorf("KCHAT_CONSUMER_SESSION_TIMEOUT must be between 6s and 5m, got %s", c.SessionTimeout)
+	case c.ReceiptKey == "":
+		return errors.New("KCHAT_RECEIPT_KEY is required: every consumer replica signs and checks ack=manual receipts with it, " +
+			"so all must share one; make one with `openssl rand -hex 32`")
+	case len(c.ReceiptKey) < ledger.MinKeyLen:
+		return fmt.Errorf("KCHAT_RECEIPT_KEY must be at least %d bytes, got %d; make one with `openssl rand -hex 32`", ledger.MinKeyLen, len(c.ReceiptKey))
 	}
 	return nil
 }

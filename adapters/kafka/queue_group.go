@@ -51,7 +51,7 @@ func newTopicQueue(q *Queue, typ domain.MessageType) (*topicQueue, error) {
 		q: q, typ: typ,
 		topic:     domain.TopicName(q.cfg.TopicPrefix, typ),
 		group:     q.qcfg.Group + "-" + string(typ),
-		ledger:    ledger.New[domain.Delivery](string(typ), q.qcfg.MaxInFlight),
+		ledger:    ledger.New[domain.Delivery](string(typ), q.qcfg.MaxInFlight, q.signer),
 		commitReq: make(chan struct{}, 1),
 		joined:    make(chan struct{}),
 		started:   time.Now(),
@@ -64,6 +64,10 @@ func newTopicQueue(q *Queue, typ domain.MessageType) (*topicQueue, error) {
 		kgo.ConsumeTopics(tq.topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Transaction markers arrive too (add skips them): after a restart
+		// a marker may be all that is left, and the backlog check must see
+		// it arrive rather than wait out the startup grace for it.
+		kgo.KeepControlRecords(),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchMaxWait(time.Second),
@@ -146,10 +150,13 @@ func (tq *topicQueue) add(fp kgo.FetchTopicPartition) {
 	if !assigned || len(recs) == 0 {
 		return
 	}
-	offs := make([]int64, len(recs))
-	items := make([]domain.Delivery, len(recs))
-	for i, r := range recs {
-		offs[i], items[i] = r.Offset, tq.delivery(r)
+	offs := make([]int64, 0, len(recs))
+	items := make([]domain.Delivery, 0, len(recs))
+	for _, r := range recs {
+		if r.Attrs.IsControl() {
+			continue // a transaction marker: nothing to serve, a gap to the ledger
+		}
+		offs, items = append(offs, r.Offset), append(items, tq.delivery(r))
 	}
 	tq.ledger.Add(p, epoch, offs, items)
 	tq.warm.Store(true)

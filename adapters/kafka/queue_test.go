@@ -3,6 +3,7 @@ package kafka_test
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,12 +62,22 @@ func startQueueWith(t *testing.T, cfg kafka.Config, qcfg kafka.QueueConfig, metr
 	return q, stop
 }
 
+// testReceiptKey is the receipt key of every test queue.
+const testReceiptKey = "kafka-test-receipt-key-0123456789abcdef"
+
+// queueConfig is the default queue configuration with prefix's group and
+// the test receipt key.
+func queueConfig(prefix string) kafka.QueueConfig {
+	qcfg := kafka.DefaultQueueConfig()
+	qcfg.Group, qcfg.ReceiptKey = prefix+"group", testReceiptKey
+	return qcfg
+}
+
 func queueHarness(t *testing.T, brokers []string, prefix string) porttest.QueueHarness {
 	t.Helper()
 	cfg := kafka.DefaultConfig()
 	cfg.Brokers, cfg.TopicPrefix = brokers, prefix
-	qcfg := kafka.DefaultQueueConfig()
-	qcfg.Group = prefix + "group"
+	qcfg := queueConfig(prefix)
 	log := slog.New(slog.DiscardHandler)
 	cl, err := kafka.NewClient(cfg, log, nil)
 	if err != nil {
@@ -92,6 +103,17 @@ func queueHarness(t *testing.T, brokers []string, prefix string) porttest.QueueH
 			stop()
 			q, stop = startQueue(t, cfg, qcfg)
 			return q
+		},
+		OtherGroup: func(t *testing.T) ports.MessageQueue {
+			ocfg := qcfg
+			ocfg.Group = prefix + "other"
+			other, _ := startQueue(t, cfg, ocfg)
+			return other
+		},
+		Peer: func(t *testing.T) ports.MessageQueue {
+			peer, _ := startQueue(t, cfg, qcfg)
+			settle(t, q, peer)
+			return peer
 		},
 		PublishRaw: func(t *testing.T, typ domain.MessageType, key string, raw []byte) {
 			t.Helper()
@@ -123,5 +145,71 @@ func queueHarness(t *testing.T, brokers []string, prefix string) porttest.QueueH
 			}
 			time.Sleep(100 * time.Millisecond)
 		},
+	}
+}
+
+// settle lets a group of members join and settle, so that no rebalance
+// hands a partition to another member in the middle of a test (a manually
+// leased message then goes to the new owner, which serves it again by
+// design).
+func settle(t *testing.T, members ...ports.MessageQueue) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for _, q := range members {
+		for _, typ := range domain.MessageTypes {
+			wg.Go(func() {
+				if _, err := q.Next(context.Background(), ports.NextRequest{Type: typ, Limit: 1, Wait: 3 * time.Second, Lease: time.Second}); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+}
+
+func TestFirstCallAfterRestartPastACommitMarkerKfake(t *testing.T) {
+	t.Parallel()
+	testFirstCallAfterRestartPastACommitMarker(t, kafkatest.Fake(t), testenv.Prefix("kfake"))
+}
+
+func TestIntegrationFirstCallAfterRestartPastACommitMarker(t *testing.T) {
+	t.Parallel()
+	prefix := testenv.Prefix("it-marker")
+	testFirstCallAfterRestartPastACommitMarker(t, kafkatest.Real(t, prefix), prefix)
+}
+
+// testFirstCallAfterRestartPastACommitMarker consumes every answer of a
+// transaction and restarts: all that is left of the partition is the
+// commit marker, which the group's committed offset cannot pass (it is no
+// record to acknowledge). The first call with wait=0 must still answer at
+// once, not wait out the startup grace (10 s) for a backlog of one marker.
+func testFirstCallAfterRestartPastACommitMarker(t *testing.T, brokers []string, prefix string) {
+	h := queueHarness(t, brokers, prefix)
+	answerTransactions(t, brokers, prefix)(true, "s1", "s1")
+	drain(t, h.Queue, domain.TypeAnswer, 2)
+	q := h.Restart(t)
+	start := time.Now()
+	b, err := q.Next(context.Background(), ports.NextRequest{Type: domain.TypeAnswer, Limit: 5, Lease: time.Minute})
+	if took := time.Since(start); err != nil || len(b.Deliveries) != 0 || took > 3*time.Second {
+		t.Fatalf("first Next after the restart = %d answers, %v after %s; want none at once", len(b.Deliveries), err, took)
+	}
+}
+
+// drain takes and acknowledges n messages of typ.
+func drain(t *testing.T, q ports.MessageQueue, typ domain.MessageType, n int) {
+	t.Helper()
+	for got := 0; got < n; {
+		b, err := q.Next(context.Background(), ports.NextRequest{Type: typ, Limit: n, Wait: 10 * time.Second, Lease: time.Minute})
+		if err != nil || len(b.Deliveries) == 0 {
+			t.Fatalf("Next = %d messages, %v; want the %d left", len(b.Deliveries), err, n-got)
+		}
+		receipts := make([]string, len(b.Deliveries))
+		for i, d := range b.Deliveries {
+			receipts[i] = d.Receipt
+		}
+		if err := q.Ack(context.Background(), receipts); err != nil {
+			t.Fatal(err)
+		}
+		got += len(b.Deliveries)
 	}
 }

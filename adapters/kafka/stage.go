@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kchat/kchat/domain"
@@ -50,6 +51,25 @@ func (c StageConfig) Validate() error {
 	return nil
 }
 
+// keyMismatches is the stages' count of records signed with another
+// KCHAT_ANSWER_KEY, registered once per registry (each stage has a label).
+func keyMismatches(m *Metrics) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "kchat", Subsystem: "answerer", Name: "answer_key_mismatch_total",
+		Help: "Records signed with another KCHAT_ANSWER_KEY, set aside: some process of the deployment has a different key.",
+	}, []string{"stage"})
+	if m == nil || m.reg == nil {
+		return c
+	}
+	var dup prometheus.AlreadyRegisteredError
+	if err := m.reg.Register(c); errors.As(err, &dup) {
+		if existing, ok := dup.ExistingCollector.(*prometheus.CounterVec); ok {
+			return existing
+		}
+	}
+	return c
+}
+
 // maxRetryBackoff caps the wait between retries of a failed batch, so the
 // pipeline resumes within seconds of a dependency coming back.
 const maxRetryBackoff = 2 * time.Second
@@ -72,6 +92,8 @@ type Stage struct {
 	opts      []kgo.Opt
 	cfg       StageConfig
 	log       *slog.Logger
+	// otherKey counts records signed with another KCHAT_ANSWER_KEY.
+	otherKey prometheus.Counter
 }
 
 // NewStage returns a stage named name reading typ's topic.
@@ -82,6 +104,7 @@ func NewStage(name string, typ domain.MessageType, cfg Config, scfg StageConfig,
 	s := &Stage{
 		name: name, in: in, dlq: DeadLetterTopic(in), outPrefix: cfg.TopicPrefix,
 		transform: transform, cfg: scfg, log: log.With("stage", name),
+		otherKey: keyMismatches(metrics).WithLabelValues(name),
 	}
 	s.opts = append(clientOpts(ccfg, s.log, metrics.client("answerer-"+name)),
 		kgo.TransactionalID(scfg.Group+"-"+name+"-"+scfg.Instance),
@@ -270,7 +293,15 @@ func (s *Stage) handle(ctx context.Context, r *kgo.Record) (*kgo.Record, error) 
 			return nil, err
 		}
 	}
-	s.log.Warn("record sent to the dead-letter topic", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+	var mismatch *domain.KeyMismatchError
+	if errors.As(err, &mismatch) {
+		// Loud: replicas that do not share the key set every record aside.
+		s.otherKey.Inc()
+		s.log.Error(fmt.Sprintf("record signed with another KCHAT_ANSWER_KEY (key id %s, ours %s): every process must share the key; sent to the dead-letter topic", mismatch.Theirs, mismatch.Ours),
+			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset)
+	} else {
+		s.log.Warn("record sent to the dead-letter topic", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+	}
 	return &kgo.Record{
 		Topic: s.dlq, Key: r.Key, Value: r.Value,
 		Headers: append(append([]kgo.RecordHeader(nil), r.Headers...),

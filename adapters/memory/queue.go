@@ -22,6 +22,7 @@ const partitionCap = 1000
 type Queue struct {
 	b      *Broker
 	group  string
+	signer *ledger.Signer
 	topics map[domain.MessageType]*memTopic
 }
 
@@ -35,12 +36,18 @@ type memTopic struct {
 }
 
 // NewQueue returns the group's queue on b, resuming at its committed
-// offsets.
-func NewQueue(b *Broker, group string) *Queue {
-	q := &Queue{b: b, group: group, topics: map[domain.MessageType]*memTopic{}}
+// offsets. Its receipts are signed with key, as the Kafka queue's are
+// (docs/security.md, "Consumer receipts"); it panics on a key shorter than
+// 32 bytes.
+func NewQueue(b *Broker, group string, key []byte) *Queue {
+	signer, err := ledger.NewSigner(group, key)
+	if err != nil {
+		panic("memory queue: " + err.Error())
+	}
+	q := &Queue{b: b, group: group, signer: signer, topics: map[domain.MessageType]*memTopic{}}
 	for _, t := range domain.MessageTypes {
 		name := domain.TopicName(b.prefix, t)
-		mt := &memTopic{name: name, ledger: ledger.New[domain.Message](string(t), 0), next: b.committed(group, name)}
+		mt := &memTopic{name: name, ledger: ledger.New[domain.Message](string(t), 0, signer), next: b.committed(group, name)}
 		for p := range mt.next {
 			mt.ledger.Assign(int32(p), 1)
 		}
@@ -118,7 +125,10 @@ func deliveries(topic string, got []ledger.Leased[domain.Message]) []domain.Deli
 	return out
 }
 
-// Ack acknowledges receipts and commits what became contiguous.
+// Ack acknowledges receipts and commits what became contiguous. A receipt
+// that does not verify (made up, altered, another group's or another key's)
+// is unknown before anything is applied; so is one another queue issued,
+// as this queue is its group's only member.
 func (q *Queue) Ack(_ context.Context, receipts []string) error {
 	var unknown []string
 	for _, group := range q.byTopic(receipts) {
@@ -132,9 +142,25 @@ func (q *Queue) Ack(_ context.Context, receipts []string) error {
 	}
 	unknown = append(unknown, q.foreign(receipts)...)
 	if len(unknown) > 0 {
-		return &domain.UnknownReceiptsError{Receipts: unknown}
+		return &domain.UnknownReceiptsError{Receipts: inOrder(receipts, unknown)}
 	}
 	return nil
+}
+
+// inOrder returns the receipts of subset in the order of all.
+func inOrder(all, subset []string) []string {
+	in := make(map[string]bool, len(subset))
+	for _, r := range subset {
+		in[r] = true
+	}
+	out := make([]string, 0, len(subset))
+	for _, r := range all {
+		if in[r] {
+			out = append(out, r)
+			delete(in, r)
+		}
+	}
+	return out
 }
 
 // Release puts leased messages back at the head.
@@ -150,12 +176,14 @@ type topicReceipts struct {
 	receipts []string
 }
 
+// byTopic groups the receipts that verify by the topic whose ledger here
+// issued them.
 func (q *Queue) byTopic(receipts []string) []topicReceipts {
 	var out []topicReceipts
 	for _, mt := range q.topics {
 		var mine []string
 		for _, r := range receipts {
-			if mt.ledger.Owns(r) {
+			if q.owns(mt, r) {
 				mine = append(mine, r)
 			}
 		}
@@ -166,13 +194,19 @@ func (q *Queue) byTopic(receipts []string) []topicReceipts {
 	return out
 }
 
+// owns reports whether r verifies and mt's ledger issued it.
+func (q *Queue) owns(mt *memTopic, r string) bool {
+	_, err := q.signer.Verify(r)
+	return err == nil && mt.ledger.Owns(r)
+}
+
 // foreign returns the receipts no topic of this queue issued.
 func (q *Queue) foreign(receipts []string) []string {
 	var out []string
 	for _, r := range receipts {
 		owned := false
 		for _, mt := range q.topics {
-			owned = owned || mt.ledger.Owns(r)
+			owned = owned || q.owns(mt, r)
 		}
 		if !owned {
 			out = append(out, r)

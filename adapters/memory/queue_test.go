@@ -10,11 +10,14 @@ import (
 	"github.com/kchat/kchat/ports/porttest"
 )
 
+// receiptKey is the receipt key of every test queue.
+var receiptKey = []byte("memory-test-receipt-key-32-bytes")
+
 func TestQueueContract(t *testing.T) {
 	porttest.RunQueue(t, func(t *testing.T) porttest.QueueHarness {
 		b := memory.NewBroker(fmt.Sprintf("q%d.", prefixes.Add(1)))
 		return porttest.QueueHarness{
-			Queue: memory.NewQueue(b, "g"),
+			Queue: memory.NewQueue(b, "g", receiptKey),
 			Publish: func(t *testing.T, msgs ...domain.Message) {
 				t.Helper()
 				for _, m := range msgs {
@@ -23,7 +26,8 @@ func TestQueueContract(t *testing.T) {
 					}
 				}
 			},
-			Restart: func(*testing.T) ports.MessageQueue { return memory.NewQueue(b, "g") },
+			Restart:    func(*testing.T) ports.MessageQueue { return memory.NewQueue(b, "g", receiptKey) },
+			OtherGroup: func(*testing.T) ports.MessageQueue { return memory.NewQueue(b, "other", receiptKey) },
 		}
 	})
 }

@@ -244,8 +244,11 @@ type Envelope struct {
 	Metadata  map[string]interface{} `json:"metadata"`
 	ReplyTo   *string                `json:"reply_to,omitempty"`
 	SessionId string                 `json:"session_id"`
-	Type      EnvelopeType           `json:"type"`
-	UserId    string                 `json:"user_id"`
+
+	// Signature Set by the answerer on the prompts and answers it writes: <key id>.<HMAC-SHA256>, checked by the gateway (docs/security.md)
+	Signature *string      `json:"signature,omitempty"`
+	Type      EnvelopeType `json:"type"`
+	UserId    string       `json:"user_id"`
 
 	// V Examples: 1
 	V int64 `json:"v"`

@@ -1,12 +1,17 @@
 package restclient
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/kchat/kchat/domain"
+	"github.com/kchat/kchat/ports"
 )
 
 const (
@@ -20,22 +25,64 @@ const (
 
 // sendRequired are the form fields POST /send must carry; message_id and
 // type are optional, as on the producer's /send_message (type defaults to
-// query there).
-var sendRequired = []string{"session_id", "user_id", "message"}
+// query there). The seed's user_id is accepted and ignored: the user is
+// the caller.
+var sendRequired = []string{"session_id", "message"}
 
-// SendHandler serves the seed's POST /send: form fields session_id,
-// user_id, message_id, type and message (urlencoded or multipart), forwarded
-// to the producer's POST /send_message. The producer's answer (200
-// {status:"queued", message_id}, or its problem) is relayed with its status;
-// the handler's own errors are problem+json: 422 for missing fields, 413,
+// maxConsumerBytes bounds a consumer answer the gateway filters: 500
+// messages of 32 KiB, base64 and JSON overheads included.
+const maxConsumerBytes = 64 << 20
+
+// Seed serves the seed's gateway routes, POST /send and GET /messages,
+// through the generated client (docs/security.md, "Gateway trust
+// boundaries"). Both authenticate their caller like every gateway route.
+type Seed struct {
+	Config Config
+	// Authenticate returns the caller's user id, or an error (401).
+	Authenticate func(*http.Request) (string, error)
+	// Limiter counts the questions of /send against the caller's limits,
+	// as every other entry point does; nil: no limit.
+	Limiter ports.Limiter
+	// OwnRecordsOnly keeps callers apart on GET /messages, for the modes
+	// that tell them apart (KCHAT_AUTH=token, header): the consuming forms
+	// are refused, since they would take other users' messages from the
+	// shared group, and browsing returns only the caller's records.
+	OwnRecordsOnly bool
+	// Log gets the reasons of refusals, which clients are not told.
+	Log *slog.Logger
+}
+
+// caller authenticates r; false means a 401 was written.
+func (s Seed) caller(w http.ResponseWriter, r *http.Request) (string, bool) {
+	user, err := s.Authenticate(r)
+	if err != nil {
+		s.Log.Info("request refused: no valid credential", "err", err, "path", r.URL.Path)
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		writeProblem(w, http.StatusUnauthorized, "missing or invalid credentials")
+		return "", false
+	}
+	return user, true
+}
+
+// Send serves the seed's POST /send: form fields session_id, message_id,
+// type and message (urlencoded or multipart), forwarded to the producer's
+// POST /send_message as a question of the caller. The producer's answer
+// (200 {status:"queued", message_id}, or its problem) is relayed with its
+// status; the handler's own errors are problem+json: 401 without a valid
+// credential, 422 for missing fields or a type other than query (only the
+// answerer writes prompts and answers), 429 over the caller's limits, 413,
 // 415, 400 for a body that is no form, and 503 when the producer does not
-// answer within cfg.Timeout.
-func SendHandler(cfg Config) http.Handler {
-	producer := newClient(cfg.ProducerURL, cfg.Timeout)
+// answer within Config.Timeout.
+func (s Seed) Send() http.Handler {
+	producer := newClient(s.Config.ProducerURL, s.Config.Timeout)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
 			writeProblem(w, http.StatusMethodNotAllowed, "use POST with form fields")
+			return
+		}
+		user, ok := s.caller(w, r)
+		if !ok {
 			return
 		}
 		if status, detail := parseForm(w, r); status != 0 {
@@ -54,19 +101,23 @@ func SendHandler(cfg Config) http.Handler {
 			writeProblem(w, http.StatusUnprocessableEntity, "missing form fields: "+strings.Join(names, ", "), missing...)
 			return
 		}
-
+		if t := r.PostForm.Get("type"); t != "" && t != string(domain.TypeQuery) {
+			writeProblem(w, http.StatusUnprocessableEntity, "the gateway publishes questions only: type must be query",
+				problemDetail{Location: "body.type", Message: "must be query; prompts and answers are the answerer's"})
+			return
+		}
+		if !s.allow(w, r, user) {
+			return
+		}
+		typ := SendMessageInputType(domain.TypeQuery)
 		body := SendMessageInput{
 			SessionId: r.PostForm.Get("session_id"),
-			UserId:    r.PostForm.Get("user_id"),
+			UserId:    user,
 			Message:   r.PostForm.Get("message"),
+			Type:      &typ,
 		}
 		if id := r.PostForm.Get("message_id"); id != "" {
 			body.MessageId = &id
-		}
-		if t := r.PostForm.Get("type"); t != "" {
-			// The producer validates it and answers 422, relayed, if wrong.
-			typ := SendMessageInputType(t)
-			body.Type = &typ
 		}
 		res, err := producer.SendMessage(r.Context(), body)
 		if err != nil {
@@ -76,6 +127,25 @@ func SendHandler(cfg Config) http.Handler {
 		defer func() { _ = res.Body.Close() }()
 		relay(w, res)
 	})
+}
+
+// allow counts a question of user against the limits; false means a 429
+// or 503 was written.
+func (s Seed) allow(w http.ResponseWriter, r *http.Request, user string) bool {
+	if s.Limiter == nil {
+		return true
+	}
+	ok, err := s.Limiter.Allow(r.Context(), user)
+	switch {
+	case err != nil:
+		writeProblem(w, http.StatusServiceUnavailable, "the rate limiter did not answer; retry later")
+		return false
+	case !ok:
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, http.StatusTooManyRequests, "too many questions; slow down")
+		return false
+	}
+	return true
 }
 
 // parseForm reads the form body of r; a non-zero status says why it could
@@ -103,22 +173,33 @@ func parseForm(w http.ResponseWriter, r *http.Request) (status int, detail strin
 	return 0, ""
 }
 
-// MessagesHandler serves the seed's GET /messages?type=&limit=&latest=
-// (and topic=) by proxying the consumer's GET /messages: the consumer's
-// status and body come back unchanged. Other query parameters are not
-// forwarded. A limit or latest that is no number or boolean gets 422, and a
-// consumer that does not answer within cfg.Timeout 503, both problem+json.
-func MessagesHandler(cfg Config) http.Handler {
-	consumer := newClient(cfg.ConsumerURL, cfg.Timeout)
+// Messages serves the seed's GET /messages?type=&limit=&latest= (and
+// topic=) by proxying the consumer's GET /messages: the consumer's status
+// and body come back unchanged, but with OwnRecordsOnly, where consuming
+// forms are refused (403) and a browse answers with the caller's records
+// only. Other query parameters are not forwarded. 401 without a valid
+// credential; a limit or latest that is no number or boolean gets 422, and
+// a consumer that does not answer within Config.Timeout 503, all
+// problem+json.
+func (s Seed) Messages() http.Handler {
+	consumer := newClient(s.Config.ConsumerURL, s.Config.Timeout)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			w.Header().Set("Allow", http.MethodGet)
 			writeProblem(w, http.StatusMethodNotAllowed, "use GET")
 			return
 		}
+		user, ok := s.caller(w, r)
+		if !ok {
+			return
+		}
 		params, perr := messagesParams(r)
 		if perr != nil {
 			writeProblem(w, http.StatusUnprocessableEntity, "invalid query parameter "+strings.TrimPrefix(perr.Location, "query."), *perr)
+			return
+		}
+		if s.OwnRecordsOnly && (params.Type != nil || (params.Latest != nil && *params.Latest)) {
+			writeProblem(w, http.StatusForbidden, "the gateway only browses (topic=<type>): consuming reads (type=, latest=true) would take other users' messages from the shared group")
 			return
 		}
 		res, err := consumer.GetMessages(r.Context(), params)
@@ -127,8 +208,44 @@ func MessagesHandler(cfg Config) http.Handler {
 			return
 		}
 		defer func() { _ = res.Body.Close() }()
+		if s.OwnRecordsOnly && res.StatusCode == http.StatusOK {
+			s.relayOwn(w, res, user)
+			return
+		}
 		relay(w, res)
 	})
+}
+
+// relayOwn relays a browse answer with only user's records in it.
+func (s Seed) relayOwn(w http.ResponseWriter, res *http.Response, user string) {
+	var page map[string]json.RawMessage
+	var messages []json.RawMessage
+	err := json.NewDecoder(io.LimitReader(res.Body, maxConsumerBytes)).Decode(&page)
+	if err == nil {
+		err = json.Unmarshal(page["messages"], &messages)
+	}
+	if err != nil {
+		s.Log.Error("the consumer's answer to a browse is not its JSON page", "err", err)
+		writeProblem(w, http.StatusServiceUnavailable, "the consumer service gave an answer that could not be read; retry later")
+		return
+	}
+	own := make([]json.RawMessage, 0, len(messages))
+	for _, m := range messages {
+		var rec struct {
+			Value *struct {
+				UserID string `json:"user_id"`
+			} `json:"value"`
+		}
+		// Poison records (no envelope) belong to nobody: left out.
+		if json.Unmarshal(m, &rec) == nil && rec.Value != nil && rec.Value.UserID == user {
+			own = append(own, m)
+		}
+	}
+	page["messages"], _ = json.Marshal(own)
+	page["count"], _ = json.Marshal(len(own))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_ = json.NewEncoder(w).Encode(page)
 }
 
 // messagesParams maps the seed's query parameters onto the consumer's;

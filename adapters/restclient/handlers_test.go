@@ -2,7 +2,10 @@ package restclient_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +18,11 @@ import (
 )
 
 const queuedBody = `{"$schema":"http://localhost:8000/schemas/SendMessageOutputBody.json","status":"queued","message_id":"m-1"}`
+
+// seed is the seed's routes on cfg, for a caller authenticated as alice.
+func seed(cfg restclient.Config) restclient.Seed {
+	return restclient.Seed{Config: cfg, Authenticate: func(*http.Request) (string, error) { return "alice", nil }, Log: slog.New(slog.DiscardHandler)}
+}
 
 func seedForm() url.Values {
 	return url.Values{
@@ -82,7 +90,7 @@ func TestSendForwardsTheForm(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			producer := newFakeService(t, http.StatusOK, jsonHeader, queuedBody)
-			rec := post(t, restclient.SendHandler(config(producer.URL, "")), seedForm())
+			rec := post(t, seed(config(producer.URL, "")).Send(), seedForm())
 
 			got := producer.only(t)
 			if got.Method != http.MethodPost || got.Path != "/send_message" || got.ContentType != "application/json" {
@@ -103,12 +111,12 @@ func TestSendForwardsTheForm(t *testing.T) {
 	}
 }
 
-func TestSendLeavesOptionalFieldsToTheProducer(t *testing.T) {
+func TestSendLeavesTheMessageIDToTheProducer(t *testing.T) {
 	producer := newFakeService(t, http.StatusOK, jsonHeader, queuedBody)
 	form := seedForm()
 	form.Del("message_id")
 	form.Del("type")
-	if rec := postForm(t, restclient.SendHandler(config(producer.URL, "")), form); rec.Code != http.StatusOK {
+	if rec := postForm(t, seed(config(producer.URL, "")).Send(), form); rec.Code != http.StatusOK {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
 	var body map[string]any
@@ -118,27 +126,27 @@ func TestSendLeavesOptionalFieldsToTheProducer(t *testing.T) {
 	if _, ok := body["message_id"]; ok {
 		t.Errorf("forwarded a message_id: %v", body)
 	}
-	if _, ok := body["type"]; ok {
-		t.Errorf("forwarded a type: %v", body)
+	if body["type"] != "query" {
+		t.Errorf("forwarded type %v, want query (the only type /send publishes)", body["type"])
 	}
 }
 
 func TestSendMissingFieldsIs422(t *testing.T) {
 	producer := newFakeService(t, http.StatusOK, jsonHeader, queuedBody)
-	h := restclient.SendHandler(config(producer.URL, ""))
+	h := seed(config(producer.URL, "")).Send()
 	tests := []struct {
 		name string
 		give func(url.Values)
 		want []string // fields the problem names
 	}{
 		{"no session_id", func(f url.Values) { f.Del("session_id") }, []string{"session_id"}},
-		{"empty user_id", func(f url.Values) { f.Set("user_id", "") }, []string{"user_id"}},
+		{"empty message", func(f url.Values) { f.Set("message", "") }, []string{"message"}},
 		{"no message nor session", func(f url.Values) { f.Del("message"); f.Del("session_id") }, []string{"session_id", "message"}},
 		{"empty form", func(f url.Values) {
 			for k := range f {
 				f.Del(k)
 			}
-		}, []string{"session_id", "user_id", "message"}},
+		}, []string{"session_id", "message"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,7 +174,7 @@ func TestSendMissingFieldsIs422(t *testing.T) {
 
 func TestSendBadRequests(t *testing.T) {
 	producer := newFakeService(t, http.StatusOK, jsonHeader, queuedBody)
-	h := restclient.SendHandler(config(producer.URL, ""))
+	h := seed(config(producer.URL, "")).Send()
 	tests := []struct {
 		name        string
 		method      string
@@ -210,7 +218,7 @@ func TestSendRelaysTheProducersErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			producer := newFakeService(t, tt.status, tt.header, tt.body)
-			rec := postForm(t, restclient.SendHandler(config(producer.URL, "")), seedForm())
+			rec := postForm(t, seed(config(producer.URL, "")).Send(), seedForm())
 			if rec.Code != tt.status || rec.Body.String() != tt.body {
 				t.Fatalf("answer %d %s, want the producer's %d %s", rec.Code, rec.Body, tt.status, tt.body)
 			}
@@ -224,7 +232,7 @@ func TestSendRelaysTheProducersErrors(t *testing.T) {
 }
 
 func TestSendProducerDownIs503(t *testing.T) {
-	rec := postForm(t, restclient.SendHandler(config(deadURL(t), "")), seedForm())
+	rec := postForm(t, seed(config(deadURL(t), "")).Send(), seedForm())
 	problem(t, rec, http.StatusServiceUnavailable)
 	if rec.Header().Get("Retry-After") == "" {
 		t.Error("503 without Retry-After")
@@ -255,7 +263,7 @@ func TestMessagesProxiesTheConsumer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.give, func(t *testing.T) {
 			consumer := newFakeService(t, http.StatusOK, jsonHeader, messagesBody)
-			rec := getMessages(t, restclient.MessagesHandler(config("", consumer.URL)), tt.give)
+			rec := getMessages(t, seed(config("", consumer.URL)).Messages(), tt.give)
 
 			got := consumer.only(t)
 			if got.Method != http.MethodGet || got.Path != "/messages" {
@@ -274,7 +282,7 @@ func TestMessagesProxiesTheConsumer(t *testing.T) {
 func TestMessagesRelaysTheConsumersErrors(t *testing.T) {
 	body := `{"title":"Unprocessable Entity","status":422,"detail":"validation failed","errors":[{"location":"query.type","message":"expected value to be one of \"query, prompt, answer\"","value":"nope"}]}`
 	consumer := newFakeService(t, http.StatusUnprocessableEntity, problemHeader, body)
-	rec := getMessages(t, restclient.MessagesHandler(config("", consumer.URL)), "?type=nope")
+	rec := getMessages(t, seed(config("", consumer.URL)).Messages(), "?type=nope")
 	if got := consumer.only(t).Query.Get("type"); got != "nope" {
 		t.Fatalf("consumer got type %q, want nope (it validates)", got)
 	}
@@ -285,7 +293,7 @@ func TestMessagesRelaysTheConsumersErrors(t *testing.T) {
 
 func TestMessagesBadParametersAre422(t *testing.T) {
 	consumer := newFakeService(t, http.StatusOK, jsonHeader, messagesBody)
-	h := restclient.MessagesHandler(config("", consumer.URL))
+	h := seed(config("", consumer.URL)).Messages()
 	for _, q := range []string{"?limit=many", "?latest=maybe"} {
 		t.Run(q, func(t *testing.T) {
 			problem(t, getMessages(t, h, q), http.StatusUnprocessableEntity)
@@ -297,7 +305,7 @@ func TestMessagesBadParametersAre422(t *testing.T) {
 }
 
 func TestMessagesConsumerDownIs503(t *testing.T) {
-	rec := getMessages(t, restclient.MessagesHandler(config("", deadURL(t))), "?type=query")
+	rec := getMessages(t, seed(config("", deadURL(t))).Messages(), "?type=query")
 	problem(t, rec, http.StatusServiceUnavailable)
 	if rec.Header().Get("Retry-After") == "" {
 		t.Error("503 without Retry-After")
@@ -306,9 +314,154 @@ func TestMessagesConsumerDownIs503(t *testing.T) {
 
 func TestMessagesOnlyGET(t *testing.T) {
 	rec := httptest.NewRecorder()
-	restclient.MessagesHandler(config("", deadURL(t))).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/messages", nil))
+	seed(config("", deadURL(t))).Messages().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/messages", nil))
 	problem(t, rec, http.StatusMethodNotAllowed)
 	if rec.Header().Get("Allow") != http.MethodGet {
 		t.Errorf("Allow %q, want GET", rec.Header().Get("Allow"))
 	}
+}
+
+// Every seed route obeys KCHAT_AUTH (issue 13, item 1): without a valid
+// credential, 401 and nothing reaches the producer or the consumer.
+func TestSeedRoutesAuthenticate(t *testing.T) {
+	upstream := newFakeService(t, http.StatusOK, jsonHeader, queuedBody)
+	s := seed(config(upstream.URL, upstream.URL))
+	s.Authenticate = func(*http.Request) (string, error) { return "", errors.New("unauthorized: token expired") }
+	for name, rec := range map[string]*httptest.ResponseRecorder{
+		"POST /send":    postForm(t, s.Send(), seedForm()),
+		"GET /messages": getMessages(t, s.Messages(), "?topic=query"),
+	} {
+		p := problem(t, rec, http.StatusUnauthorized)
+		if rec.Header().Get("WWW-Authenticate") != "Bearer" || strings.Contains(p["detail"].(string), "expired") {
+			t.Errorf("%s: WWW-Authenticate %q, detail %q; want Bearer and no reason", name, rec.Header().Get("WWW-Authenticate"), p["detail"])
+		}
+	}
+	if n := upstream.count(); n != 0 {
+		t.Fatalf("upstream got %d requests, want none", n)
+	}
+}
+
+// The user of /send is the caller, never the form's user_id.
+func TestSendPublishesAsTheCaller(t *testing.T) {
+	producer := newFakeService(t, http.StatusOK, jsonHeader, queuedBody)
+	form := seedForm()
+	form.Set("user_id", "bob")
+	if rec := postForm(t, seed(config(producer.URL, "")).Send(), form); rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(producer.only(t).Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if body["user_id"] != "alice" {
+		t.Fatalf("published as %v, want the caller alice", body["user_id"])
+	}
+}
+
+// /send publishes questions only: prompts and answers are the answerer's.
+func TestSendRefusesPromptsAndAnswers(t *testing.T) {
+	producer := newFakeService(t, http.StatusOK, jsonHeader, queuedBody)
+	h := seed(config(producer.URL, "")).Send()
+	for _, typ := range []string{"answer", "prompt", "Answer", "nonsense"} {
+		form := seedForm()
+		form.Set("type", typ)
+		p := problem(t, postForm(t, h, form), http.StatusUnprocessableEntity)
+		if errs, _ := p["errors"].([]any); len(errs) != 1 || errs[0].(map[string]any)["location"] != "body.type" {
+			t.Errorf("type=%s: problem %v, want one error at body.type", typ, p)
+		}
+	}
+	if n := producer.count(); n != 0 {
+		t.Fatalf("the producer got %d requests, want none", n)
+	}
+}
+
+// limiter answers Allow with ok and err.
+type limiter struct {
+	ok  bool
+	err error
+}
+
+func (l limiter) Allow(context.Context, string) (bool, error) { return l.ok, l.err }
+
+// /send counts against the caller's limits like every entry point.
+func TestSendIsRateLimited(t *testing.T) {
+	producer := newFakeService(t, http.StatusOK, jsonHeader, queuedBody)
+	s := seed(config(producer.URL, ""))
+	s.Limiter = limiter{ok: false}
+	rec := postForm(t, s.Send(), seedForm())
+	problem(t, rec, http.StatusTooManyRequests)
+	if rec.Header().Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	s.Limiter = limiter{err: errors.New("down")}
+	problem(t, postForm(t, s.Send(), seedForm()), http.StatusServiceUnavailable)
+	if n := producer.count(); n != 0 {
+		t.Fatalf("the producer got %d requests, want none", n)
+	}
+	s.Limiter = limiter{ok: true}
+	if rec := postForm(t, s.Send(), seedForm()); rec.Code != http.StatusOK {
+		t.Fatalf("allowed: status %d", rec.Code)
+	}
+}
+
+const browseBody = `{"status":"success","count":4,"messages":[` +
+	`{"topic":"answer","partition":0,"offset":1,"key":"s-a","value":{"v":1,"message_id":"m-1","session_id":"s-a","user_id":"alice","type":"answer","message":"yours"}},` +
+	`{"topic":"answer","partition":0,"offset":2,"key":"s-b","value":{"v":1,"message_id":"m-2","session_id":"s-b","user_id":"bob","type":"answer","message":"bob's"}},` +
+	`{"topic":"answer","partition":1,"offset":0,"key":"s-x","value":null,"poison":"not JSON","raw":"eA=="},` +
+	`{"topic":"answer","partition":2,"offset":7,"key":"s-a","value":{"v":1,"message_id":"m-3","session_id":"s-a","user_id":"alice","type":"answer","message":"also yours"}}]}`
+
+// With callers told apart (KCHAT_AUTH=token or header), GET /messages only
+// browses, and shows the caller's records only (issue 13, item 1).
+func TestMessagesOwnRecordsOnly(t *testing.T) {
+	consumer := newFakeService(t, http.StatusOK, jsonHeader, browseBody)
+	s := seed(config("", consumer.URL))
+	s.OwnRecordsOnly = true
+	h := s.Messages()
+	for _, q := range []string{"?type=answer", "?type=query&limit=5", "?topic=answer&latest=true", "?topic=answer&latest=1&type=answer"} {
+		t.Run(q, func(t *testing.T) {
+			problem(t, getMessages(t, h, q), http.StatusForbidden)
+		})
+	}
+	if n := consumer.count(); n != 0 {
+		t.Fatalf("consuming forms reached the consumer %d times", n)
+	}
+	rec := getMessages(t, h, "?topic=answer&limit=10")
+	if got := consumer.only(t).Query; got.Get("topic") != "answer" || got.Get("latest") != "" {
+		t.Fatalf("the consumer got %v, want a browse of answer", got)
+	}
+	var page struct {
+		Status   string `json:"status"`
+		Count    int    `json:"count"`
+		Messages []struct {
+			Value struct {
+				UserID    string `json:"user_id"`
+				MessageID string `json:"message_id"`
+			} `json:"value"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &page); err != nil || rec.Code != http.StatusOK {
+		t.Fatalf("%d %s: %v", rec.Code, rec.Body, err)
+	}
+	if page.Status != "success" || page.Count != 2 || len(page.Messages) != 2 ||
+		page.Messages[0].Value.MessageID != "m-1" || page.Messages[1].Value.MessageID != "m-3" {
+		t.Fatalf("browse answered %s, want alice's m-1 and m-3 only", rec.Body)
+	}
+	if strings.Contains(rec.Body.String(), "bob") || strings.Contains(rec.Body.String(), "poison") {
+		t.Fatalf("browse shows others' records: %s", rec.Body)
+	}
+}
+
+// The consumer's errors and a browse it cannot answer pass through the
+// filter as they are, and an unreadable page is a 503, never a 500.
+func TestMessagesOwnRecordsOnlyErrors(t *testing.T) {
+	body := `{"title":"Unprocessable Entity","status":422,"detail":"validation failed"}`
+	consumer := newFakeService(t, http.StatusUnprocessableEntity, problemHeader, body)
+	s := seed(config("", consumer.URL))
+	s.OwnRecordsOnly = true
+	if rec := getMessages(t, s.Messages(), "?topic=nope"); rec.Code != http.StatusUnprocessableEntity || rec.Body.String() != body {
+		t.Fatalf("answer %d %s, want the consumer's 422 unchanged", rec.Code, rec.Body)
+	}
+	broken := newFakeService(t, http.StatusOK, jsonHeader, `{"messages":"nope"`)
+	s.Config = config("", broken.URL)
+	problem(t, getMessages(t, s.Messages(), "?topic=answer"), http.StatusServiceUnavailable)
 }

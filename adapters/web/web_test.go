@@ -49,8 +49,10 @@ func TestHandlerServesFiles(t *testing.T) {
 			if got := res.Header().Get("Cache-Control"); got != "no-cache" {
 				t.Errorf("Cache-Control = %q, want no-cache", got)
 			}
-			if got := res.Header().Get("X-Content-Type-Options"); got != "nosniff" {
-				t.Errorf("X-Content-Type-Options = %q, want nosniff", got)
+			for k, want := range map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"} {
+				if got := res.Header().Get(k); got != want {
+					t.Errorf("%s = %q, want %q", k, got, want)
+				}
 			}
 			if !strings.Contains(body, tt.wantBody) {
 				t.Errorf("body does not contain %q", tt.wantBody)
@@ -60,7 +62,8 @@ func TestHandlerServesFiles(t *testing.T) {
 }
 
 func TestContentSecurityPolicyIsStrict(t *testing.T) {
-	want := "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'"
+	want := "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; " +
+		"frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 	if ContentSecurityPolicy != want {
 		t.Fatalf("ContentSecurityPolicy = %q, want %q", ContentSecurityPolicy, want)
 	}

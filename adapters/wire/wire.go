@@ -94,6 +94,7 @@ type Envelope struct {
 	CreatedAt time.Time      `json:"created_at"`
 	Metadata  map[string]any `json:"metadata"`
 	Citations []Citation     `json:"citations"`
+	Signature string         `json:"signature,omitempty" doc:"Set by the answerer on the prompts and answers it writes: <key id>.<HMAC-SHA256>, checked by the gateway (docs/security.md)"`
 }
 
 // EnvelopeOf returns m in the current envelope version. Metadata and
@@ -102,7 +103,7 @@ func EnvelopeOf(m domain.Message) Envelope {
 	e := Envelope{
 		V: domain.EnvelopeVersion, MessageID: m.MessageID, SessionID: m.SessionID, UserID: m.UserID,
 		Type: string(m.Type), Message: m.Text, ReplyTo: m.ReplyTo, CreatedAt: m.CreatedAt.UTC(),
-		Metadata: m.Metadata, Citations: CitationsOf(m.Citations),
+		Metadata: m.Metadata, Citations: CitationsOf(m.Citations), Signature: m.Signature,
 	}
 	if e.Metadata == nil {
 		e.Metadata = map[string]any{}
@@ -117,7 +118,7 @@ func (e Envelope) Domain() domain.Message {
 	m := domain.Message{
 		MessageID: e.MessageID, SessionID: e.SessionID, UserID: e.UserID, Type: domain.MessageType(e.Type),
 		Text: e.Message, ReplyTo: e.ReplyTo, CreatedAt: e.CreatedAt, Metadata: e.Metadata,
-		Citations: DomainCitations(e.Citations),
+		Citations: DomainCitations(e.Citations), Signature: e.Signature,
 	}
 	if len(m.Metadata) == 0 {
 		m.Metadata = nil

@@ -22,7 +22,7 @@ import (
 // resuming, the history the client missed comes next, then live answers.
 func (c *conn) greet(ctx context.Context, sess app.Session, after string) {
 	c.enqueue(sessionFrame{Type: "session", SessionID: sess.ID, UserID: sess.UserID})
-	c.stop = sess.Listen(ctx, after, app.Listener{History: c.sendHistory, Answer: c.sendAnswer})
+	c.stop = sess.Listen(ctx, after, app.Listener{History: c.sendHistory, Answer: c.sendAnswer, Ended: c.sessionEnded})
 }
 
 func (c *conn) sendHistory(turns []domain.Turn, err error) {
@@ -34,6 +34,12 @@ func (c *conn) sendHistory(turns []domain.Turn, err error) {
 }
 
 func (c *conn) sendAnswer(m domain.Message) { c.enqueue(answerOf(m)) }
+
+// sessionEnded closes the socket of a deleted session, after what is
+// queued: it must not stay bound to an id someone else may claim next.
+func (c *conn) sessionEnded() {
+	c.enqueue(closeRequest{code: websocket.CloseNormalClosure, reason: "session deleted"})
+}
 
 // serve reads the socket until it closes, then releases the connection.
 func (c *conn) serve(ctx context.Context) {

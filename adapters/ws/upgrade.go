@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -29,18 +30,64 @@ type Handler struct {
 	log    *slog.Logger
 	up     websocket.Upgrader
 
-	mu      sync.Mutex
-	conns   map[*conn]struct{} // every open socket, for shutdown
-	perUser map[string]int
-	closed  bool
+	// What the gateway's edge knows of a request beyond its user (see
+	// the options).
+	clientOf     func(*http.Request) string
+	maxPerClient int
+	connContext  func(*http.Request) context.Context
+	schemeOf     func(*http.Request) string
+
+	mu        sync.Mutex
+	conns     map[*conn]struct{} // every open socket, for shutdown
+	perUser   map[string]int
+	perClient map[string]int
+	closed    bool
+}
+
+// Option sets what the handler learns of a request from the gateway's
+// edge (adapters/auth): the client behind it, and how it came.
+type Option func(*Handler)
+
+// ClientLimit caps the open sockets of each client address at limit (429
+// beyond), whatever users they are: clientOf returns a request's client
+// address ("" when unknown: not counted). The cap per user is
+// cfg.MaxConnsPerUser.
+func ClientLimit(limit int, clientOf func(*http.Request) string) Option {
+	return func(h *Handler) { h.maxPerClient, h.clientOf = limit, clientOf }
+}
+
+// ConnContext makes the context of a socket's questions from its upgrade
+// request (the limits per address find the client there). fn must keep
+// nothing else of the request: the socket outlives it. The default is
+// context.Background().
+func ConnContext(fn func(*http.Request) context.Context) Option {
+	return func(h *Handler) { h.connContext = fn }
+}
+
+// SchemeOf says which scheme the client used to reach the gateway, http or
+// https, for the same-origin check (behind a proxy that ends TLS, the
+// proxy knows). The default is https with TLS, else http.
+func SchemeOf(fn func(*http.Request) string) Option {
+	return func(h *Handler) { h.schemeOf = fn }
 }
 
 // New returns the handler. userOf authenticates the upgrade request (an
 // error refuses it with 401).
-func New(cfg Config, open *app.OpenSession, ask *app.Ask, userOf func(*http.Request) (string, error), log *slog.Logger) *Handler {
+func New(cfg Config, open *app.OpenSession, ask *app.Ask, userOf func(*http.Request) (string, error), log *slog.Logger, opts ...Option) *Handler {
 	h := &Handler{
 		cfg: cfg, open: open, ask: ask, userOf: userOf, log: log,
-		conns: map[*conn]struct{}{}, perUser: map[string]int{},
+		conns: map[*conn]struct{}{}, perUser: map[string]int{}, perClient: map[string]int{},
+		clientOf:    func(*http.Request) string { return "" },
+		connContext: func(*http.Request) context.Context { return context.Background() },
+		schemeOf: func(r *http.Request) string {
+			if r.TLS != nil {
+				return "https"
+			}
+			return "http"
+		},
+	}
+	for _, o := range opts {
+		o(h)
 	}
 	h.up = websocket.Upgrader{
 		// Zero: gorilla reads through the readBufferSize reader that
@@ -65,26 +112,52 @@ const (
 // writeBuffers is the write buffer pool of every socket of the process.
 var writeBuffers sync.Pool
 
-// checkOrigin admits clients without an Origin (not browsers), the
-// gateway's own origin, and the configured ones.
+// checkOrigin admits clients without an Origin (not browsers, which
+// always send one on a WebSocket handshake) and browsers on the allowed
+// origins: the configured ones or, when none are, the gateway's own (the
+// scheme the client used, plus the Host it asked for). Scheme, host and
+// port must match exactly; an Origin with anything else (user info, a
+// path, "null") is refused.
 func (h *Handler) checkOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return true
 	}
-	u, err := url.Parse(origin)
-	if err != nil {
+	got, ok := normalOrigin(origin)
+	if !ok {
 		return false
 	}
 	if len(h.cfg.AllowedOrigins) == 0 {
-		return strings.EqualFold(u.Host, r.Host)
+		own, ok := normalOrigin(h.schemeOf(r) + "://" + r.Host)
+		return ok && got == own
 	}
 	for _, o := range h.cfg.AllowedOrigins {
-		if strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+		if want, ok := normalOrigin(strings.TrimSuffix(o, "/")); ok && got == want {
 			return true
 		}
 	}
 	return false
+}
+
+// normalOrigin returns origin as scheme://host:port in lower case, with
+// the scheme's default port written out, or false when origin is not a
+// bare http(s) origin.
+func normalOrigin(origin string) (string, bool) {
+	u, err := url.Parse(origin)
+	if err != nil || u.User != nil || u.Opaque != "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || (u.Path != "" && u.Path != "/") {
+		return "", false
+	}
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	switch {
+	case scheme != "http" && scheme != "https", u.Hostname() == "":
+		return "", false
+	case port == "" && scheme == "http":
+		port = "80"
+	case port == "":
+		port = "443"
+	}
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port), true
 }
 
 // ServeHTTP authenticates, checks the session, upgrades, greets the client
@@ -94,7 +167,10 @@ func (h *Handler) checkOrigin(r *http.Request) bool {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	user, err := h.userOf(r)
 	if err != nil {
-		http.Error(w, "unauthorized: "+err.Error(), http.StatusUnauthorized)
+		// Which check failed is for the log, not for whoever probes.
+		h.log.Info("websocket upgrade refused: no valid credential", "err", err)
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		http.Error(w, "missing or invalid credentials", http.StatusUnauthorized)
 		return
 	}
 	if !h.checkOrigin(r) {
@@ -109,14 +185,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(w, err)
 		return
 	}
-	if !h.admit(sess.UserID) {
-		http.Error(w, "too many connections for this user", http.StatusTooManyRequests)
+	client := strings.Clone(h.clientOf(r))
+	if why := h.admit(sess.UserID, client); why != "" {
+		http.Error(w, why, http.StatusTooManyRequests)
 		return
 	}
 	hj := &readerHijacker{ResponseWriter: w}
-	ws, err := h.up.Upgrade(hj, r, nil)
+	// A new visitor's identity cookie (set by authentication, KCHAT_AUTH=
+	// none) goes with the 101: gorilla writes only the headers given here.
+	var header http.Header
+	if cookies := w.Header().Values("Set-Cookie"); len(cookies) > 0 {
+		header = http.Header{"Set-Cookie": cookies}
+	}
+	ws, err := h.up.Upgrade(hj, r, header)
 	if err != nil {
 		h.leave(sess.UserID)
+		h.leaveClient(client)
 		return // the upgrader answered already
 	}
 	c := &conn{h: h, ws: ws, br: hj.br, raw: rawConn(ws.NetConn()), user: sess.UserID, session: sess.ID, done: make(chan struct{}),
@@ -124,6 +208,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.register(c) {
 		c.closeWith(websocket.CloseGoingAway, "server shutting down")
 		h.leave(sess.UserID)
+		h.leaveClient(client)
 		return
 	}
 	c.startPings()
@@ -131,7 +216,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The request's context ends when ServeHTTP returns, and its values
 	// (chi's pooled route context among them) are reused by other
 	// requests: the connection's queries get a context of their own.
-	go c.serve(context.Background())
+	ctx := h.connContext(r)
+	go func() {
+		c.serve(ctx)
+		h.leaveClient(client)
+	}()
 }
 
 // refuse answers an upgrade whose session cannot be opened.
@@ -148,15 +237,22 @@ func refuse(w http.ResponseWriter, err error) {
 	}
 }
 
-// admit counts a new connection of user, unless the user has too many.
-func (h *Handler) admit(user string) bool {
+// admit counts a new connection of user from client, unless either has
+// too many; the answer then says which.
+func (h *Handler) admit(user, client string) string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.perUser[user] >= h.cfg.MaxConnsPerUser {
-		return false
+	switch {
+	case h.perUser[user] >= h.cfg.MaxConnsPerUser:
+		return "too many connections for this user"
+	case client != "" && h.maxPerClient > 0 && h.perClient[client] >= h.maxPerClient:
+		return "too many connections from this address"
 	}
 	h.perUser[user]++
-	return true
+	if client != "" {
+		h.perClient[client]++
+	}
+	return ""
 }
 
 // leave forgets a closed connection of user.
@@ -165,5 +261,17 @@ func (h *Handler) leave(user string) {
 	defer h.mu.Unlock()
 	if h.perUser[user]--; h.perUser[user] <= 0 {
 		delete(h.perUser, user)
+	}
+}
+
+// leaveClient forgets a closed connection from client.
+func (h *Handler) leaveClient(client string) {
+	if client == "" {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.perClient[client]--; h.perClient[client] <= 0 {
+		delete(h.perClient, client)
 	}
 }

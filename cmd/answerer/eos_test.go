@@ -46,6 +46,7 @@ func TestIntegrationExactlyOnceAcrossKills(t *testing.T) {
 			"KCHAT_ANSWERER_GROUP="+prefix+"answerer",
 			"KCHAT_ANSWERER_INSTANCE=eos-test", // a restart fences the killed process
 			"KCHAT_ANSWERER_SESSION_TIMEOUT=6s",
+			"KCHAT_ANSWER_KEY="+testAnswerKey,
 		)
 	}
 	proc := start()

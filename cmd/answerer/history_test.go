@@ -41,7 +41,11 @@ func testHistoryAcrossRetries(t *testing.T, sessions ports.SessionStore) {
 	}
 	t.Cleanup(func() { _ = idx.Close() })
 	prepare := &app.PreparePrompt{Sessions: sessions, Retriever: idx, Censor: profanity.New(profanity.DefaultConfig()), TopK: 3}
-	answer := &app.Answer{Sessions: sessions, Generator: llm.NewExtractive(), Attempts: 1}
+	key, err := domain.NewAnswerKey([]byte(testAnswerKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := &app.Answer{Sessions: sessions, Generator: llm.NewExtractive(), Key: key, Attempts: 1}
 	ctx := context.Background()
 	session := "hist-" + domain.NewMessageID()
 	var exchanges []string
@@ -54,6 +58,7 @@ func testHistoryAcrossRetries(t *testing.T, sessions ports.SessionStore) {
 				t.Fatal(err)
 			}
 		}
+		p = key.Sign(p) // as the retrieve stage does
 		hist := domain.PromptFromMessage(p).History
 		if len(hist) != 2*i {
 			t.Fatalf("question %d: prompt has %d history turns, want %d", i, len(hist), 2*i)

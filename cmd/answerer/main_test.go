@@ -25,9 +25,13 @@ func testConfig(brokers []string, prefix string) Config {
 		HTTP:  httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second},
 		Stage: kafka.StageConfig{Group: prefix + "answerer", Instance: "test", RetryBackoff: 50 * time.Millisecond, SessionTimeout: 6 * time.Second, Concurrency: 4},
 		RAG:   rag.DefaultConfig(), LLM: llm.DefaultConfig(), Attempts: 2, Backoff: 10 * time.Millisecond,
+		AnswerKey: testAnswerKey,
 	}
 	return cfg
 }
+
+// testAnswerKey is the answer key of the test answerers (and gateways).
+const testAnswerKey = "kchat-test-answer-key-0123456789abcdef"
 
 func TestValidateApp(t *testing.T) {
 	for _, gen := range []string{"extractive", "external"} {
@@ -45,12 +49,14 @@ func TestValidateApp(t *testing.T) {
 }
 
 func TestConfigErrorsNameTheVariable(t *testing.T) {
-	base := []string{"KCHAT_KAFKA_BROKERS=127.0.0.1:9092"}
+	base := []string{"KCHAT_KAFKA_BROKERS=127.0.0.1:9092", "KCHAT_ANSWER_KEY=" + testAnswerKey}
 	tests := []struct {
 		env     []string
 		wantVar string
 	}{
-		{nil, "KCHAT_KAFKA_BROKERS"},
+		{base[1:], "KCHAT_KAFKA_BROKERS"},
+		{nil, "KCHAT_ANSWER_KEY"}, // checked before the brokers: an answerer that took it would stop anyway
+		{[]string{"KCHAT_ANSWER_KEY=short"}, "KCHAT_ANSWER_KEY"},
 		{append(base, "KCHAT_ANSWERER_ADDR=8003"), "KCHAT_ANSWERER_ADDR"},
 		{append(base, "KCHAT_GENERATOR=magic"), "KCHAT_GENERATOR"},
 		{append(base, "KCHAT_GENERATOR=openai"), "KCHAT_LLM_"},

@@ -96,6 +96,16 @@ func testPipeline(t *testing.T, brokers []string, prefix, redisURL string) {
 	if len(a.Citations) == 0 || a.Citations[0].Source != "running.md" || !strings.Contains(a.Text, "[") {
 		t.Fatalf("answer %q cites %+v, want running.md", a.Text, a.Citations)
 	}
+	key, err := domain.NewAnswerKey([]byte(testAnswerKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := key.Verify(p); err != nil {
+		t.Fatalf("the prompt is not signed: %v", err)
+	}
+	if err := key.Verify(a); err != nil {
+		t.Fatalf("the answer is not signed: %v", err)
+	}
 	t.Logf("answer: %s (cites %s › %s)", a.Text, a.Citations[0].Source, a.Citations[0].Title)
 
 	off := ask(session, "What is the capital of France?")

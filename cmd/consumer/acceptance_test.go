@@ -81,6 +81,7 @@ func (w *world) consumer(env ...string) *proctest.Proc {
 			"KCHAT_TOPIC_PREFIX=" + w.prefix,
 			"KCHAT_CONSUMER_GROUP=" + w.group,
 			"KCHAT_CONSUMER_SESSION_TIMEOUT=6s",
+			"KCHAT_RECEIPT_KEY=" + testReceiptKey,
 		}, env...)...)
 }
 

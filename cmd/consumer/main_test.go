@@ -25,12 +25,14 @@ func TestValidateApp(t *testing.T) {
 }
 
 func TestConfigErrorsNameTheVariable(t *testing.T) {
-	base := []string{"KCHAT_KAFKA_BROKERS=127.0.0.1:9092"}
+	base := []string{"KCHAT_KAFKA_BROKERS=127.0.0.1:9092", "KCHAT_RECEIPT_KEY=" + testReceiptKey}
 	tests := []struct {
 		env     []string
 		wantVar string
 	}{
-		{nil, "KCHAT_KAFKA_BROKERS"},
+		{[]string{"KCHAT_RECEIPT_KEY=" + testReceiptKey}, "KCHAT_KAFKA_BROKERS"},
+		{[]string{"KCHAT_KAFKA_BROKERS=127.0.0.1:9092"}, "KCHAT_RECEIPT_KEY"},
+		{[]string{"KCHAT_KAFKA_BROKERS=127.0.0.1:9092", "KCHAT_RECEIPT_KEY=0123456789abcdef0123456789abcde"}, "KCHAT_RECEIPT_KEY"},
 		{append(base, "KCHAT_CONSUMER_ADDR=8001"), "KCHAT_CONSUMER_ADDR"},
 		{append(base, "KCHAT_CONSUMER_LEASE=forever"), "KCHAT_CONSUMER_LEASE"},
 		{append(base, "KCHAT_CONSUMER_LEASE=0s"), "KCHAT_CONSUMER_LEASE"},
@@ -44,5 +46,24 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.wantVar) {
 			t.Errorf("run with %v = %v, want an error naming %s", tt.env, err, tt.wantVar)
 		}
+	}
+}
+
+// testReceiptKey is the receipt key of the consumer processes the tests
+// start: replicas of a group must share it.
+const testReceiptKey = "consumer-test-receipt-key-0123456789abcdef"
+
+// TestAReceiptKeyIsRequired starts the consumer without KCHAT_RECEIPT_KEY:
+// it must refuse, naming the variable and how to make a key, rather than
+// sign with a key of its own that its other replicas do not share.
+func TestAReceiptKeyIsRequired(t *testing.T) {
+	err := run(nil, []string{"KCHAT_KAFKA_BROKERS=127.0.0.1:9092"})
+	if err == nil || !strings.Contains(err.Error(), "KCHAT_RECEIPT_KEY") || !strings.Contains(err.Error(), "openssl rand -hex 32") {
+		t.Fatalf("run without a receipt key = %v, want an error naming KCHAT_RECEIPT_KEY and how to make one", err)
+	}
+	short := "0123456789abcdef0123456789abcde"
+	err = run(nil, []string{"KCHAT_KAFKA_BROKERS=127.0.0.1:9092", "KCHAT_RECEIPT_KEY=" + short})
+	if err == nil || strings.Contains(err.Error(), short) {
+		t.Fatalf("run with a 31-byte key = %v, want an error that does not echo the key", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/domain"
 	"github.com/kchat/kchat/internal/kafkatest"
+	"github.com/kchat/kchat/internal/proctest"
 )
 
 func body(t *testing.T, method, url, payload string) (int, string) {
@@ -64,7 +65,8 @@ func mustGet(t *testing.T, url string) fetched {
 func TestIntegrationConsumerProcess(t *testing.T) {
 	w := newWorld(t, "it-proc")
 	w.publish(domain.TypeQuery, 5, byQuery)
-	c := w.consumer("KCHAT_CONSUMER_LEASE=2s")
+	admin := proctest.FreeAddr(t) // /metrics is served there, not on the API
+	c := w.consumer("KCHAT_CONSUMER_LEASE=2s", "KCHAT_ADMIN_ADDR="+admin)
 	q := "/messages?type=query"
 
 	t.Run("the first call after startup returns the backlog", func(t *testing.T) {
@@ -213,7 +215,7 @@ func TestIntegrationConsumerProcess(t *testing.T) {
 			mustGet(t, c.URL+q+"&limit=5&wait=2s")
 			time.Sleep(100 * time.Millisecond)
 		}
-		_, metrics := body(t, http.MethodGet, c.URL+"/metrics", "")
+		_, metrics := body(t, http.MethodGet, "http://"+admin+"/metrics", "")
 		for _, typ := range domain.MessageTypes {
 			re := regexp.MustCompile(`kchat_consumer_group_joins_total\{topic="` + regexp.QuoteMeta(w.prefix+string(typ)) + `"\} (\d+)`)
 			m := re.FindStringSubmatch(metrics)

@@ -40,6 +40,10 @@ func deploy(t *testing.T, tag string, gateways int, extra ...string) *deployment
 	common := append([]string{
 		"KCHAT_KAFKA_BROKERS=" + strings.Join(brokers, ","), "KCHAT_TOPIC_PREFIX=" + prefix,
 		"KCHAT_REDIS_URL=" + testenv.RedisURL(t), "KCHAT_REDIS_PREFIX=" + prefix,
+		"KCHAT_ANSWER_KEY=" + testAnswerKey, "KCHAT_COOKIE_KEY=" + testCookieKey,
+		"KCHAT_RECEIPT_KEY=kchat-test-receipt-key-0123456789abcdef",
+		// An admin listener of its own for each process: several of a kind run at once.
+		"KCHAT_ADMIN_ADDR=127.0.0.1:0",
 	}, extra...)
 	d := &deployment{t: t}
 	d.answerer = proctest.Start(t, proctest.Build(t, "github.com/kchat/kchat/cmd/answerer"), "KCHAT_ANSWERER_ADDR",
@@ -57,6 +61,9 @@ func deploy(t *testing.T, tag string, gateways int, extra ...string) *deployment
 func wsURL(p *proctest.Proc, query string) string {
 	return "ws" + strings.TrimPrefix(p.URL, "http") + "/ws" + query
 }
+
+// hostOf is the host:port of a process's API.
+func hostOf(p *proctest.Proc) string { return strings.TrimPrefix(p.URL, "http://") }
 
 // TestIntegrationManySessionsTwoReplicas: 200 sessions over two gateway
 // replicas, 3 queries each; every answer arrives exactly once, on the
@@ -78,12 +85,11 @@ func TestIntegrationManySessionsTwoReplicas(t *testing.T) {
 	for i := range sessions {
 		wg.Go(func() {
 			gw := d.gateways[i%2]
-			conn, resp, err := websocket.DefaultDialer.Dial(wsURL(gw, "?user_id=user-"+strconv.Itoa(i)), nil)
-			if resp != nil {
-				_ = resp.Body.Close()
-			}
+			// A visitor of its own, from an address of its own: the
+			// gateways' limits per address are their defaults.
+			conn, status, err := newVisitor(t, 10+i).dial(hostOf(gw))
 			if err != nil {
-				fail("session %d: dial: %v", i, err)
+				fail("session %d: dial: %d %v", i, status, err)
 				return
 			}
 			defer conn.Close()
@@ -161,10 +167,8 @@ func sumCounts(m map[string]int) int {
 func TestIntegrationOutageRedisFrozen(t *testing.T) {
 	d := deploy(t, "it-gw-redis", 1, "KCHAT_CHAT_TIMEOUT=5s")
 	gw := d.gateways[0]
-	conn, resp, err := websocket.DefaultDialer.Dial(wsURL(gw, "?user_id=erin"), nil)
-	if resp != nil {
-		_ = resp.Body.Close()
-	}
+	erin := newVisitor(t, 2) // her cookie keeps her identity across sockets
+	conn, _, err := erin.dial(hostOf(gw))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,16 +222,29 @@ func TestIntegrationOutageRedisFrozen(t *testing.T) {
 	if f["code"] != "unavailable" || f["id"] != "during" {
 		t.Fatalf("during the outage got %v, want an unavailable error", f)
 	}
-	// A new socket, a resume and POST /chat fail closed; the process lives.
-	for _, q := range []string{"?user_id=erin", "?user_id=erin&session_id=" + session} {
-		_, resp, err := websocket.DefaultDialer.Dial(wsURL(gw, q), nil)
-		if resp != nil {
-			_ = resp.Body.Close()
-		}
-		if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
-			t.Fatalf("connect %s during the outage: %v, want 503", q, err)
-		}
+	// A resume and POST /chat fail closed; the process lives. A new socket
+	// still opens (a session is stored on its first question, not on
+	// connect), and its first question gets unavailable.
+	_, resp, err := erin.dialer.Dial(wsURL(gw, "?session_id="+session), nil)
+	if resp != nil {
+		_ = resp.Body.Close()
 	}
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("resume during the outage: %v, want 503", err)
+	}
+	fresh, resp, err := erin.dialer.Dial(wsURL(gw, ""), nil)
+	if resp != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		t.Fatalf("a new socket during the outage: %v; it needs no session store", err)
+	}
+	read(t, fresh, "session")
+	_ = fresh.WriteJSON(frame{"type": "query", "id": "new", "message": "Anyone?"})
+	if f := read(t, fresh, "error"); f["code"] != "unavailable" {
+		t.Fatalf("a new socket's question during the outage: %v, want unavailable", f)
+	}
+	fresh.Close()
 	if status, _ := post(t, gw.URL+"/chat", "", `{"session_id":"`+session+`","message":"hello?"}`); status != http.StatusServiceUnavailable {
 		t.Fatalf("POST /chat during the outage: %d, want 503", status)
 	}
@@ -238,7 +255,7 @@ func TestIntegrationOutageRedisFrozen(t *testing.T) {
 	// Within 5 s chat works again, on the same session, with its history.
 	deadline := back.Add(5 * time.Second)
 	for {
-		conn2, resp, err := websocket.DefaultDialer.Dial(wsURL(gw, "?user_id=erin&session_id="+session), nil)
+		conn2, resp, err := erin.dialer.Dial(wsURL(gw, "?session_id="+session), nil)
 		if resp != nil {
 			_ = resp.Body.Close()
 		}
@@ -305,7 +322,7 @@ func TestIntegrationSeedRoutes(t *testing.T) {
 	}
 
 	// SIGTERM: every open socket gets close 1001 before the process exits.
-	conn, resp, err := websocket.DefaultDialer.Dial(wsURL(gw, "?user_id=frank"), nil)
+	conn, resp, err := websocket.DefaultDialer.Dial(wsURL(gw, ""), nil)
 	if resp != nil {
 		_ = resp.Body.Close()
 	}

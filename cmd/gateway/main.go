@@ -31,6 +31,10 @@ func (c *Config) Validate() error {
 	if err := c.Gateway.Validate(); err != nil {
 		return err
 	}
+	// Replicas must recognise each other's visitors: no key made up here.
+	if err := c.Gateway.Auth.RequireCookieKey(); err != nil {
+		return err
+	}
 	if c.Redis.URL != "" {
 		if err := c.Redis.Validate(); err != nil {
 			return err

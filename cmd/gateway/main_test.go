@@ -37,9 +37,13 @@ func testConfig(brokers []string, prefix string) Config {
 	cfg.Gateway = wire.GatewayConfig{
 		HTTP:        httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second},
 		ChatTimeout: 20 * time.Second, WS: ws.DefaultConfig(), UserLimit: ratelimit.DefaultConfig(), Auth: auth.DefaultConfig(),
+		AnswerKey: testAnswerKey,
 	}
 	return cfg
 }
+
+// testAnswerKey is the answer key of the test gateways and answerers.
+const testAnswerKey = "kchat-test-answer-key-0123456789abcdef"
 
 func TestValidateApp(t *testing.T) {
 	if err := fx.ValidateApp(options(testConfig([]string{"127.0.0.1:9092"}, ""), slog.New(slog.DiscardHandler))...); err != nil {
@@ -65,7 +69,7 @@ func startChat(t *testing.T, mutate func(*Config)) *chat {
 	acfg := wire.AnswererConfig{
 		HTTP:  httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second},
 		Stage: kafka.StageConfig{Group: prefix + "answerer", Instance: "t", RetryBackoff: 20 * time.Millisecond, SessionTimeout: 6 * time.Second, Concurrency: 4},
-		RAG:   rag.DefaultConfig(), LLM: llm.DefaultConfig(), Attempts: 1,
+		RAG:   rag.DefaultConfig(), LLM: llm.DefaultConfig(), Attempts: 1, AnswerKey: cfg.Gateway.AnswerKey,
 	}
 	var srv wire.GatewayServer
 	app := fx.New(append(options(cfg, slog.New(slog.DiscardHandler)),
@@ -118,7 +122,7 @@ func TestWebSocketChat(t *testing.T) {
 	}
 	defer conn.Close()
 	s := read(t, conn, "session")
-	if s["session_id"] == "" || s["user_id"] != "anonymous" {
+	if u, _ := s["user_id"].(string); s["session_id"] == "" || !strings.HasPrefix(u, "visitor-") {
 		t.Fatalf("session frame %v", s)
 	}
 	if err := conn.WriteJSON(frame{"type": "query", "id": "c1", "message": "How do I start kchat on my laptop?"}); err != nil {

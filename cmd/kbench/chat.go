@@ -126,13 +126,14 @@ func (b *bench) runChat(ctx context.Context) (*ChatResult, error) {
 
 func (b *bench) chatKchat(ctx context.Context) (ChatRun, error) {
 	prefix := b.prefix("chat")
-	env := append(b.serviceEnv(prefix), "KCHAT_QUERY_PUBLISHER=kafka", "KCHAT_AUTH=none", "KCHAT_GENERATOR=extractive")
+	env := append(b.serviceEnv(prefix), "KCHAT_QUERY_PUBLISHER=kafka", "KCHAT_GENERATOR=extractive")
 	answerer, err := b.bins.start(ctx, b.logDir, "answerer", "KCHAT_ANSWERER_ADDR", env...)
 	if err != nil {
 		return ChatRun{}, err
 	}
 	defer func() { _ = answerer.stop() }()
-	gateway, err := b.bins.start(ctx, b.logDir, "gateway", "KCHAT_GATEWAY_ADDR", env...)
+	auth := newSessionAuth()
+	gateway, err := b.bins.start(ctx, b.logDir, "gateway", "KCHAT_GATEWAY_ADDR", append(env, auth.env(b.p.chatSessions)...)...)
 	if err != nil {
 		return ChatRun{}, err
 	}
@@ -143,7 +144,7 @@ func (b *bench) chatKchat(ctx context.Context) (ChatRun, error) {
 	wsURL := "ws" + strings.TrimPrefix(gateway.url, "http") + "/ws"
 	conns := make([]*chatConn, b.p.chatSessions)
 	for i := range conns {
-		if conns[i], err = dialChat(ctx, wsURL, i); err != nil {
+		if conns[i], err = dialChat(ctx, wsURL, auth, i); err != nil {
 			return ChatRun{}, err
 		}
 	}

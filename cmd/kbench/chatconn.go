@@ -21,8 +21,12 @@ type chatConn struct {
 	early map[string]bool      // answers that came before their ack
 }
 
-func dialChat(ctx context.Context, wsURL string, i int) (*chatConn, error) {
-	ws, err := dialSession(ctx, fmt.Sprintf("%s?user_id=kbench-%d", wsURL, i), i, true)
+func dialChat(ctx context.Context, wsURL string, auth sessionAuth, i int) (*chatConn, error) {
+	header, err := auth.header(i)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := dialSession(ctx, wsURL, i, header, true)
 	if err != nil {
 		return nil, fmt.Errorf("websocket %d: %w", i, err)
 	}

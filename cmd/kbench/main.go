@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -194,6 +195,8 @@ func (b *bench) serviceEnv(prefix string) []string {
 		"KCHAT_TOPIC_PREFIX=" + prefix,
 		"KCHAT_CONSUMER_GROUP=" + prefix + "consumer",
 		"KCHAT_ANSWERER_GROUP=" + prefix + "answerer",
+		"KCHAT_ANSWER_KEY=" + rand.Text() + rand.Text(), // one per scenario: its services share it
+		"KCHAT_RECEIPT_KEY=" + rand.Text() + rand.Text(),
 		"KCHAT_LOG_FORMAT=json",
 	}
 }

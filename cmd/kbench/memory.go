@@ -41,14 +41,15 @@ const sourceAddrs = 8
 func (b *bench) runMemory(ctx context.Context) (*MemoryResult, error) {
 	res := &MemoryResult{Connections: b.p.wsConns}
 	prefix := b.prefix("memory")
+	auth := newSessionAuth()
 	gateway, err := b.bins.start(ctx, b.logDir, "gateway", "KCHAT_GATEWAY_ADDR",
-		append(b.serviceEnv(prefix), "KCHAT_QUERY_PUBLISHER=kafka", "KCHAT_AUTH=none")...)
+		append(append(b.serviceEnv(prefix), "KCHAT_QUERY_PUBLISHER=kafka"), auth.env(b.p.wsConns)...)...)
 	if err != nil {
 		return nil, err
 	}
 	b.logf("memory: %d idle connections to the gateway", b.p.wsConns)
-	wsURL := "ws" + strings.TrimPrefix(gateway.url, "http") + "/ws?user_id=kbench-%d"
-	res.Kchat, err = b.idleConns(ctx, gateway.pid(), wsURL, true)
+	wsURL := "ws" + strings.TrimPrefix(gateway.url, "http") + "/ws"
+	res.Kchat, err = b.idleConns(ctx, gateway.pid(), wsURL, auth.header, true)
 	if stopErr := gateway.stop(); err == nil && stopErr != nil {
 		err = stopErr
 	}
@@ -62,14 +63,15 @@ func (b *bench) runMemory(ctx context.Context) (*MemoryResult, error) {
 	}
 	defer echo.stop()
 	b.logf("memory: %d idle connections to the gorilla echo server", b.p.wsConns)
-	res.Baseline, err = b.idleConns(ctx, echo.cmd.Process.Pid, "ws://"+echo.addr+"/ws?user_id=kbench-%d", false)
+	res.Baseline, err = b.idleConns(ctx, echo.cmd.Process.Pid, "ws://"+echo.addr+"/ws", nil, false)
 	return res, err
 }
 
-// idleConns measures the server's RSS, opens the connections (reading the
-// session frame when the server sends one), lets the server settle, and
-// measures again.
-func (b *bench) idleConns(ctx context.Context, pid int, urlFormat string, sessionFrame bool) (MemoryRun, error) {
+// idleConns measures the server's RSS, opens the connections (with the
+// handshake header headerOf gives connection i, when it is not nil; reading
+// the session frame when the server sends one), lets the server settle,
+// and measures again.
+func (b *bench) idleConns(ctx context.Context, pid int, url string, headerOf func(i int) (http.Header, error), sessionFrame bool) (MemoryRun, error) {
 	var run MemoryRun
 	time.Sleep(time.Second)
 	var err error
@@ -97,7 +99,15 @@ func (b *bench) idleConns(ctx context.Context, pid int, urlFormat string, sessio
 				if i >= len(conns) || ctx.Err() != nil {
 					return
 				}
-				c, err := dialSession(ctx, fmt.Sprintf(urlFormat, i), i, sessionFrame)
+				var header http.Header
+				var err error
+				if headerOf != nil {
+					header, err = headerOf(i)
+				}
+				var c *websocket.Conn
+				if err == nil {
+					c, err = dialSession(ctx, url, i, header, sessionFrame)
+				}
 				if err != nil {
 					errOnce.Do(func() { firstErr = fmt.Errorf("connection %d: %w", i, err) })
 					return
@@ -119,15 +129,15 @@ func (b *bench) idleConns(ctx context.Context, pid int, urlFormat string, sessio
 	return run, nil
 }
 
-// dialSession opens WebSocket i from one of the source addresses and,
-// when the server sends one, reads the session frame.
-func dialSession(ctx context.Context, url string, i int, sessionFrame bool) (*websocket.Conn, error) {
+// dialSession opens WebSocket i from one of the source addresses, with
+// header, and, when the server sends one, reads the session frame.
+func dialSession(ctx context.Context, url string, i int, header http.Header, sessionFrame bool) (*websocket.Conn, error) {
 	local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%sourceAddrs))}
 	d := websocket.Dialer{
 		HandshakeTimeout: 10 * time.Second, ReadBufferSize: 256, WriteBufferSize: 256,
 		NetDialContext: (&net.Dialer{LocalAddr: local, Timeout: 10 * time.Second}).DialContext,
 	}
-	c, resp, err := d.DialContext(ctx, url, nil)
+	c, resp, err := d.DialContext(ctx, url, header)
 	if resp != nil {
 		_ = resp.Body.Close()
 	}

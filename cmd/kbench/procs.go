@@ -37,7 +37,7 @@ type service struct {
 	name  string
 	cmd   *exec.Cmd
 	url   string
-	pprof string // host:port of its profiling endpoints, when on
+	admin string // host:port of its admin listener (/metrics, /debug/pprof/)
 	log   string
 	done  chan error
 }
@@ -56,20 +56,19 @@ func (b *binaries) start(ctx context.Context, logDir, name, addrVar string, env 
 		return nil, err
 	}
 	cmd := exec.Command(filepath.Join(b.dir, name))
-	cmd.Env = append(append(os.Environ(), env...), addrVar+"="+addr, "KCHAT_LOG_LEVEL=warn")
-	var pprofAddr string
-	if b.profiles != "" {
-		if pprofAddr, err = freeAddr(); err != nil {
-			return nil, err
-		}
-		cmd.Env = append(cmd.Env, "KCHAT_PPROF_ADDR="+pprofAddr)
+	// An admin listener of its own: the default ones of two services of a
+	// kind would collide, and profiles are taken there.
+	adminAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
 	}
+	cmd.Env = append(append(os.Environ(), env...), addrVar+"="+addr, "KCHAT_LOG_LEVEL=warn", "KCHAT_ADMIN_ADDR="+adminAddr)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		_ = logFile.Close()
 		return nil, err
 	}
-	s := &service{name: name, cmd: cmd, url: "http://" + addr, pprof: pprofAddr, log: logPath, done: make(chan error, 1)}
+	s := &service{name: name, cmd: cmd, url: "http://" + addr, admin: adminAddr, log: logPath, done: make(chan error, 1)}
 	go func() { s.done <- cmd.Wait(); _ = logFile.Close() }()
 	if err := s.waitReady(ctx, 90*time.Second); err != nil {
 		return nil, errors.Join(err, s.stop())
@@ -134,13 +133,13 @@ func freeAddr() (string, error) {
 // into the profiles folder as <label>.pprof; wait blocks until it is
 // written. Without profiling on, it does nothing.
 func (b *binaries) profile(s *service, label string, d time.Duration) (wait func()) {
-	if s.pprof == "" {
+	if b.profiles == "" {
 		return func() {}
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.pprof, max(1, int(d.Seconds())))
+		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.admin, max(1, int(d.Seconds())))
 		resp, err := http.Get(url) //nolint:noctx // bounded by the profile's own duration
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "kbench: profile:", err)

@@ -151,7 +151,7 @@ func (b *bench) settings() []string {
 		"group consumers (kchat's consumer service and the fetch baseline): read_committed, manual commits, fetch max wait 1s, start at the earliest offset",
 		"chat stages (kchat's answerer and the chain baseline): GroupTransactSession, read_committed, linger 0, up to 100 records per transaction; answers read by a group-less read_committed reader",
 		fmt.Sprintf("fetch: %d prompt records prefilled per run on fresh topics (3 partitions); kchat runs GET /messages?type=prompt&limit=1&ack=auto&wait=1s", p.fetchPrefill),
-		fmt.Sprintf("chat: %d WebSocket sessions, each asking one question per second (phases spread over the second), %s warm-up, %s measured; extractive generator, Redis sessions", p.chatSessions, p.chatWarmup, p.chatDuration),
+		fmt.Sprintf("chat: %d WebSocket sessions, each a user of its own with a JWT (KCHAT_AUTH=token), each asking one question per second (phases spread over the second), %s warm-up, %s measured; extractive generator, Redis sessions", p.chatSessions, p.chatWarmup, p.chatDuration),
 		fmt.Sprintf("memory: %d idle connections dialled from %d loopback source addresses; RSS (VmRSS) measured 1 s before and 3 s after", p.wsConns, sourceAddrs),
 		"CPU per operation: user+system time of the load generator plus the kchat services under test (the broker, shared by both sides, is not counted)",
 		"every run uses its own topics (3 partitions, replication 1) and consumer groups, deleted at the end",

@@ -24,6 +24,7 @@ import (
 	"github.com/kchat/kchat/cmd/internal/config"
 	"github.com/kchat/kchat/cmd/internal/runner"
 	"github.com/kchat/kchat/cmd/internal/wire"
+	"github.com/kchat/kchat/domain"
 )
 
 // Config is everything the all-in-one reads from the environment.
@@ -35,6 +36,11 @@ type Config struct {
 	Redis    redis.Config
 	Kafka    kafka.Config
 	Log      runner.LogConfig
+	// Admin is the one admin listener of every service in the process.
+	Admin runner.AdminConfig
+
+	randomAnswerKey  bool // KCHAT_ANSWER_KEY was unset: Validate made one
+	randomReceiptKey bool // KCHAT_RECEIPT_KEY was unset: Validate made one
 }
 
 // Validate checks every part; Kafka brokers are optional here.
@@ -42,11 +48,20 @@ func (c *Config) Validate() error {
 	if err := c.Producer.Validate(); err != nil {
 		return err
 	}
+	if c.Consumer.Queue.ReceiptKey == "" {
+		// One consumer signs and checks its receipts: a key of its own will do.
+		c.Consumer.Queue.ReceiptKey, c.randomReceiptKey = wire.RandomKey(), true
+	}
 	if err := c.Consumer.Validate(); err != nil {
 		return err
 	}
 	if c.Answerer.Stage.Instance == "" {
 		c.Answerer.Stage.Instance = "kchat"
+	}
+	if c.Answerer.AnswerKey == "" {
+		// One process signs and checks answers: a key of its own will do.
+		c.Answerer.AnswerKey, c.randomAnswerKey = wire.RandomKey(), true
+		c.Gateway.AnswerKey = c.Answerer.AnswerKey
 	}
 	if err := c.Answerer.Validate(); err != nil {
 		return err
@@ -58,6 +73,9 @@ func (c *Config) Validate() error {
 		if err := c.Redis.Validate(); err != nil {
 			return err
 		}
+	}
+	if err := c.Admin.Validate(); err != nil {
+		return err
 	}
 	if len(c.Kafka.Brokers) == 0 {
 		return nil // embedded broker; checked again once it listens
@@ -91,6 +109,15 @@ func run(args, environ []string, out io.Writer, brokerPort int) error {
 	log, err := runner.NewLogger(cfg.Log, "kchat")
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
+	}
+	runner.WarnReplaced(environ, log)
+	if cfg.randomAnswerKey {
+		log.Info("KCHAT_ANSWER_KEY is unset: answers are signed with a random key made for this process",
+			"key_id", domain.KeyID([]byte(cfg.Answerer.AnswerKey)))
+	}
+	if cfg.randomReceiptKey {
+		log.Info("KCHAT_RECEIPT_KEY is unset: consumer receipts are signed with a random key made for this process",
+			"key_id", domain.KeyID([]byte(cfg.Consumer.Queue.ReceiptKey)))
 	}
 	stop, err := useEmbeddedBroker(&cfg, log, brokerPort)
 	if err != nil {
@@ -133,6 +160,7 @@ func embeddedBroker(port int) (*kfake.Cluster, error) {
 
 func options(cfg Config, log *slog.Logger, out io.Writer) []fx.Option {
 	return []fx.Option{
+		runner.Admin(cfg.Admin, "kchat"),
 		wire.Base(log, cfg.Producer.HTTP.ShutdownTimeout),
 		wire.Kafka(cfg.Kafka),
 		wire.Producer(cfg.Producer),
@@ -141,13 +169,16 @@ func options(cfg Config, log *slog.Logger, out io.Writer) []fx.Option {
 		wire.Sessions(cfg.Redis),
 		wire.Answerer(cfg.Answerer),
 		wire.Gateway(cfg.Gateway),
-		fx.Invoke(func(lc fx.Lifecycle, p wire.ProducerServer, c wire.ConsumerServer, a wire.AnswererServer, g wire.GatewayServer) {
+		fx.Invoke(func(lc fx.Lifecycle, p wire.ProducerServer, c wire.ConsumerServer, a wire.AnswererServer, g wire.GatewayServer, admin *runner.AdminServer) {
 			lc.Append(fx.StartHook(func(context.Context) {
 				fmt.Fprintf(out, "kchat is running:\n")
 				fmt.Fprintf(out, "  chat      %s  (web page; WebSocket at /ws; docs %[1]s/docs)\n", url(g.Addr()))
 				fmt.Fprintf(out, "  producer  %s  (docs %[1]s/docs, spec %[1]s/openapi.yaml)\n", url(p.Addr()))
 				fmt.Fprintf(out, "  consumer  %s  (docs %[1]s/docs, spec %[1]s/openapi.yaml)\n", url(c.Addr()))
-				fmt.Fprintf(out, "  answerer  %s  (health and metrics; generator %s)\n", url(a.Addr()), cfg.Answerer.LLM.Generator)
+				fmt.Fprintf(out, "  answerer  %s  (health; generator %s)\n", url(a.Addr()), cfg.Answerer.LLM.Generator)
+				if admin.Addr() != "" {
+					fmt.Fprintf(out, "  admin     %s  (metrics at /metrics, profiles at /debug/pprof/; this machine only by default)\n", url(admin.Addr()))
+				}
 				fmt.Fprintf(out, "backends: kafka %s; sessions %s\n", strings.Join(cfg.Kafka.Brokers, ","), sessionsBackend(cfg.Redis))
 			}))
 		}),
@@ -182,7 +213,10 @@ func usage(out io.Writer) error {
 		}
 		seen[p.Key] = true
 		def := p.DefaultValue
-		if def == "" {
+		switch {
+		case p.Key == "KCHAT_ADMIN_ADDR":
+			def = runner.AdminAddrs["kchat"] // each binary has a default of its own
+		case def == "":
 			def = "unset"
 		}
 		fmt.Fprintf(out, "  %-34s [%s]\n", p.Key, def)

@@ -22,6 +22,8 @@ import (
 	"github.com/kchat/kchat/adapters/ratelimit"
 	"github.com/kchat/kchat/adapters/redis"
 	"github.com/kchat/kchat/adapters/ws"
+	"github.com/kchat/kchat/cmd/internal/config"
+	"github.com/kchat/kchat/cmd/internal/runner"
 	"github.com/kchat/kchat/cmd/internal/wire"
 	"github.com/kchat/kchat/internal/kafkatest"
 )
@@ -32,6 +34,7 @@ func TestValidateApp(t *testing.T) {
 	cfg.Producer.HTTP = httpapi.ServerConfig{Addr: ":0", ShutdownTimeout: time.Second}
 	cfg.Consumer = consumerConfig()
 	cfg.Answerer, cfg.Redis, cfg.Gateway = answererConfig(), redis.DefaultConfig(), gatewayConfig()
+	cfg.Admin.Addr = "127.0.0.1:0"
 	if err := fx.ValidateApp(options(cfg, slog.New(slog.DiscardHandler), io.Discard)...); err != nil {
 		t.Fatal(err)
 	}
@@ -46,10 +49,12 @@ func TestAllInOneServesTheProducer(t *testing.T) {
 	cfg.Producer.HTTP = httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second}
 	cfg.Consumer = consumerConfig()
 	cfg.Answerer, cfg.Redis, cfg.Gateway = answererConfig(), redis.DefaultConfig(), gatewayConfig()
+	cfg.Admin.Addr = "127.0.0.1:0"
 	var banner strings.Builder
 	var srv wire.ProducerServer
 	var cons wire.ConsumerServer
-	app := fx.New(append(options(cfg, slog.New(slog.DiscardHandler), &banner), fx.Populate(&srv, &cons))...)
+	var admin *runner.AdminServer
+	app := fx.New(append(options(cfg, slog.New(slog.DiscardHandler), &banner), fx.Populate(&srv, &cons, &admin))...)
 	if err := app.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -61,8 +66,8 @@ func TestAllInOneServesTheProducer(t *testing.T) {
 			t.Errorf("stop: %v", err)
 		}
 	})
-	if !strings.Contains(banner.String(), "http://127.0.0.1:") {
-		t.Errorf("banner %q does not give the producer's URL", banner.String())
+	if !strings.Contains(banner.String(), "http://127.0.0.1:") || !strings.Contains(banner.String(), "admin     http://"+admin.Addr()) {
+		t.Errorf("banner %q does not give the producer's and the admin listener's URLs", banner.String())
 	}
 	base := "http://" + srv.Addr()
 	deadline := time.Now().Add(20 * time.Second)
@@ -80,11 +85,23 @@ func TestAllInOneServesTheProducer(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	// franz-go's client metrics (kprom) are on /metrics. Its hook may run
-	// just after the produce was acknowledged: look again for a moment.
+	// franz-go's client metrics (kprom) are on the one admin listener's
+	// /metrics, for every service of the process, and on no service's API
+	// (issue 13, item 14). Its hook may run just after the produce was
+	// acknowledged: look again for a moment.
+	for _, api := range []string{base, "http://" + cons.Addr()} {
+		resp, err := http.Get(api + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s/metrics = %d, want 404: metrics are on the admin listener", api, resp.StatusCode)
+		}
+	}
 	var body []byte
 	for range 50 {
-		resp, err := http.Get(base + "/metrics")
+		resp, err := http.Get("http://" + admin.Addr() + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,21 +141,28 @@ func gatewayConfig() wire.GatewayConfig {
 	return wire.GatewayConfig{
 		HTTP:        httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second},
 		ChatTimeout: 20 * time.Second, WS: ws.DefaultConfig(), UserLimit: ratelimit.DefaultConfig(), Auth: auth.DefaultConfig(),
+		AnswerKey: testAnswerKey,
 	}
 }
+
+// testAnswerKey is the answer key both services of a test graph share.
+const testAnswerKey = "kchat-test-answer-key-0123456789abcdef"
 
 func answererConfig() wire.AnswererConfig {
 	return wire.AnswererConfig{
 		HTTP:  httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second},
 		Stage: kafka.StageConfig{Group: "kchat-answerer", Instance: "test", RetryBackoff: 50 * time.Millisecond, SessionTimeout: 10 * time.Second, Concurrency: 4},
 		RAG:   rag.DefaultConfig(), LLM: llm.DefaultConfig(), Attempts: 2, Backoff: 10 * time.Millisecond,
+		AnswerKey: testAnswerKey,
 	}
 }
 
 func consumerConfig() wire.ConsumerConfig {
+	q := kafka.DefaultQueueConfig()
+	q.ReceiptKey = "kchat-test-receipt-key-0123456789abcdef"
 	return wire.ConsumerConfig{
 		HTTP: httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second}, Lease: 30 * time.Second,
-		Queue: kafka.DefaultQueueConfig(), Profanity: profanity.DefaultConfig(),
+		Queue: q, Profanity: profanity.DefaultConfig(),
 	}
 }
 
@@ -216,4 +240,27 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestAnUnsetReceiptKeyIsRandomPerProcess: the all-in-one is one process,
+// so without KCHAT_RECEIPT_KEY it makes a key of its own, a new one each
+// time; a key that is set is kept.
+func TestAnUnsetReceiptKeyIsRandomPerProcess(t *testing.T) {
+	keys := map[string]bool{}
+	for range 2 {
+		var cfg Config
+		if err := config.Load(&cfg, nil, cfg.Validate); err != nil {
+			t.Fatal(err)
+		}
+		k := cfg.Consumer.Queue.ReceiptKey
+		if !cfg.randomReceiptKey || len(k) < 32 || keys[k] {
+			t.Fatalf("unset KCHAT_RECEIPT_KEY became %d bytes (random %v, seen before %v); want a new random key", len(k), cfg.randomReceiptKey, keys[k])
+		}
+		keys[k] = true
+	}
+	var cfg Config
+	const set = "a-receipt-key-set-by-the-operator-0123"
+	if err := config.Load(&cfg, []string{"KCHAT_RECEIPT_KEY=" + set}, cfg.Validate); err != nil || cfg.randomReceiptKey || cfg.Consumer.Queue.ReceiptKey != set {
+		t.Fatalf("a set KCHAT_RECEIPT_KEY was not kept: %v", err)
+	}
 }

@@ -28,6 +28,12 @@ type QueueHarness struct {
 	// Trim deletes typ's records below offset in every partition, as
 	// retention does; nil when the store cannot.
 	Trim func(t *testing.T, typ domain.MessageType, offset int64)
+	// OtherGroup returns a member of another consumer group on the same
+	// store, sharing the receipt key.
+	OtherGroup func(t *testing.T) ports.MessageQueue
+	// Peer returns another member of the queue's group (another replica),
+	// joined and with the group settled; nil when a group has one member.
+	Peer func(t *testing.T) ports.MessageQueue
 }
 
 // RunQueue runs the ports.MessageQueue contract.
@@ -112,6 +118,8 @@ func RunQueue(t *testing.T, newHarness func(t *testing.T) QueueHarness) {
 			t.Fatalf("Ack(unknown) = %v, want *domain.UnknownReceiptsError", err)
 		}
 	})
+
+	runReceiptChecks(t, newHarness)
 
 	t.Run("a released message is served next", func(t *testing.T) {
 		t.Parallel()

@@ -35,7 +35,7 @@ func (l *Ledger[T]) Take(limit int, now time.Time, lease time.Duration, settle b
 			if settle {
 				part.out++
 			}
-			e.receipt = formatReceipt(l.id, p, e.offset, l.seq)
+			e.receipt = l.issue(p, e.offset, l.seq)
 			l.leases[e.receipt] = e
 			l.buffered--
 			out = append(out, Leased[T]{Partition: p, Offset: e.offset, Item: e.item, Receipt: e.receipt})

@@ -1,7 +1,8 @@
 // Package ledger is the consumer machinery the queues share (the Kafka
 // adapter's group consumers and the in-memory queue): it tracks fetched
 // records through their leases, says how far each partition's committed
-// offset may move, and issues and parses the receipts that name leases.
+// offset may move, and issues and verifies the signed receipts that name
+// leases.
 package ledger
 
 import (
@@ -23,6 +24,7 @@ import (
 // last done record. Safe for concurrent use.
 type Ledger[T any] struct {
 	id          string // <tag>~<instance>: every receipt starts with it
+	signer      *Signer
 	maxInFlight int
 
 	mu       sync.Mutex
@@ -79,14 +81,19 @@ type Leased[T any] struct {
 	Receipt   string
 }
 
-// New returns an empty ledger whose receipts carry tag (see ParseReceipt);
-// tag is made of what a Kafka topic name may hold: letters, digits, '.', '_'
-// and '-'. It panics on another tag. At most maxInFlight
-// auto-acknowledged records of a partition are out at once beyond its last
-// durable commit (0: no bound): that bounds what a crash serves again.
-func New[T any](tag string, maxInFlight int) *Ledger[T] {
+// New returns an empty ledger whose receipts carry tag and are signed by
+// signer (see Signer.Verify); tag is made of what a Kafka topic name may
+// hold: letters, digits, '.', '_' and '-'. It panics on another tag or a nil
+// signer. At most maxInFlight auto-acknowledged records of a partition are
+// out at once beyond its last durable commit (0: no bound): that bounds what
+// a crash serves again.
+func New[T any](tag string, maxInFlight int, signer *Signer) *Ledger[T] {
+	if signer == nil {
+		panic("ledger: no receipt signer")
+	}
 	return &Ledger[T]{
 		id:          newID(tag),
+		signer:      signer,
 		maxInFlight: maxInFlight,
 		parts:       map[int32]*partition[T]{},
 		leases:      map[string]*entry[T]{},

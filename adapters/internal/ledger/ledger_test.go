@@ -33,7 +33,7 @@ func receipts[T any](ls []ledger.Leased[T]) []string {
 }
 
 func TestLedgerServesInOrderAndFairly(t *testing.T) {
-	l := ledger.New[int64]("q", 0)
+	l := ledger.New[int64]("q", 0, signer)
 	fill(l, []int32{0, 1, 2}, 4)
 	got := l.Take(6, t0, time.Minute, true)
 	if len(got) != 6 {
@@ -58,7 +58,7 @@ func TestLedgerServesInOrderAndFairly(t *testing.T) {
 }
 
 func TestLedgerCommitsOnlyContiguousRuns(t *testing.T) {
-	l := ledger.New[int64]("q", 0)
+	l := ledger.New[int64]("q", 0, signer)
 	fill(l, []int32{0}, 4)
 	got := l.Take(4, t0, time.Minute, true)
 	if unknown := l.Ack([]string{got[1].Receipt, got[2].Receipt}); len(unknown) != 0 {
@@ -86,7 +86,7 @@ func TestLedgerCommitsOnlyContiguousRuns(t *testing.T) {
 }
 
 func TestLedgerCommitsAcrossOffsetGaps(t *testing.T) {
-	l := ledger.New[string]("q", 0)
+	l := ledger.New[string]("q", 0, signer)
 	l.Assign(0, 1)
 	l.Add(0, 1, []int64{10, 12, 15}, []string{"a", "b", "c"}) // 11, 13, 14: transaction markers
 	got := l.Take(3, t0, time.Minute, true)
@@ -100,7 +100,7 @@ func TestLedgerCommitsAcrossOffsetGaps(t *testing.T) {
 }
 
 func TestLedgerReleasePutsBackAtTheHead(t *testing.T) {
-	l := ledger.New[int64]("q", 0)
+	l := ledger.New[int64]("q", 0, signer)
 	fill(l, []int32{0}, 3)
 	first := l.Take(1, t0, time.Minute, true)
 	second := l.Take(1, t0, time.Minute, true)
@@ -119,7 +119,7 @@ func TestLedgerReleasePutsBackAtTheHead(t *testing.T) {
 }
 
 func TestLedgerExpiredLeasesAreServedAgain(t *testing.T) {
-	l := ledger.New[int64]("q", 0)
+	l := ledger.New[int64]("q", 0, signer)
 	fill(l, []int32{0}, 1)
 	first := l.Take(1, t0, time.Second, false)
 	if n := l.Expire(t0.Add(500 * time.Millisecond)); n != 0 {
@@ -144,7 +144,7 @@ func TestLedgerExpiredLeasesAreServedAgain(t *testing.T) {
 }
 
 func TestLedgerRevokeDropsEverything(t *testing.T) {
-	l := ledger.New[int64]("q", 0)
+	l := ledger.New[int64]("q", 0, signer)
 	fill(l, []int32{0, 1}, 2)
 	got := l.Take(4, t0, time.Minute, true)
 	var p0 []string
@@ -177,7 +177,7 @@ func TestLedgerRevokeDropsEverything(t *testing.T) {
 }
 
 func TestLedgerSignalsArrivals(t *testing.T) {
-	l := ledger.New[int64]("q", 0)
+	l := ledger.New[int64]("q", 0, signer)
 	l.Assign(0, 1)
 	_, arrived := l.Buffered()
 	select {
@@ -194,7 +194,7 @@ func TestLedgerSignalsArrivals(t *testing.T) {
 }
 
 func TestLedgerConcurrentCallersNeverShareARecord(t *testing.T) {
-	l := ledger.New[int64]("q", 0)
+	l := ledger.New[int64]("q", 0, signer)
 	fill(l, []int32{0, 1, 2}, 300)
 	var mu sync.Mutex
 	seen := map[[2]int64]bool{}
@@ -232,7 +232,7 @@ func TestLedgerConcurrentCallersNeverShareARecord(t *testing.T) {
 }
 
 func TestLedgerFrozenPartitionsHandOutNothing(t *testing.T) {
-	l := ledger.New[int64]("q", 0)
+	l := ledger.New[int64]("q", 0, signer)
 	fill(l, []int32{0, 1}, 2)
 	l.Freeze(0)
 	got := l.Take(10, t0, time.Minute, true)
@@ -247,7 +247,7 @@ func TestLedgerFrozenPartitionsHandOutNothing(t *testing.T) {
 }
 
 func TestLedgerBoundsWhatACrashWouldServeAgain(t *testing.T) {
-	l := ledger.New[int64]("q", 3)
+	l := ledger.New[int64]("q", 3, signer)
 	fill(l, []int32{0}, 10)
 	got := l.Take(10, t0, time.Minute, true)
 	if len(got) != 3 {

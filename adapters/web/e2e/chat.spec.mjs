@@ -33,25 +33,36 @@ async function run() {
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
   });
   const problems = [];
-  const page = await browser.newPage();
-  page.setDefaultTimeout(timeout);
-  page.on("pageerror", (err) => problems.push(`uncaught error in the page: ${err.message}`));
-  page.on("console", (msg) => {
-    if (msg.type() === "error" && /Content Security Policy/i.test(msg.text())) {
-      problems.push(`CSP violation: ${msg.text()}`);
-    }
-  });
-  page.on("request", (req) => {
-    const url = req.url();
-    if (!url.startsWith("data:") && new URL(url).origin !== origin) {
-      problems.push(`request to another origin: ${url}`);
-    }
-  });
+  // watch reports what a page does wrong: uncaught errors, CSP violations,
+  // requests to other origins.
+  const watch = (page) => {
+    page.setDefaultTimeout(timeout);
+    page.on("pageerror", (err) => problems.push(`uncaught error in the page: ${err.message}`));
+    page.on("console", (msg) => {
+      if (msg.type() === "error" && /Content Security Policy/i.test(msg.text())) {
+        problems.push(`CSP violation: ${msg.text()}`);
+      }
+    });
+    page.on("request", (req) => {
+      const url = req.url();
+      if (!url.startsWith("data:") && new URL(url).origin !== origin) {
+        problems.push(`request to another origin: ${url}`);
+      }
+    });
+    return page;
+  };
+  const context = await browser.newContext();
+  const page = watch(await context.newPage());
 
   try {
-    step("open the page");
-    await page.goto(gatewayURL, { waitUntil: "load" });
+    step("open the page: the visitor gets an identity cookie scripts cannot read");
+    const response = await page.goto(gatewayURL, { waitUntil: "load" });
+    const csp = (await response.allHeaders())["content-security-policy"] || "";
+    check(csp.includes("frame-ancestors 'none'"), `the page's Content-Security-Policy allows framing: ${csp}`);
     await page.waitForSelector('#status[data-state="connected"]');
+    const visitor = (await context.cookies()).find((c) => c.name === "kchat_visitor");
+    check(visitor && visitor.httpOnly && visitor.sameSite === "Lax", `visitor cookie ${JSON.stringify(visitor)}: want HttpOnly, SameSite=Lax`);
+    check(!(await page.evaluate(() => document.cookie)).includes("kchat_visitor"), "the page's script can read the visitor cookie");
 
     step(`ask "${question}"`);
     await page.fill("#question", question);
@@ -73,6 +84,25 @@ async function run() {
     check(questions.includes(question), `after reload the question is not shown (questions: ${JSON.stringify(questions)})`);
     const answers = (await page.locator(".answer .answer-text").allTextContents()).map((s) => s.trim());
     check(answers.includes(answer), `after reload the answer is not shown (answers: ${JSON.stringify(answers)})`);
+
+    step("another visitor with the first one's session id sees nothing of it, and gets a conversation of its own");
+    const session = await page.evaluate(() => localStorage.getItem("kchat.session_id"));
+    check(session, "no session id in localStorage");
+    const other = await browser.newContext();
+    await other.addInitScript((id) => {
+      if (!sessionStorage.getItem("seeded")) {
+        localStorage.setItem("kchat.session_id", id);
+        sessionStorage.setItem("seeded", "1");
+      }
+    }, session);
+    const intruder = watch(await other.newPage());
+    await intruder.goto(gatewayURL, { waitUntil: "load" });
+    await intruder.waitForSelector('#status[data-state="connected"]');
+    const stolen = await intruder.locator(".question-text").allTextContents();
+    check(stolen.length === 0, `another visitor sees the conversation: ${JSON.stringify(stolen)}`);
+    const own = await intruder.evaluate(() => localStorage.getItem("kchat.session_id"));
+    check(own && own !== session, `another visitor kept the session id ${own}`);
+    await other.close();
 
     check(problems.length === 0, problems.join("\n"));
     await page.screenshot({ path: screenshot, fullPage: true });

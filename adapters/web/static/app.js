@@ -370,6 +370,7 @@ function setStatus(state, text) {
 }
 
 let connectedOnce = false; // a session frame arrived since this page loaded
+let toldUnauthorized = false; // the page said so once; a new token resets it
 
 function socketURL() {
   // Relative to the page, so a gateway behind a path prefix works too.
@@ -403,8 +404,10 @@ function connect() {
     return;
   }
   ws = socket;
+  let opened = false;
   socket.addEventListener("open", () => {
     if (ws !== socket) return;
+    opened = true;
     setStatus("connected");
     startPing(socket);
     flushOutbox();
@@ -425,8 +428,43 @@ function connect() {
     stopPing();
     markUnconfirmed(socket);
     if (event.code === 1009) systemNote("The connection was closed: a message was too large.", "error");
-    scheduleReconnect();
+    if (opened) scheduleReconnect();
+    else afterRefusal(socket.url);
   });
+}
+
+// A socket that never opened was refused, or found no server: scripts are not told
+// the handshake's status, so the same URL is asked over plain HTTP (the gateway
+// answers it as it answered the handshake, without opening anything).
+async function refusalStatus(socketHref) {
+  try {
+    const url = new URL(socketHref);
+    url.protocol = url.protocol === "wss:" ? "https:" : "http:";
+    const res = await fetch(url, { cache: "no-store", credentials: "same-origin" });
+    return res.status;
+  } catch {
+    return 0;
+  }
+}
+
+async function afterRefusal(socketHref) {
+  const status = await refusalStatus(socketHref);
+  if (ws) return; // a newer connection is under way
+  if (status === 403 && store.get(KEY_SESSION)) {
+    // The stored conversation is not this visitor's (another token, or an identity
+    // cookie that is gone): start a new one rather than knock on it forever.
+    store.set(KEY_SESSION, "");
+    store.set(KEY_AFTER, "");
+    systemNote("The previous conversation belongs to another identity; this is a new one.");
+    attempt = 0;
+    connect();
+    return;
+  }
+  if (status === 401 && !toldUnauthorized) {
+    toldUnauthorized = true;
+    systemNote("Not signed in: set an access token under Settings.", "error");
+  }
+  scheduleReconnect();
 }
 
 function scheduleReconnect() {
@@ -505,6 +543,7 @@ ui.newSession.addEventListener("click", newConversation);
 ui.token.value = store.get(KEY_TOKEN);
 ui.token.addEventListener("change", () => {
   store.set(KEY_TOKEN, ui.token.value.trim());
+  toldUnauthorized = false;
   reconnectNow();
 });
 

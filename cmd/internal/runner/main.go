@@ -3,6 +3,7 @@ package runner
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"go.uber.org/fx"
 
@@ -11,9 +12,9 @@ import (
 
 // Main is every service binary's body: it refuses arguments, loads cfg
 // from environ (validating it with validate), builds the logger from the
-// configuration's LogConfig, serves the profiling endpoints when
-// KCHAT_PPROF_ADDR asks for them, and runs the fx app that options builds until
-// a signal stops it.
+// configuration's LogConfig, and runs the fx app that options builds, with
+// the service's admin listener (KCHAT_ADMIN_ADDR: /metrics, /debug/pprof/),
+// until a signal stops it.
 func Main[C any](service string, args, environ []string, cfg *C, validate func() error, logConfig func(*C) LogConfig, options func(*slog.Logger) []fx.Option) error {
 	if len(args) > 0 {
 		return fmt.Errorf("unexpected arguments %q: the %s is configured by KCHAT_* variables only", args, service)
@@ -21,18 +22,27 @@ func Main[C any](service string, args, environ []string, cfg *C, validate func()
 	if err := config.Load(cfg, environ, validate); err != nil {
 		return err
 	}
-	var debug DebugConfig
-	if err := config.Load(&debug, environ, func() error { return debug.Validate() }); err != nil {
+	var admin AdminConfig
+	if err := config.Load(&admin, environ, func() error { return admin.Validate() }); err != nil {
 		return err
 	}
 	log, err := NewLogger(logConfig(cfg), service)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	if err := servePprof(debug, log); err != nil {
-		return err
-	}
-	app := fx.New(options(log)...)
+	WarnReplaced(environ, log)
+	app := fx.New(append([]fx.Option{Admin(admin, service)}, options(log)...)...)
 	app.Run()
 	return app.Err()
+}
+
+// WarnReplaced warns about variables kchat no longer reads that environ
+// still sets, naming what replaced them: a setting silently ignored would
+// leave its operator believing it works.
+func WarnReplaced(environ []string, log *slog.Logger) {
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, "KCHAT_PPROF_ADDR=") {
+			log.Warn("KCHAT_PPROF_ADDR is no longer read: /debug/pprof/ and /metrics are on the admin listener, KCHAT_ADMIN_ADDR")
+		}
+	}
 }

@@ -31,6 +31,8 @@ type AnswererConfig struct {
 	Attempts int `env:"KCHAT_LLM_ATTEMPTS" envDefault:"3"`
 	// Backoff is the wait before the second attempt; it doubles after.
 	Backoff time.Duration `env:"KCHAT_LLM_BACKOFF" envDefault:"1s"`
+	// AnswerKey signs prompts and answers (AnswerKeyVar).
+	AnswerKey string `env:"KCHAT_ANSWER_KEY"`
 }
 
 // Validate checks every part, naming the variable at fault.
@@ -45,6 +47,9 @@ func (c *AnswererConfig) Validate() error {
 	case c.Backoff < 0 || c.Backoff > time.Minute:
 		return fmt.Errorf("KCHAT_LLM_BACKOFF must be between 0s and 1m, got %s", c.Backoff)
 	}
+	if _, err := AnswerKey(c.AnswerKey); err != nil {
+		return err
+	}
 	for _, v := range []func() error{c.Stage.Validate, c.RAG.Validate, c.LLM.Validate} {
 		if err := v(); err != nil {
 			return err
@@ -53,16 +58,23 @@ func (c *AnswererConfig) Validate() error {
 	return nil
 }
 
-// AnswererServer is the answerer's HTTP server: health, readiness, metrics.
+// AnswererServer is the answerer's HTTP server: health, readiness, metrics
+// and, with the external generator, POST /answers.
 type AnswererServer struct {
 	*httpapi.Server
 }
 
 // Answerer is the answerer worker: the retrieve stage (query → prompt) and,
 // unless the generator is external, the generate stage (prompt → answer),
-// each in Kafka transactions, plus health and metrics. It needs Base,
-// Kafka, Sessions and Censor in the graph.
+// each in Kafka transactions, plus health and metrics; with the external
+// generator, POST /answers takes the workers' answers instead. Everything
+// it writes is signed with the answer key. It needs Base, Kafka, Sessions
+// and Censor in the graph.
 func Answerer(cfg AnswererConfig) fx.Option {
+	key, err := AnswerKey(cfg.AnswerKey)
+	if err != nil {
+		return fx.Error(err)
+	}
 	opts := []fx.Option{
 		fx.Supply(cfg.Stage),
 		Topics(kafka.PipelineTopics),
@@ -82,23 +94,42 @@ func Answerer(cfg AnswererConfig) fx.Option {
 			runner.Hook(lc, sd, log, "kafka-topics", topics)
 		}),
 		fx.Invoke(func(lc fx.Lifecycle, sd fx.Shutdowner, log *slog.Logger, topics *kafka.TopicAdmin, kcfg kafka.Config, m *kafka.Metrics, uc *app.PreparePrompt) {
-			stage := kafka.NewStage("retrieve", domain.TypeQuery, kcfg, cfg.Stage, log, m, uc.Execute)
+			stage := kafka.NewStage("retrieve", domain.TypeQuery, kcfg, cfg.Stage, log, m, signed(key, uc.Execute))
 			runner.Hook(lc, sd, log, "retrieve-stage", afterTopics(topics, stage))
 		}),
 	}
 	if !cfg.LLM.External() {
 		opts = append(opts,
 			fx.Provide(func(s ports.SessionStore, g ports.Generator) *app.Answer {
-				return &app.Answer{Sessions: s, Generator: g, Attempts: cfg.Attempts, Backoff: cfg.Backoff}
+				return &app.Answer{Sessions: s, Generator: g, Key: key, Attempts: cfg.Attempts, Backoff: cfg.Backoff}
 			}),
 			fx.Invoke(func(lc fx.Lifecycle, sd fx.Shutdowner, log *slog.Logger, topics *kafka.TopicAdmin, kcfg kafka.Config, m *kafka.Metrics, uc *app.Answer) {
 				stage := kafka.NewStage("generate", domain.TypePrompt, kcfg, cfg.Stage, log, m, uc.Execute)
 				runner.Hook(lc, sd, log, "generate-stage", afterTopics(topics, stage))
 			}),
 		)
+	} else {
+		opts = append(opts,
+			fx.Provide(func(s ports.SessionStore, p ports.Publisher, log *slog.Logger) *httpapi.Answerer {
+				return &httpapi.Answerer{Post: &app.PostAnswer{Sessions: s, Publisher: p, Key: key}, Log: log}
+			}),
+			fx.Invoke(func(s AnswererServer, h *httpapi.Answerer) { h.Register(s.API()) }),
+		)
 	}
 	opts = append(opts, fx.Invoke(func(lc fx.Lifecycle, s AnswererServer) { lc.Append(fx.StartStopHook(s.Start, s.Stop)) }))
 	return fx.Module("answerer", opts...)
+}
+
+// signed signs what transform returns: the retrieve stage's prompts, which
+// the generate stage answers only when signed (app.Answer).
+func signed(key *domain.AnswerKey, transform kafka.Transform) kafka.Transform {
+	return func(ctx context.Context, in domain.Message) (domain.Message, error) {
+		out, err := transform(ctx, in)
+		if err != nil {
+			return out, err
+		}
+		return key.Sign(out), nil
+	}
 }
 
 // afterTopics runs l once the topics it writes exist.

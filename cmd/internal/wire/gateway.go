@@ -40,6 +40,8 @@ type GatewayConfig struct {
 	WS          ws.Config
 	// UserLimit bounds each user's questions over every entry point.
 	UserLimit ratelimit.Config
+	// AddrLimit bounds each client address, whatever identities it takes.
+	AddrLimit AddrLimits
 	Auth      auth.Config
 	// QueryPublisher is how queries reach Kafka: PublishToKafka or
 	// PublishToProducer (through the generated client).
@@ -47,6 +49,8 @@ type GatewayConfig struct {
 	// REST locates the producer and consumer services (the seed's /send and
 	// GET /messages, and the producer query publisher).
 	REST restclient.Config
+	// AnswerKey checks that answers come from the answerer (AnswerKeyVar).
+	AnswerKey string `env:"KCHAT_ANSWER_KEY"`
 }
 
 // Validate checks every part, naming the variable at fault.
@@ -61,7 +65,10 @@ func (c *GatewayConfig) Validate() error {
 	if c.QueryPublisher != PublishToKafka && c.QueryPublisher != PublishToProducer {
 		return fmt.Errorf("KCHAT_QUERY_PUBLISHER must be kafka or producer, got %q", c.QueryPublisher)
 	}
-	for _, v := range []func() error{c.REST.Validate, c.WS.Validate, c.UserLimit.Validate, c.Auth.Validate} {
+	if _, err := AnswerKey(c.AnswerKey); err != nil {
+		return err
+	}
+	for _, v := range []func() error{c.REST.Validate, c.WS.Validate, c.UserLimit.Validate, c.AddrLimit.Validate, c.Auth.Validate} {
 		if err := v(); err != nil {
 			return err
 		}
@@ -97,9 +104,11 @@ func Gateway(cfg GatewayConfig) fx.Option {
 	return fx.Module("gateway",
 		QueryPublisher(cfg.QueryPublisher, cfg.REST),
 		fx.Provide(
-			func() (*auth.Authenticator, error) { return auth.New(cfg.Auth) },
-			fx.Annotate(func() *ratelimit.Limiter { return ratelimit.New(cfg.UserLimit) }, fx.As(new(ports.Limiter))),
-			func(f ports.AnswerFeed) *app.Answers { return &app.Answers{Feed: f} },
+			func(log *slog.Logger, reg prometheus.Registerer) (*auth.Authenticator, error) {
+				return auth.New(cfg.Auth, log, reg)
+			},
+			func() ports.Limiter { return gatewayLimiter(cfg.UserLimit, cfg.AddrLimit) },
+			newAnswers(cfg.AnswerKey),
 			func(s ports.SessionStore, p ports.QueryPublisher, l ports.Limiter) *app.Ask {
 				return &app.Ask{Sessions: s, Publisher: p, Limiter: l}
 			},
@@ -109,25 +118,28 @@ func Gateway(cfg GatewayConfig) fx.Option {
 			func(ask *app.Ask, a *app.Answers) *app.Chat {
 				return &app.Chat{Ask: ask, Answers: a, Timeout: cfg.ChatTimeout}
 			},
-			func(s ports.SessionStore) *app.SessionHistory {
-				return &app.SessionHistory{Sessions: s, Limit: historyLimit}
+			func(s ports.SessionStore, a *app.Answers) *app.SessionHistory {
+				return &app.SessionHistory{Sessions: s, Answers: a, Limit: historyLimit}
 			},
 			func(open *app.OpenSession, ask *app.Ask, a *auth.Authenticator, log *slog.Logger) *ws.Handler {
-				return ws.New(cfg.WS, open, ask, a.Authenticate, log)
+				return ws.New(cfg.WS, open, ask, a.AuthenticateUpgrade, log, wsOptions(a, cfg.AddrLimit)...)
 			},
 			func(chat *app.Chat, h *app.SessionHistory, a *auth.Authenticator, log *slog.Logger) *httpapi.Gateway {
 				return &httpapi.Gateway{Chat: chat, History: h, Authenticate: a.Authenticate, Log: log}
 			},
 		),
 		check(func(feed *kafka.AnswerFeed) httpapi.Check { return httpapi.Check{Name: "kafka", Check: feed.Ready} }),
-		fx.Provide(fx.Annotate(func(reg *prometheus.Registry, checks []httpapi.Check, g *httpapi.Gateway, wsh *ws.Handler, log *slog.Logger) GatewayServer {
-			s := httpapi.NewServer(cfg.HTTP, "kchat gateway", reg, checks, log)
+		fx.Provide(fx.Annotate(func(reg *prometheus.Registry, checks []httpapi.Check, g *httpapi.Gateway, wsh *ws.Handler, a *auth.Authenticator, l ports.Limiter, log *slog.Logger) GatewayServer {
+			// Every route behind the edge: the client's address, and the
+			// visitor's cookie (KCHAT_AUTH=none); each route authenticates.
+			s := httpapi.NewServer(cfg.HTTP, "kchat gateway", reg, checks, log, a.Edge)
 			g.Register(s.API())
 			s.Mount("/ws", wsh)
 			// The seed's routes, through the generated REST client.
-			s.Mount("/send", restclient.SendHandler(cfg.REST))
-			s.Mount("/messages", restclient.MessagesHandler(cfg.REST))
-			s.Mount("/*", web.Handler())
+			seed := seedRoutes(cfg.REST, a, l, log)
+			s.Mount("/send", seed.Send())
+			s.Mount("/messages", seed.Messages())
+			s.Mount("/*", a.Visitors(web.Handler()))
 			return GatewayServer{s}
 		}, fx.ParamTags(``, checks))),
 		// Readers first, then the server; on stop the server goes first,
@@ -141,6 +153,9 @@ func Gateway(cfg GatewayConfig) fx.Option {
 		fx.Invoke(func(lc fx.Lifecycle, sd fx.Shutdowner, log *slog.Logger, h *ws.Handler) {
 			runner.Hook(lc, sd, log, "websockets", h)
 		}),
-		fx.Invoke(func(lc fx.Lifecycle, s GatewayServer) { lc.Append(fx.StartStopHook(s.Start, s.Stop)) }),
+		fx.Invoke(func(lc fx.Lifecycle, s GatewayServer, a *auth.Authenticator, log *slog.Logger) {
+			lc.Append(fx.StartStopHook(s.Start, s.Stop))
+			lc.Append(fx.StartHook(func() { warnIfOpen(a, s.Addr(), log) }))
+		}),
 	)
 }

@@ -44,7 +44,7 @@ func startGateway(t *testing.T, kcfg kafka.Config, choice string, rest restclien
 	cfg := GatewayConfig{
 		HTTP:        httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second},
 		ChatTimeout: 5 * time.Second, WS: ws.DefaultConfig(), UserLimit: ratelimit.DefaultConfig(), Auth: auth.DefaultConfig(),
-		QueryPublisher: choice, REST: rest,
+		QueryPublisher: choice, REST: rest, AnswerKey: "kchat-test-answer-key-0123456789abcdef",
 	}
 	var (
 		srv GatewayServer
