@@ -10,10 +10,9 @@ import (
 	"net/netip"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/kchat/kchat/domain"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -232,11 +231,9 @@ func unauthorized(reason string) error {
 	return fmt.Errorf("%w: %s", ErrUnauthorized, reason)
 }
 
-// validUserID reports whether id is 1 to 128 characters of valid UTF-8
-// without control characters, which would corrupt logs and frames.
+// validUserID reports whether id is a valid id of the wire contract (1 to
+// 128 printable characters of UTF-8: no control characters or bidi
+// overrides, which would corrupt or disguise logs, keys and frames).
 func validUserID(id string) bool {
-	if id == "" || !utf8.ValidString(id) || utf8.RuneCountInString(id) > maxUserIDLen {
-		return false
-	}
-	return !strings.ContainsFunc(id, unicode.IsControl)
+	return domain.ValidateID("user_id", id) == nil
 }

@@ -42,6 +42,7 @@ func TestConfigValidate(t *testing.T) {
 		{"empty entry", token(func(c *auth.Config) { c.Tokens = []string{""} }), "KCHAT_AUTH_TOKENS entry 1"},
 		{"long user", token(func(c *auth.Config) { c.Tokens = []string{"a:" + strings.Repeat("u", 129)} }), "KCHAT_AUTH_TOKENS entry 1"},
 		{"control in user", token(func(c *auth.Config) { c.Tokens = []string{"a:al\x00ice"} }), "KCHAT_AUTH_TOKENS entry 1"},
+		{"bidi override in user", token(func(c *auth.Config) { c.Tokens = []string{"a:al\u202eice"} }), "KCHAT_AUTH_TOKENS entry 1"},
 		{"repeated token", token(func(c *auth.Config) { c.Tokens = []string{"a:alice", "a:bob"} }), "KCHAT_AUTH_TOKENS entry 2 repeats"},
 		{"short secret", token(func(c *auth.Config) { c.JWTSecret = secret[:31] }), "KCHAT_AUTH_JWT_SECRET must be at least 32 bytes"},
 		{"header with a proxy", auth.Config{Mode: auth.ModeHeader, TrustedProxies: []string{"10.0.0.0/8"}}, ""},

@@ -24,7 +24,7 @@ func TestPostAnswer(t *testing.T) {
 	}
 	broker := memory.NewBroker("")
 	log := slog.New(slog.DiscardHandler)
-	s := httpapi.NewServer(httpapi.ServerConfig{Addr: ":0"}, "kchat answerer", httpapi.NewRegistry(), nil, log)
+	s := httpapi.NewServer(httpapi.ServerConfig{Addr: ":0"}, "kchat answerer", nil, log)
 	(&httpapi.Answerer{Post: &app.PostAnswer{Sessions: sessions, Publisher: broker, Key: key}, Log: log}).Register(s.API())
 	h := s.Handler()
 

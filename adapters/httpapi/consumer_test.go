@@ -25,7 +25,7 @@ func newConsumer(t *testing.T) (*memory.Broker, http.Handler) {
 	q := memory.NewQueue(b, "g", []byte("consumer-test-receipt-key-32-byt"))
 	c := profanity.New(profanity.DefaultConfig())
 	log := slog.New(slog.DiscardHandler)
-	s := httpapi.NewServer(httpapi.ServerConfig{Addr: ":0"}, "kchat consumer", nil, nil, log)
+	s := httpapi.NewServer(httpapi.ServerConfig{Addr: ":0"}, "kchat consumer", nil, log)
 	httpapi.NewConsumer(&app.FetchNext{Queue: q, Censor: c, Lease: 300 * time.Millisecond}, &app.Acknowledge{Queue: q}, &app.Browse{Queue: q, Censor: c}, log).Register(s.API())
 	return b, s.Handler()
 }

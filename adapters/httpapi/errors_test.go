@@ -18,7 +18,7 @@ import (
 // may name internals) stays in the server. This is configured on each API
 // kchat builds, not by replacing huma's process-wide error constructor.
 func TestUnexpectedErrorsSayNothing(t *testing.T) {
-	s := httpapi.NewServer(httpapi.ServerConfig{Addr: ":0"}, "test", nil, nil, slog.New(slog.DiscardHandler))
+	s := httpapi.NewServer(httpapi.ServerConfig{Addr: ":0"}, "test", nil, slog.New(slog.DiscardHandler))
 	huma.Register(s.API(), huma.Operation{OperationID: "boom", Method: http.MethodGet, Path: "/boom"},
 		func(context.Context, *struct{}) (*struct{}, error) {
 			return nil, errors.New("dial tcp 10.1.2.3:6379: secret-internal-detail")

@@ -45,7 +45,7 @@ func newGateway(t *testing.T, burst int) http.Handler {
 		},
 		Log: log,
 	}
-	s := httpapi.NewServer(httpapi.ServerConfig{Addr: ":0"}, "gateway", nil, nil, log)
+	s := httpapi.NewServer(httpapi.ServerConfig{Addr: ":0"}, "gateway", nil, log)
 	g.Register(s.API())
 	return s.Handler()
 }

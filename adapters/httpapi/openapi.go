@@ -11,7 +11,7 @@ import (
 // openapi.yaml (make openapi) that generated clients are built from. Each
 // running service serves its own part at /openapi.yaml.
 func OpenAPI() ([]byte, error) {
-	s := NewServer(ServerConfig{}, "kchat REST API", nil, nil, slog.New(slog.DiscardHandler))
+	s := NewServer(ServerConfig{}, "kchat REST API", nil, slog.New(slog.DiscardHandler))
 	s.API().OpenAPI().Info.Description = "The producer service (port 8000) publishes messages to kchat's Kafka topics " +
 		"(query, prompt, answer) and answers only after Kafka acknowledged them. The consumer service (port 8001) " +
 		"hands out the next unconsumed messages of a topic, by committed offsets, to any number of HTTP clients."

@@ -23,7 +23,7 @@ import (
 func newProducer(t *testing.T, pub ports.Publisher, topics ports.TopicAdmin, checks ...httpapi.Check) http.Handler {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	s := httpapi.NewServer(httpapi.ServerConfig{Addr: ":0"}, "kchat producer", httpapi.NewRegistry(), checks, log)
+	s := httpapi.NewServer(httpapi.ServerConfig{Addr: ":0"}, "kchat producer", checks, log)
 	httpapi.NewProducer(&app.SubmitMessage{Publisher: pub}, &app.SubmitBatch{Publisher: pub}, &app.ListTopics{Topics: topics}, log).Register(s.API())
 	return s.Handler()
 }

@@ -67,7 +67,7 @@ type Server struct {
 // on the process's admin listener (KCHAT_ADMIN_ADDR, cmd/internal/runner),
 // apart from the API and loopback by default. The registry parameter is no
 // longer read and goes when its callers stop passing it.
-func NewServer(cfg ServerConfig, title string, _ *prometheus.Registry, checks []Check, log *slog.Logger, middlewares ...func(http.Handler) http.Handler) *Server {
+func NewServer(cfg ServerConfig, title string, checks []Check, log *slog.Logger, middlewares ...func(http.Handler) http.Handler) *Server {
 	router := chi.NewRouter()
 	router.Use(middleware.RequestID, middleware.Recoverer)
 	router.Use(middlewares...)

@@ -12,7 +12,7 @@ import (
 // /metrics is not on the API (issue 13, item 14): it reveals internals
 // and is served on the admin listener; the public system routes stay.
 func TestServerHasNoMetricsRoute(t *testing.T) {
-	s := NewServer(ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second}, "t", NewRegistry(), nil, slog.New(slog.DiscardHandler))
+	s := NewServer(ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second}, "t", nil, slog.New(slog.DiscardHandler))
 	for path, want := range map[string]int{
 		"/metrics": http.StatusNotFound, "/debug/pprof/": http.StatusNotFound,
 		"/healthz": http.StatusOK, "/readyz": http.StatusOK, "/openapi.yaml": http.StatusOK, "/docs/": http.StatusOK,
@@ -34,7 +34,7 @@ func TestServerMiddlewares(t *testing.T) {
 			next.ServeHTTP(w, r)
 		})
 	}
-	s := NewServer(ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second}, "t", nil, nil, slog.New(slog.DiscardHandler), mw)
+	s := NewServer(ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second}, "t", nil, slog.New(slog.DiscardHandler), mw)
 	s.Mount("/ws", http.NotFoundHandler())
 	for _, p := range []string{"/healthz", "/ws", "/nowhere"} {
 		s.Handler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, p, nil))
@@ -47,7 +47,7 @@ func TestServerMiddlewares(t *testing.T) {
 // Every server drops idle keep-alive connections and slow headers, and
 // bounds header size (issue 13, item 17).
 func TestServerTimeouts(t *testing.T) {
-	s := NewServer(ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second}, "t", nil, nil, slog.New(slog.DiscardHandler))
+	s := NewServer(ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second}, "t", nil, slog.New(slog.DiscardHandler))
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -103,7 +103,7 @@ func TestIntegrationPublisherQueryPublisherContract(t *testing.T) {
 func producerOn(t *testing.T, store ports.Publisher) string {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	s := httpapi.NewServer(httpapi.ServerConfig{Addr: ":0"}, "kchat producer", nil, nil, log)
+	s := httpapi.NewServer(httpapi.ServerConfig{Addr: ":0"}, "kchat producer", nil, log)
 	httpapi.NewProducer(&app.SubmitMessage{Publisher: store}, &app.SubmitBatch{Publisher: store}, nil, log).Register(s.API())
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -44,8 +45,10 @@ func DefaultConfig() Config {
 // Validate reports the first wrong setting, naming its variable.
 func (c Config) Validate() error {
 	for _, o := range c.AllowedOrigins {
+		// An origin is scheme://host[:port] and nothing else: a path,
+		// query or user info could never match a browser's Origin.
 		u, err := url.Parse(o)
-		if err != nil || u.Scheme == "" || u.Host == "" {
+		if err != nil || u.Scheme == "" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.TrimSuffix(u.Path, "/") != "" {
 			return fmt.Errorf("KCHAT_ALLOWED_ORIGINS: %q is not scheme://host[:port]", o)
 		}
 	}

@@ -556,3 +556,19 @@ func TestSessionIDsAndLazySessions(t *testing.T) {
 		t.Fatalf("after the first question: %q, %v", owner, err)
 	}
 }
+
+// An allowed origin is scheme://host[:port] and nothing else: one with a
+// path, query or user info could never match and is refused at startup.
+func TestAllowedOriginsValidate(t *testing.T) {
+	for give, ok := range map[string]bool{
+		"https://chat.example.com": true, "http://localhost:8002": true, "https://chat.example.com/": true,
+		"https://chat.example.com/app": false, "https://chat.example.com?x=1": false, "https://me@chat.example.com": false,
+		"chat.example.com": false, "https://": false,
+	} {
+		cfg := DefaultConfig()
+		cfg.AllowedOrigins = []string{give}
+		if err := cfg.Validate(); (err == nil) != ok {
+			t.Errorf("KCHAT_ALLOWED_ORIGINS=%s: %v, want ok=%v", give, err, ok)
+		}
+	}
+}

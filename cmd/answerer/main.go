@@ -2,7 +2,8 @@
 // turns queries into prompts (retrieving passages from the knowledge base)
 // and prompts into answers (with the configured generator), in Kafka
 // transactions, so no prompt or answer is lost or duplicated across
-// crashes. Port 8003 serves health, readiness and metrics only.
+// crashes. Port 8003 serves health and readiness (and, with the external
+// generator, POST /answers); metrics are on the admin listener.
 package main
 
 import (

@@ -60,7 +60,7 @@ func (p *nopPublisher) PublishBatch(ctx context.Context, msgs []domain.Message) 
 func (b *bench) runHuma(context.Context) (*HumaResult, error) {
 	submit := &app.SubmitMessage{Publisher: &nopPublisher{}}
 	quiet := slog.New(slog.DiscardHandler)
-	srv := httpapi.NewServer(httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Minute}, "kbench", nil, nil, quiet)
+	srv := httpapi.NewServer(httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Minute}, "kbench", nil, quiet)
 	httpapi.NewProducer(submit, &app.SubmitBatch{Publisher: submit.Publisher}, nil, quiet).Register(srv.API())
 	kchat := srv.Handler()
 	plain := plainProducer(submit)

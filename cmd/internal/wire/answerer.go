@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 
 	"github.com/kchat/kchat/adapters/httpapi"
@@ -58,15 +57,16 @@ func (c *AnswererConfig) Validate() error {
 	return nil
 }
 
-// AnswererServer is the answerer's HTTP server: health, readiness, metrics
-// and, with the external generator, POST /answers.
+// AnswererServer is the answerer's HTTP server: health, readiness and,
+// with the external generator, POST /answers (metrics are on the admin
+// listener).
 type AnswererServer struct {
 	*httpapi.Server
 }
 
 // Answerer is the answerer worker: the retrieve stage (query → prompt) and,
 // unless the generator is external, the generate stage (prompt → answer),
-// each in Kafka transactions, plus health and metrics; with the external
+// each in Kafka transactions, plus health checks; with the external
 // generator, POST /answers takes the workers' answers instead. Everything
 // it writes is signed with the answer key. It needs Base, Kafka, Sessions
 // and Censor in the graph.
@@ -87,9 +87,9 @@ func Answerer(cfg AnswererConfig) fx.Option {
 			},
 		),
 		check(func(topics *kafka.TopicAdmin) httpapi.Check { return httpapi.Check{Name: "kafka", Check: topics.Ready} }),
-		fx.Provide(fx.Annotate(func(reg *prometheus.Registry, checks []httpapi.Check, log *slog.Logger) AnswererServer {
-			return AnswererServer{httpapi.NewServer(cfg.HTTP, "kchat answerer", reg, checks, log)}
-		}, fx.ParamTags(``, checks, ``))),
+		fx.Provide(fx.Annotate(func(checks []httpapi.Check, log *slog.Logger) AnswererServer {
+			return AnswererServer{httpapi.NewServer(cfg.HTTP, "kchat answerer", checks, log)}
+		}, fx.ParamTags(checks, ``))),
 		fx.Invoke(func(lc fx.Lifecycle, sd fx.Shutdowner, log *slog.Logger, topics *kafka.TopicAdmin) {
 			runner.Hook(lc, sd, log, "kafka-topics", topics)
 		}),

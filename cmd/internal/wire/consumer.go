@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 
 	"github.com/kchat/kchat/adapters/httpapi"
@@ -58,8 +57,8 @@ func Consumer(cfg ConsumerConfig) fx.Option {
 			},
 			func(q ports.MessageQueue) *app.Acknowledge { return &app.Acknowledge{Queue: q} },
 			func(q ports.MessageQueue, c ports.Censor) *app.Browse { return &app.Browse{Queue: q, Censor: c} },
-			func(reg *prometheus.Registry, q *kafka.Queue, kcfg kafka.Config, f *app.FetchNext, a *app.Acknowledge, b *app.Browse, log *slog.Logger) ConsumerServer {
-				s := httpapi.NewServer(cfg.HTTP, "kchat consumer", reg, []httpapi.Check{{Name: "kafka", Check: q.Ready}}, log)
+			func(q *kafka.Queue, kcfg kafka.Config, f *app.FetchNext, a *app.Acknowledge, b *app.Browse, log *slog.Logger) ConsumerServer {
+				s := httpapi.NewServer(cfg.HTTP, "kchat consumer", []httpapi.Check{{Name: "kafka", Check: q.Ready}}, log)
 				c := httpapi.NewConsumer(f, a, b, log)
 				c.TopicPrefix = kcfg.TopicPrefix
 				c.Register(s.API())

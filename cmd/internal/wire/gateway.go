@@ -129,10 +129,10 @@ func Gateway(cfg GatewayConfig) fx.Option {
 			},
 		),
 		check(func(feed *kafka.AnswerFeed) httpapi.Check { return httpapi.Check{Name: "kafka", Check: feed.Ready} }),
-		fx.Provide(fx.Annotate(func(reg *prometheus.Registry, checks []httpapi.Check, g *httpapi.Gateway, wsh *ws.Handler, a *auth.Authenticator, l ports.Limiter, log *slog.Logger) GatewayServer {
+		fx.Provide(fx.Annotate(func(checks []httpapi.Check, g *httpapi.Gateway, wsh *ws.Handler, a *auth.Authenticator, l ports.Limiter, log *slog.Logger) GatewayServer {
 			// Every route behind the edge: the client's address, and the
 			// visitor's cookie (KCHAT_AUTH=none); each route authenticates.
-			s := httpapi.NewServer(cfg.HTTP, "kchat gateway", reg, checks, log, a.Edge)
+			s := httpapi.NewServer(cfg.HTTP, "kchat gateway", checks, log, a.Edge)
 			g.Register(s.API())
 			s.Mount("/ws", wsh)
 			// The seed's routes, through the generated REST client.
@@ -141,7 +141,7 @@ func Gateway(cfg GatewayConfig) fx.Option {
 			s.Mount("/messages", seed.Messages())
 			s.Mount("/*", a.Visitors(web.Handler()))
 			return GatewayServer{s}
-		}, fx.ParamTags(``, checks))),
+		}, fx.ParamTags(checks))),
 		// Readers first, then the server; on stop the server goes first,
 		// then the sockets are closed with 1001 and the feed stops.
 		fx.Invoke(func(lc fx.Lifecycle, sd fx.Shutdowner, log *slog.Logger, feed *kafka.AnswerFeed) {

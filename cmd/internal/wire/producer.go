@@ -3,7 +3,6 @@ package wire
 import (
 	"log/slog"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 
 	"github.com/kchat/kchat/adapters/httpapi"
@@ -41,8 +40,8 @@ func Producer(cfg ProducerConfig) fx.Option {
 			func(p ports.Publisher) *app.SubmitMessage { return &app.SubmitMessage{Publisher: p} },
 			func(p ports.Publisher) *app.SubmitBatch { return &app.SubmitBatch{Publisher: p} },
 			func(t ports.TopicAdmin) *app.ListTopics { return &app.ListTopics{Topics: t} },
-			func(reg *prometheus.Registry, topics *kafka.TopicAdmin, submit *app.SubmitMessage, batch *app.SubmitBatch, list *app.ListTopics, log *slog.Logger) ProducerServer {
-				s := httpapi.NewServer(cfg.HTTP, "kchat producer", reg, []httpapi.Check{{Name: "kafka", Check: topics.Ready}}, log)
+			func(topics *kafka.TopicAdmin, submit *app.SubmitMessage, batch *app.SubmitBatch, list *app.ListTopics, log *slog.Logger) ProducerServer {
+				s := httpapi.NewServer(cfg.HTTP, "kchat producer", []httpapi.Check{{Name: "kafka", Check: topics.Ready}}, log)
 				httpapi.NewProducer(submit, batch, list, log).Register(s.API())
 				return ProducerServer{s}
 			},
