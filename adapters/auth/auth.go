@@ -12,8 +12,9 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/kchat/kchat/domain"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kchat/kchat/domain"
 )
 
 // ErrUnauthorized means the request carries no acceptable identity. The
