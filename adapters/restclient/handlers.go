@@ -1,6 +1,7 @@
 package restclient
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -43,6 +44,12 @@ type Seed struct {
 	// Limiter counts the questions of /send against the caller's limits,
 	// as every other entry point does; nil: no limit.
 	Limiter ports.Limiter
+	// MayAsk checks the caller may ask in a session, as the chat routes do
+	// (the wiring passes the chat use case's check): nil, or
+	// domain.ErrForbidden for another user's session, a
+	// *domain.ValidationError for a malformed id, domain.ErrUnavailable.
+	// nil: no check.
+	MayAsk func(ctx context.Context, user, session string) error
 	// OwnRecordsOnly keeps callers apart on GET /messages, for the modes
 	// that tell them apart (KCHAT_AUTH=token, header): the consuming forms
 	// are refused, since they would take other users' messages from the
@@ -106,7 +113,7 @@ func (s Seed) Send() http.Handler {
 				problemDetail{Location: "body.type", Message: "must be query; prompts and answers are the answerer's"})
 			return
 		}
-		if !s.allow(w, r, user) {
+		if !s.allow(w, r, user) || !s.mayAsk(w, r, user, r.PostForm.Get("session_id")) {
 			return
 		}
 		typ := SendMessageInputType(domain.TypeQuery)
@@ -127,6 +134,27 @@ func (s Seed) Send() http.Handler {
 		defer func() { _ = res.Body.Close() }()
 		relay(w, res)
 	})
+}
+
+// mayAsk checks user may ask in session; false means a problem was
+// written.
+func (s Seed) mayAsk(w http.ResponseWriter, r *http.Request, user, session string) bool {
+	if s.MayAsk == nil {
+		return true
+	}
+	err := s.MayAsk(r.Context(), user, session)
+	var verr *domain.ValidationError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &verr):
+		writeProblem(w, http.StatusUnprocessableEntity, "validation failed: "+verr.Error(), problemDetail{Location: "body." + verr.Field, Message: verr.Reason})
+	case errors.Is(err, domain.ErrForbidden):
+		writeProblem(w, http.StatusForbidden, "the session belongs to another user")
+	default:
+		writeProblem(w, http.StatusServiceUnavailable, "sessions unavailable; retry later")
+	}
+	return false
 }
 
 // allow counts a question of user against the limits; false means a 429

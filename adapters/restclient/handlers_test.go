@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"mime/multipart"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/kchat/kchat/adapters/restclient"
+	"github.com/kchat/kchat/domain"
 )
 
 const queuedBody = `{"$schema":"http://localhost:8000/schemas/SendMessageOutputBody.json","status":"queued","message_id":"m-1"}`
@@ -399,6 +401,37 @@ func TestSendIsRateLimited(t *testing.T) {
 		t.Fatalf("the producer got %d requests, want none", n)
 	}
 	s.Limiter = limiter{ok: true}
+	if rec := postForm(t, s.Send(), seedForm()); rec.Code != http.StatusOK {
+		t.Fatalf("allowed: status %d", rec.Code)
+	}
+}
+
+// /send posts into a session only for its owner, as POST /chat does.
+func TestSendChecksTheSession(t *testing.T) {
+	producer := newFakeService(t, http.StatusOK, jsonHeader, queuedBody)
+	s := seed(config(producer.URL, ""))
+	var asked []string
+	for _, tt := range []struct {
+		give error
+		want int
+	}{
+		{fmt.Errorf("session: %w", domain.ErrForbidden), http.StatusForbidden},
+		{&domain.ValidationError{Field: "session_id", Reason: "must not contain control characters"}, http.StatusUnprocessableEntity},
+		{fmt.Errorf("redis: %w", domain.ErrUnavailable), http.StatusServiceUnavailable},
+	} {
+		s.MayAsk = func(_ context.Context, user, session string) error {
+			asked = append(asked, user+"@"+session)
+			return tt.give
+		}
+		problem(t, postForm(t, s.Send(), seedForm()), tt.want)
+	}
+	if n := producer.count(); n != 0 {
+		t.Fatalf("the producer got %d requests, want none", n)
+	}
+	if len(asked) != 3 || asked[0] != "alice@session-42" {
+		t.Fatalf("checked %v, want alice's right to session-42", asked)
+	}
+	s.MayAsk = func(context.Context, string, string) error { return nil }
 	if rec := postForm(t, s.Send(), seedForm()); rec.Code != http.StatusOK {
 		t.Fatalf("allowed: status %d", rec.Code)
 	}

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"github.com/kchat/kchat/adapters/ratelimit"
 	"github.com/kchat/kchat/adapters/restclient"
 	"github.com/kchat/kchat/adapters/ws"
+	"github.com/kchat/kchat/app"
 	"github.com/kchat/kchat/ports"
 )
 
@@ -64,10 +66,14 @@ func wsOptions(a *auth.Authenticator, addrs AddrLimits) []ws.Option {
 }
 
 // seedRoutes are the seed's POST /send and GET /messages, behind the same
-// authentication and limits as every route; where callers are told apart
-// (token, header), each sees only its own records.
-func seedRoutes(rest restclient.Config, a *auth.Authenticator, l ports.Limiter, log *slog.Logger) restclient.Seed {
-	return restclient.Seed{Config: rest, Authenticate: a.Authenticate, Limiter: l, OwnRecordsOnly: a.Mode() != auth.ModeNone, Log: log}
+// authentication, limits and session ownership as every route; where
+// callers are told apart (token, header), each sees only its own records.
+func seedRoutes(rest restclient.Config, a *auth.Authenticator, l ports.Limiter, open *app.OpenSession, log *slog.Logger) restclient.Seed {
+	mayAsk := func(ctx context.Context, user, session string) error {
+		_, err := open.Execute(ctx, app.OpenSessionInput{UserID: user, SessionID: session})
+		return err
+	}
+	return restclient.Seed{Config: rest, Authenticate: a.Authenticate, Limiter: l, MayAsk: mayAsk, OwnRecordsOnly: a.Mode() != auth.ModeNone, Log: log}
 }
 
 // warnIfOpen says loudly at startup that a gateway without authentication

@@ -129,14 +129,14 @@ func Gateway(cfg GatewayConfig) fx.Option {
 			},
 		),
 		check(func(feed *kafka.AnswerFeed) httpapi.Check { return httpapi.Check{Name: "kafka", Check: feed.Ready} }),
-		fx.Provide(fx.Annotate(func(checks []httpapi.Check, g *httpapi.Gateway, wsh *ws.Handler, a *auth.Authenticator, l ports.Limiter, log *slog.Logger) GatewayServer {
+		fx.Provide(fx.Annotate(func(checks []httpapi.Check, g *httpapi.Gateway, wsh *ws.Handler, a *auth.Authenticator, l ports.Limiter, open *app.OpenSession, log *slog.Logger) GatewayServer {
 			// Every route behind the edge: the client's address, and the
 			// visitor's cookie (KCHAT_AUTH=none); each route authenticates.
 			s := httpapi.NewServer(cfg.HTTP, "kchat gateway", checks, log, a.Edge)
 			g.Register(s.API())
 			s.Mount("/ws", wsh)
 			// The seed's routes, through the generated REST client.
-			seed := seedRoutes(cfg.REST, a, l, log)
+			seed := seedRoutes(cfg.REST, a, l, open, log)
 			s.Mount("/send", seed.Send())
 			s.Mount("/messages", seed.Messages())
 			s.Mount("/*", a.Visitors(web.Handler()))
