@@ -9,7 +9,7 @@ GOTESTFLAGS ?=
 
 export KCHAT_TEST_SERVICES_SCRIPT ?= $(SERVICES)
 
-.PHONY: help run build test test-integration bench fuzz smoke e2e lint openapi openapi-check services-up services-down services-status compose-env clean
+.PHONY: help run build test test-integration chaos bench fuzz smoke e2e lint openapi openapi-check services-up services-down services-status cluster-up cluster-down cluster-status compose-env clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -28,9 +28,21 @@ test-integration: ## Tests against the real Kafka and Redis of `make services-up
 		echo "KCHAT_TEST_KAFKA_BROKERS and KCHAT_TEST_REDIS_URL must be set: run 'make services-up' and export what it prints" >&2; \
 		if [ -n "$$CI" ]; then echo "CI is set: missing services are a failure, not a skip" >&2; exit 1; fi; \
 	fi
-	$(GO) test -race -count=1 $(GOTESTFLAGS) -run 'Integration' -skip 'IntegrationOutage' ./...
+	$(GO) test -race -count=1 $(GOTESTFLAGS) -run 'Integration' -skip 'IntegrationOutage|IntegrationCluster|IntegrationChaos' ./...
 	@# Outage tests stop and restart the shared broker: one package at a time, after the rest.
 	$(GO) test -race -count=1 $(GOTESTFLAGS) -p 1 -run 'IntegrationOutage' ./...
+
+# The packages that hold cluster or chaos tests: with ./..., go test would
+# link and start every package's test binary, one at a time, for nothing
+# (about a minute on two cores).
+CHAOS_PKGS = $(shell grep -rlE --include='*_test.go' --exclude-dir=node_modules 'func Test[A-Za-z0-9_]*Integration(Cluster|Chaos)' . | xargs -r -n1 dirname | sort -u)
+
+chaos: ## Fault scenarios on the 3-broker cluster of `make cluster-up` and Redis, one package at a time (about 10-20 min; KCHAT_CHAOS_SHORT=1: CI's short run)
+	@if [ -z "$$KCHAT_TEST_CLUSTER_BROKERS" ] || [ -z "$$KCHAT_TEST_REDIS_URL" ]; then \
+		echo "KCHAT_TEST_CLUSTER_BROKERS and KCHAT_TEST_REDIS_URL must be set: run 'make cluster-up' and 'make services-up' and export what they print" >&2; \
+		if [ -n "$$CI" ]; then echo "CI is set: missing services are a failure, not a skip" >&2; exit 1; fi; \
+	fi
+	$(GO) test -race -count=1 -p 1 -timeout 30m $(GOTESTFLAGS) -run 'IntegrationCluster|IntegrationChaos' $(CHAOS_PKGS)
 
 bench: ## Benchmarks against same-run baselines on the Kafka and Redis of `make services-up`; writes docs/benchmarks.{md,json} (KCHAT_BENCH_SHORT=1: brief run into bin/bench/)
 	@if [ -z "$$KCHAT_TEST_KAFKA_BROKERS" ] || [ -z "$$KCHAT_TEST_REDIS_URL" ]; then \
@@ -68,6 +80,15 @@ services-down: ## Stop them and delete Kafka's data
 
 services-status: ## Tell whether Kafka and Redis answer
 	@bash $(SERVICES) status
+
+cluster-up: ## Start the 3-broker test cluster (KRaft, 127.0.0.1:19092,19094,19096; RF 3, min ISR 2) unless it runs; prints the env to export
+	@bash $(SERVICES) cluster-up
+
+cluster-down: ## Stop the test cluster and delete its data
+	@bash $(SERVICES) cluster-down
+
+cluster-status: ## Tell whether each node of the test cluster is up, paused or down
+	@bash $(SERVICES) cluster-status
 
 # The secrets docker-compose.yml reads (docs/security.md, "make compose-env").
 COMPOSE_KEYS := KCHAT_COOKIE_KEY KCHAT_ANSWER_KEY KCHAT_RECEIPT_KEY

@@ -159,7 +159,7 @@ func TestLayers(t *testing.T) {
 		}
 	}
 	for _, d := range deps(t, "./cmd/...") {
-		if d == module+"/internal/kafkatest" || d == module+"/internal/testenv" || d == module+"/ports/porttest" {
+		if d == module+"/internal/kafkatest" || d == module+"/internal/history" || d == module+"/internal/testenv" || d == module+"/ports/porttest" {
 			t.Errorf("a binary depends on the test kit %s", d)
 		}
 	}

@@ -18,6 +18,9 @@ const (
 	// ServicesScriptVar is the path of scripts/services.sh, for tests that
 	// stop and restart the real broker.
 	ServicesScriptVar = "KCHAT_TEST_SERVICES_SCRIPT"
+	// ClusterVar points fault tests at the 3-broker cluster (printed by
+	// make cluster-up).
+	ClusterVar = "KCHAT_TEST_CLUSTER_BROKERS"
 )
 
 // TB is the part of testing.TB this package uses.
@@ -50,10 +53,15 @@ func ServicesScript(t TB) string {
 
 func require(t TB, name, what string) string {
 	t.Helper()
+	return requireVia(t, name, what, "Run `make services-up` and export what it prints, or run `make test-integration`")
+}
+
+func requireVia(t TB, name, what, how string) string {
+	t.Helper()
 	if v := os.Getenv(name); v != "" {
 		return v
 	}
-	msg := "%s is not set: this test needs %s. Run `make services-up` and export what it prints, or run `make test-integration`"
+	msg := "%s is not set: this test needs %s. " + how
 	if os.Getenv("CI") != "" {
 		t.Fatalf(msg+" (CI is set, so a missing service is a failure, not a skip)", name, what)
 		return ""
