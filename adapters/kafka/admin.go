@@ -20,6 +20,7 @@ import (
 // TopicAdmin creates kchat's topics with kadm, and describes the pipeline
 // topics.
 type TopicAdmin struct {
+	cl      *kgo.Client
 	adm     *kadm.Client
 	cfg     Config
 	log     *slog.Logger
@@ -32,7 +33,7 @@ var _ ports.TopicAdmin = (*TopicAdmin)(nil)
 // NewTopicAdmin returns an admin on cl that creates topics (of several with
 // one name, the first counts).
 func NewTopicAdmin(cl *kgo.Client, cfg Config, log *slog.Logger, topics ...Topic) *TopicAdmin {
-	a := &TopicAdmin{adm: kadm.NewClient(cl), cfg: cfg, log: log}
+	a := &TopicAdmin{cl: cl, adm: kadm.NewClient(cl), cfg: cfg, log: log}
 	seen := map[string]bool{}
 	for _, t := range topics {
 		if !seen[t.Name] {
@@ -254,15 +255,11 @@ func (a *TopicAdmin) Run(ctx context.Context) error {
 	}
 }
 
-// Ready reports whether the topics are ensured and a broker answers now.
+// Ready reports whether the topics are ensured and a broker answers a
+// request now (ping).
 func (a *TopicAdmin) Ready(ctx context.Context) error {
 	if !a.ensured.Load() {
 		return fmt.Errorf("kafka topics not created yet: %w", domain.ErrUnavailable)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if _, err := a.adm.BrokerMetadata(ctx); err != nil {
-		return fmt.Errorf("kafka metadata: %w: %w", domain.ErrUnavailable, err)
-	}
-	return nil
+	return ping(ctx, a.cl)
 }

@@ -171,12 +171,7 @@ func (p *Publisher) PublishQuery(ctx context.Context, q domain.Message) error {
 
 var _ ports.QueryPublisher = (*Publisher)(nil)
 
-// Ready reports whether a broker answers.
+// Ready reports whether a broker answers a request now (ping).
 func (f *AnswerFeed) Ready(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if err := f.cl.Ping(ctx); err != nil {
-		return fmt.Errorf("kafka ping: %w: %w", domain.ErrUnavailable, err)
-	}
-	return nil
+	return ping(ctx, f.cl)
 }

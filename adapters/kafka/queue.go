@@ -296,15 +296,7 @@ func (th *throttle) allow(every time.Duration) bool {
 	return now-last >= int64(every) && th.last.CompareAndSwap(last, now)
 }
 
-// Ready reports whether a broker answers.
+// Ready reports whether a broker answers a request now (ping).
 func (q *Queue) Ready(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	for _, tq := range q.topics {
-		if _, err := tq.adm.BrokerMetadata(ctx); err != nil {
-			return fmt.Errorf("kafka metadata: %w: %w", domain.ErrUnavailable, err)
-		}
-		return nil
-	}
-	return nil
+	return ping(ctx, q.forwarder)
 }

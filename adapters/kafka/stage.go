@@ -10,46 +10,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kchat/kchat/domain"
 )
-
-// StageConfig configures the answerer's consume-transform-produce stages.
-type StageConfig struct {
-	// Group prefixes the stages' consumer groups (<group>-retrieve,
-	// <group>-generate).
-	Group string `env:"KCHAT_ANSWERER_GROUP" envDefault:"kchat-answerer"`
-	// Instance names this process among the answerer's replicas. Each
-	// replica needs its own; a restarted replica reuses its name, so its
-	// transactional id fences the process it replaces.
-	Instance string `env:"KCHAT_ANSWERER_INSTANCE"`
-	// RetryBackoff is the wait before a failed batch (a dependency such as
-	// Redis down) is tried again; it doubles up to maxRetryBackoff.
-	RetryBackoff time.Duration `env:"KCHAT_ANSWERER_RETRY_BACKOFF" envDefault:"500ms"`
-	// SessionTimeout is how long the group waits for a crashed replica.
-	SessionTimeout time.Duration `env:"KCHAT_ANSWERER_SESSION_TIMEOUT" envDefault:"10s"`
-	// Concurrency is how many sessions of a batch a stage transforms at
-	// once (a session's own messages always go one after the other).
-	Concurrency int `env:"KCHAT_ANSWERER_CONCURRENCY" envDefault:"16"`
-}
-
-// Validate reports the first wrong setting, naming its variable.
-func (c StageConfig) Validate() error {
-	switch {
-	case c.Group == "":
-		return errors.New("KCHAT_ANSWERER_GROUP must not be empty")
-	case c.Instance == "":
-		return errors.New("KCHAT_ANSWERER_INSTANCE must not be empty (it defaults to the host name)")
-	case c.RetryBackoff < time.Millisecond || c.RetryBackoff > time.Minute:
-		return fmt.Errorf("KCHAT_ANSWERER_RETRY_BACKOFF must be between 1ms and 1m, got %s", c.RetryBackoff)
-	case c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute:
-		return fmt.Errorf("KCHAT_ANSWERER_SESSION_TIMEOUT must be between 6s and 5m, got %s", c.SessionTimeout)
-	case c.Concurrency < 1 || c.Concurrency > 1024:
-		return fmt.Errorf("KCHAT_ANSWERER_CONCURRENCY must be between 1 and 1024, got %d", c.Concurrency)
-	}
-	return nil
-}
 
 // keyMismatches is the stages' count of records signed with another
 // KCHAT_ANSWER_KEY, registered once per registry (each stage has a label).
@@ -89,7 +54,9 @@ type Stage struct {
 	dlq       string
 	outPrefix string
 	transform Transform
-	opts      []kgo.Opt
+	group     string
+	base      []kgo.Opt // seeds, client id and logs
+	opts      []kgo.Opt // base, metrics and the transactional group's options
 	cfg       StageConfig
 	log       *slog.Logger
 	// otherKey counts records signed with another KCHAT_ANSWER_KEY.
@@ -103,29 +70,45 @@ func NewStage(name string, typ domain.MessageType, cfg Config, scfg StageConfig,
 	ccfg.ClientID = cfg.ClientID + "-answerer-" + name
 	s := &Stage{
 		name: name, in: in, dlq: DeadLetterTopic(in), outPrefix: cfg.TopicPrefix,
-		transform: transform, cfg: scfg, log: log.With("stage", name),
+		transform: transform, group: scfg.Group + "-" + name, cfg: scfg, log: log.With("stage", name),
 		otherKey: keyMismatches(metrics).WithLabelValues(name),
 	}
+	// The short-lived clients that fence and leave have no metrics: a
+	// kprom.Metrics serves one client at a time.
+	s.base = clientOpts(ccfg, s.log, nil)
 	s.opts = append(clientOpts(ccfg, s.log, metrics.client("answerer-"+name)),
-		kgo.TransactionalID(scfg.Group+"-"+name+"-"+scfg.Instance),
-		kgo.TransactionTimeout(time.Minute),
-		kgo.ConsumerGroup(scfg.Group+"-"+name),
+		kgo.TransactionalID(s.group+"-"+scfg.Instance),
+		kgo.TransactionTimeout(cmp.Or(scfg.TransactionTimeout, DefaultTransactionTimeout)),
+		kgo.ConsumerGroup(s.group),
+		// Static membership: a replica restarted under its instance id
+		// takes its partitions back at once, with no rebalance, instead
+		// of waiting out the session of the process it replaces.
+		kgo.InstanceID(scfg.Instance),
+		kgo.OnPartitionsAssigned(func(ctx context.Context, cl *kgo.Client, _ map[string][]int32) { s.fenceDeparted(ctx, cl) }),
 		kgo.ConsumeTopics(in),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.SessionTimeout(scfg.SessionTimeout),
-		kgo.HeartbeatInterval(min(3*time.Second, scfg.SessionTimeout/3)),
+		// A member learns of a rebalance (a replica's session expired)
+		// from its next heartbeat: at most a second rather than 3 s.
+		kgo.HeartbeatInterval(min(time.Second, scfg.SessionTimeout/3)),
+		// Partitions taken over are fetched once the fetch in flight
+		// returns; an idle one waits FetchMaxWait (5 s by default).
+		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.ProducerLinger(0),
 		kgo.RecordDeliveryTimeout(30*time.Second),
 	)
 	return s
 }
 
-// Run processes batches until ctx ends. A batch whose transform reports
-// domain.ErrUnavailable is aborted and retried with backoff; the stream
-// does not move past it. If the transactional client fails for good, a
-// new one takes over (fencing the old transactional state) after a pause.
+// Run processes batches until ctx ends, then leaves the group. A batch
+// whose transform reports domain.ErrUnavailable is aborted and retried
+// with backoff; the stream does not move past it. If the transactional
+// client fails for good, a new one takes over (fencing the old
+// transactional state) after a pause. A session timeout the broker refuses
+// ends Run with an error naming its variable.
 func (s *Stage) Run(ctx context.Context) error {
+	defer s.leave()
 	for ctx.Err() == nil {
 		err := s.session(ctx)
 		if ctx.Err() != nil {
@@ -133,6 +116,10 @@ func (s *Stage) Run(ctx context.Context) error {
 		}
 		if err == nil {
 			return nil
+		}
+		var refused *refusedError
+		if errors.As(err, &refused) {
+			return err
 		}
 		s.log.Error("transactional session failed; starting a new one", "err", err)
 		select {
@@ -152,17 +139,27 @@ func (s *Stage) session(ctx context.Context) error {
 		return fmt.Errorf("stage %s: %w", s.name, err)
 	}
 	defer sess.Close()
+	if err := s.initProducer(ctx, sess.Client()); err != nil {
+		return err
+	}
 	backoff := s.cfg.RetryBackoff
 	for ctx.Err() == nil {
 		fetches := sess.PollRecords(ctx, 100)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			return nil
 		}
+		var refused error
 		fetches.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
+			switch {
+			case errors.Is(err, kerr.InvalidSessionTimeout):
+				refused = &refusedError{fmt.Errorf("the broker refused KCHAT_ANSWERER_SESSION_TIMEOUT=%s: it must lie within the broker's group.min.session.timeout.ms (6s by default) and group.max.session.timeout.ms: %w", s.cfg.SessionTimeout, err)}
+			case !errors.Is(err, context.Canceled):
 				s.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
 			}
 		})
+		if refused != nil {
+			return refused
+		}
 		recs := fetches.Records()
 		if len(recs) == 0 {
 			continue
@@ -197,6 +194,9 @@ func (s *Stage) process(ctx context.Context, sess *kgo.GroupTransactSession, rec
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	outs, failed := s.transformAll(ctx, recs)
+	// Produced only after every transform: the broker's transaction, and
+	// its timeout, begins with the first record, so it spans the produce
+	// and the commit, never a slow generator.
 	if failed == nil {
 		// In input order, so each output partition keeps its sessions' order.
 		for _, out := range outs {

@@ -23,7 +23,7 @@ func testConfig(brokers []string, prefix string) Config {
 	cfg.Kafka.Brokers, cfg.Kafka.TopicPrefix = brokers, prefix
 	cfg.Answerer = wire.AnswererConfig{
 		HTTP:  httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second},
-		Stage: kafka.StageConfig{Group: prefix + "answerer", Instance: "test", RetryBackoff: 50 * time.Millisecond, SessionTimeout: 6 * time.Second, Concurrency: 4},
+		Stage: kafka.StageConfig{Group: prefix + "answerer", Instance: "test", RetryBackoff: 50 * time.Millisecond, SessionTimeout: 6 * time.Second, TransactionTimeout: 6 * time.Second, Concurrency: 4},
 		RAG:   rag.DefaultConfig(), LLM: llm.DefaultConfig(), Attempts: 2, Backoff: 10 * time.Millisecond,
 		AnswerKey: testAnswerKey,
 	}
@@ -63,7 +63,9 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{append(base, "KCHAT_LLM_ATTEMPTS=0"), "KCHAT_LLM_ATTEMPTS"},
 		{append(base, "KCHAT_REDIS_URL=mysql://x"), "KCHAT_REDIS_URL"},
 		{append(base, "KCHAT_KB_DIR=/does/not/exist"), "KCHAT_KB_DIR"},
-		{append(base, "KCHAT_ANSWERER_SESSION_TIMEOUT=1s"), "KCHAT_ANSWERER_SESSION_TIMEOUT"},
+		{append(base, "KCHAT_ANSWERER_SESSION_TIMEOUT=500ms"), "KCHAT_ANSWERER_SESSION_TIMEOUT"},
+		{append(base, "KCHAT_ANSWERER_TRANSACTION_TIMEOUT=0s"), "KCHAT_ANSWERER_TRANSACTION_TIMEOUT"},
+		{append(base, "KCHAT_ANSWERER_TRANSACTION_TIMEOUT=1h"), "KCHAT_ANSWERER_TRANSACTION_TIMEOUT"},
 	}
 	for _, tt := range tests {
 		err := run(nil, tt.env)
