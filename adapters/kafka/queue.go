@@ -107,13 +107,18 @@ func (q *Queue) close() {
 // Run consumes until ctx ends, then commits what was acknowledged and
 // leaves the groups.
 func (q *Queue) Run(ctx context.Context) error {
+	// Forwarded acknowledgements are still read while the groups are left:
+	// a client whose replica is stopping acknowledges its leases through
+	// another one, and the revocation waits for them (queue_handover.go).
+	acksCtx, stopAcks := context.WithCancel(context.WithoutCancel(ctx))
+	acksDone := make(chan struct{})
+	go func() { q.readAcks(acksCtx); close(acksDone) }()
 	var wg sync.WaitGroup
 	for _, tq := range q.topics {
 		wg.Go(func() { tq.poll(ctx) })
 		wg.Go(func() { tq.commitLoop(ctx) })
 		wg.Go(func() { tq.expireLoop(ctx) })
 	}
-	wg.Go(func() { q.readAcks(ctx) })
 	wg.Wait()
 	for _, tq := range q.topics {
 		flushCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -121,6 +126,8 @@ func (q *Queue) Run(ctx context.Context) error {
 		cancel()
 		tq.cl.Close() // leaves the group; revoked() commits once more
 	}
+	stopAcks()
+	<-acksDone
 	q.forwarder.Close()
 	q.browser.Close()
 	return nil

@@ -76,6 +76,7 @@ func newTopicQueue(q *Queue, typ domain.MessageType) (*topicQueue, error) {
 		kgo.OnPartitionsAssigned(tq.assigned),
 		kgo.AdjustFetchOffsetsFn(tq.adjustOffsets),
 		kgo.OnPartitionsRevoked(tq.revoked),
+		kgo.OnOffsetsFetched(tq.offsetsFetched),
 		kgo.OnPartitionsLost(tq.lost),
 		kgo.WithHooks(joinCounter{q.metrics, tq.topic}),
 	}
@@ -159,6 +160,7 @@ func (tq *topicQueue) add(fp kgo.FetchTopicPartition) {
 		offs, items = append(offs, r.Offset), append(items, tq.delivery(r))
 	}
 	tq.ledger.Add(p, epoch, offs, items)
+	tq.requestCommit() // records an earlier owner acknowledged move the commit at once
 	tq.warm.Store(true)
 }
 
@@ -243,8 +245,11 @@ func (tq *topicQueue) adjustOffsets(_ context.Context, offsets map[string]map[in
 	return offsets, nil
 }
 
-// revoked waits (bounded) for deliveries whose responses are being written,
-// commits everything acknowledged, and forgets the partitions.
+// revoked waits (bounded) for leased deliveries to be acknowledged (ack=auto
+// responses being written, ack=manual clients acknowledging), commits
+// everything acknowledged, with the offsets acknowledged beyond each
+// commit for the next owner (queue_handover.go), and forgets the
+// partitions.
 func (tq *topicQueue) revoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	parts := revoked[tq.topic]
 	for _, p := range parts {
@@ -258,17 +263,21 @@ func (tq *topicQueue) revoked(ctx context.Context, _ *kgo.Client, revoked map[st
 	}
 	tq.commitMu.Lock()
 	defer tq.commitMu.Unlock()
-	final := map[int32]int64{}
+	final, meta := map[int32]int64{}, map[int32]string{}
 	for p, o := range tq.ledger.Commits() {
 		final[p] = o
 	}
 	for _, p := range parts {
-		if o, ok := tq.ledger.Revoke(p); ok {
+		if o, done, ok := tq.ledger.Handover(p); ok {
 			final[p] = o
+			if m := ledger.EncodeDone(done, maxHandover); m != "" {
+				meta[p] = m
+			}
 		}
+		tq.ledger.Revoke(p)
 	}
 	tq.forget(parts)
-	if err := tq.commitOffsets(ctx, final); err != nil {
+	if err := tq.commitHandover(ctx, final, meta); err != nil {
 		tq.q.log.Error("commit on revocation failed; those records will be served again", "topic", tq.topic, "err", err)
 	}
 }

@@ -68,28 +68,34 @@ func (l *Ledger[T]) Ack(receipts []string) (unknown []string) {
 		touched[e.partition] = true
 	}
 	for p := range touched {
-		part := l.parts[p]
-		i := 0
-		for i < len(part.entries) && part.entries[i].state == stateDone {
-			i++
-		}
-		if i > 0 {
-			n := 0
-			for _, e := range part.entries[:i] {
-				if e.settle {
-					n++
-				}
-			}
-			part.commit = part.entries[i-1].offset + 1
-			part.dirty = true
-			part.marks = append(part.marks, commitMark{part.commit, n})
-			// Drop the committed head in O(i), not by copying what is left:
-			// appends reallocate the backing array as it fills.
-			clear(part.entries[:i])
-			part.entries = part.entries[i:]
-		}
+		l.parts[p].advance()
 	}
 	return unknown
+}
+
+// advance moves the commit point over the run of done records at the head
+// of the partition.
+func (part *partition[T]) advance() {
+	i := 0
+	for i < len(part.entries) && part.entries[i].state == stateDone {
+		i++
+	}
+	if i == 0 {
+		return
+	}
+	n := 0
+	for _, e := range part.entries[:i] {
+		if e.settle {
+			n++
+		}
+	}
+	part.commit = part.entries[i-1].offset + 1
+	part.dirty = true
+	part.marks = append(part.marks, commitMark{part.commit, n})
+	// Drop the committed head in O(i), not by copying what is left:
+	// appends reallocate the backing array as it fills.
+	clear(part.entries[:i])
+	part.entries = part.entries[i:]
 }
 
 // Release puts leased records back at the head of their partitions.

@@ -47,6 +47,10 @@ type partition[T any] struct {
 	entries []*entry[T]  // in offset order, from the oldest not yet done
 	commit  int64        // next offset to commit; -1 until something is done
 	dirty   bool         // commit moved since Commits last reported it
+	// skip holds offsets an earlier owner had acknowledged beyond its
+	// commit (Skip): they are done as soon as they are fetched.
+	skip     map[int64]bool
+	skipFrom int64 // the commit the earlier owner left
 }
 
 type commitMark struct {
@@ -157,11 +161,20 @@ func (l *Ledger[T]) Add(p int32, epoch uint64, offsets []int64, items []T) int {
 	if part == nil || part.epoch != epoch {
 		return 0
 	}
+	added := 0
 	for i, off := range offsets {
-		part.entries = append(part.entries, &entry[T]{partition: p, epoch: epoch, offset: off, item: items[i]})
+		e := &entry[T]{partition: p, epoch: epoch, offset: off, item: items[i]}
+		if part.skip[off] {
+			e.state = stateDone // acknowledged under the earlier owner
+			delete(part.skip, off)
+		} else {
+			added++
+		}
+		part.entries = append(part.entries, e)
 	}
-	l.buffered += len(offsets)
-	if len(offsets) > 0 {
+	part.advance()
+	l.buffered += added
+	if added > 0 {
 		l.signalLocked()
 	}
 	return len(part.entries)
@@ -200,15 +213,16 @@ func (l *Ledger[T]) Freeze(p int32) {
 	}
 }
 
-// Settling returns how many records of p are leased with settle set: the
-// revoker waits for them before committing.
+// Settling returns how many records of p are leased, with either kind of
+// acknowledgement: the revoker waits for them (bounded) before it commits
+// and hands the partition over.
 func (l *Ledger[T]) Settling(p int32) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
 	if part := l.parts[p]; part != nil {
 		for _, e := range part.entries {
-			if e.state == stateLeased && e.settle {
+			if e.state == stateLeased {
 				n++
 			}
 		}
