@@ -140,6 +140,9 @@ func (p *Proc) Stop(timeout time.Duration) error {
 	}
 }
 
+// Signal sends sig to the process (SIGSTOP and SIGCONT freeze and thaw it).
+func (p *Proc) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
 // Kill sends SIGKILL and waits for the process to be gone.
 func (p *Proc) Kill() {
 	_ = p.cmd.Process.Kill()
