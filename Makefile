@@ -37,7 +37,7 @@ test-integration: ## Tests against the real Kafka and Redis of `make services-up
 # (about a minute on two cores).
 CHAOS_PKGS = $(shell grep -rlE --include='*_test.go' --exclude-dir=node_modules 'func Test[A-Za-z0-9_]*Integration(Cluster|Chaos)' . | xargs -r -n1 dirname | sort -u)
 
-chaos: ## Fault scenarios on the 3-broker cluster of `make cluster-up` and Redis, one package at a time (about 10-20 min; KCHAT_CHAOS_SHORT=1: CI's short run)
+chaos: ## Fault scenarios on the 3-broker cluster of `make cluster-up` and Redis, one package at a time (about 8 min on 2 cores; KCHAT_CHAOS_SHORT=1: CI's short run)
 	@if [ -z "$$KCHAT_TEST_CLUSTER_BROKERS" ] || [ -z "$$KCHAT_TEST_REDIS_URL" ]; then \
 		echo "KCHAT_TEST_CLUSTER_BROKERS and KCHAT_TEST_REDIS_URL must be set: run 'make cluster-up' and 'make services-up' and export what they print" >&2; \
 		if [ -n "$$CI" ]; then echo "CI is set: missing services are a failure, not a skip" >&2; exit 1; fi; \
