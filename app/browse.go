@@ -27,6 +27,6 @@ func (uc *Browse) Execute(ctx context.Context, typ domain.MessageType, limit int
 	if err != nil {
 		return nil, err
 	}
-	censor(uc.Censor, ds)
+	censor(uc.Censor, typ, ds)
 	return ds, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kchat/kchat/domain"
 	"github.com/kchat/kchat/ports"
@@ -76,7 +77,7 @@ func (uc *FetchNext) Execute(ctx context.Context, in FetchNextInput) (FetchNextR
 		return FetchNextResult{}, err
 	}
 	res := FetchNextResult{Deliveries: b.Deliveries, Gaps: b.Gaps}
-	censor(uc.Censor, res.Deliveries)
+	censor(uc.Censor, in.Type, res.Deliveries)
 	if !in.Manual && len(res.Deliveries) > 0 {
 		receipts := make([]string, len(res.Deliveries))
 		for i := range res.Deliveries {
@@ -93,16 +94,26 @@ func (uc *FetchNext) Execute(ctx context.Context, in FetchNextInput) (FetchNextR
 	return res, nil
 }
 
-// censor masks profanity in the text of valid query deliveries.
-func censor(c ports.Censor, ds []domain.Delivery) {
-	if c == nil {
+// censor masks profanity in the deliveries of typ when it is the query
+// topic: in a message's text, and in a poison record's raw bytes, masked as
+// text when they are UTF-8 and withheld when they are not, so that no path
+// serves a query unmasked (docs/design.md, "Consumer").
+func censor(c ports.Censor, typ domain.MessageType, ds []domain.Delivery) {
+	if c == nil || typ != domain.TypeQuery {
 		return
 	}
 	for i := range ds {
 		d := &ds[i]
-		if d.Poison != "" || d.Message.Type != domain.TypeQuery {
+		if d.Poison == "" {
+			d.Message.Text, d.Censored = c.Censor(d.Message.Text)
 			continue
 		}
-		d.Message.Text, d.Censored = c.Censor(d.Message.Text)
+		if !utf8.Valid(d.Raw) {
+			d.Raw, d.Censored = nil, true
+			continue
+		}
+		var raw string
+		raw, d.Censored = c.Censor(string(d.Raw))
+		d.Raw = []byte(raw)
 	}
 }

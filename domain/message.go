@@ -18,6 +18,9 @@ const (
 	// MaxIDLength is the longest session, user, message or reply id accepted,
 	// in characters.
 	MaxIDLength = 128
+	// AnonymousUser is the user of a message in the seed's format that
+	// named none: its producer accepted an empty user_id (docs/migration.md).
+	AnonymousUser = "anonymous"
 )
 
 // MessageType names the stage of the pipeline a message belongs to; each type

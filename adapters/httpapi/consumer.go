@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -29,7 +29,18 @@ type Consumer struct {
 	// TopicPrefix lets the seed's topic parameter name a prefixed topic.
 	TopicPrefix string
 	Log         *slog.Logger
+
+	delivered atomic.Int64 // messages whose response was written: the seed's message_count
 }
+
+// Delivered is how many messages this process served with GET /messages
+// (responses written); the seed's GET /health reports it as message_count.
+func (c *Consumer) Delivered() int64 { return c.delivered.Load() }
+
+// seedWait is how long the seed's form topic=X&latest=true waits for a
+// message when the request names no wait: the old consumer waited until
+// one came (docs/migration.md, "Routes").
+const seedWait = 5 * time.Second
 
 // NewConsumer returns the consumer handlers.
 func NewConsumer(fetch *app.FetchNext, ack *app.Acknowledge, browse *app.Browse, log *slog.Logger) *Consumer {
@@ -44,10 +55,10 @@ type ConsumedMessage struct {
 	Key       string         `json:"key"`
 	Value     *wire.Envelope `json:"value" doc:"The envelope; null for a poison record"`
 	Timestamp time.Time      `json:"timestamp"`
-	Censored  bool           `json:"censored" doc:"Profanity was masked in value.message (queries only; the record in Kafka is unchanged)"`
+	Censored  bool           `json:"censored" doc:"Profanity was masked in value.message, or in raw (queries only; the record in Kafka is unchanged)"`
 	Receipt   string         `json:"receipt,omitempty" doc:"With ack=manual: pass it to POST /messages/ack"`
 	Poison    string         `json:"poison,omitempty" doc:"Why the record is not a valid envelope; it is delivered, never skipped"`
-	Raw       []byte         `json:"raw,omitempty" doc:"A poison record's bytes, base64"`
+	Raw       []byte         `json:"raw,omitempty" doc:"A poison record's bytes, base64; on the query topic masked as text, or left out when they are not UTF-8"`
 }
 
 // GapOutput reports offsets retention deleted before they were consumed.
@@ -68,10 +79,10 @@ type MessagesOutput struct {
 
 type getMessagesInput struct {
 	Type   string `query:"type" enum:"query,prompt,answer" doc:"Topic to read; the seed's topic parameter also works"`
-	Topic  string `query:"topic" doc:"The seed's parameter: a type (or prefixed topic name); without latest=true it browses"`
-	Latest bool   `query:"latest" doc:"The seed's parameter: with topic, true fetches the next unconsumed messages, false browses from the beginning"`
-	Limit  int    `query:"limit" minimum:"1" maximum:"500" default:"1" doc:"Most messages to return"`
-	Wait   string `query:"wait" default:"0s" doc:"Long-poll up to this long for the first message: 0s to 30s (\"5s\", \"500ms\" or seconds)"`
+	Topic  string `query:"topic" doc:"The seed's parameter: a type (or prefixed topic name); without latest=true it browses. Answers in the seed's record shape"`
+	Latest string `query:"latest" doc:"The seed's parameter, with topic: true (also 1, yes, on, in any case) takes the next unconsumed message, one whatever limit says; false (0, no, off) browses from the beginning"`
+	Limit  int    `query:"limit" minimum:"1" maximum:"500" doc:"Most messages to return; 1 by default, 10 when browsing with topic"`
+	Wait   string `query:"wait" doc:"Long-poll up to this long for the first message: 0s to 30s (\"5s\", \"500ms\" or seconds); 0s by default, 5s with topic and latest=true"`
 	Ack    string `query:"ack" enum:"auto,manual" default:"auto" doc:"auto: consumed once this response is written; manual: leased until POST /messages/ack"`
 }
 
@@ -95,9 +106,11 @@ type ackOutput struct {
 
 // Register adds the consumer operations to api.
 func (c *Consumer) Register(api huma.API) {
-	schema := api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[MessagesOutput](), true, "MessagesOutput")
-	jsonResponse := func(desc string) map[string]*huma.Response {
-		return map[string]*huma.Response{"200": {Description: desc, Content: map[string]*huma.MediaType{"application/json": {Schema: schema}}}}
+	registry := api.OpenAPI().Components.Schemas
+	schema := registry.Schema(reflect.TypeFor[MessagesOutput](), true, "MessagesOutput")
+	either := &huma.Schema{AnyOf: []*huma.Schema{schema, registry.Schema(reflect.TypeFor[SeedMessagesOutput](), true, "SeedMessagesOutput")}}
+	jsonResponse := func(desc string, s *huma.Schema) map[string]*huma.Response {
+		return map[string]*huma.Response{"200": {Description: desc, Content: map[string]*huma.MediaType{"application/json": {Schema: s}}}}
 	}
 	huma.Register(api, huma.Operation{
 		OperationID: "getMessages",
@@ -107,9 +120,10 @@ func (c *Consumer) Register(api huma.API) {
 		Description: "Messages come in offset order per partition; concurrent callers never get the same one. " +
 			"With ack=auto a message counts as consumed once this response was written (a failed write puts it back). " +
 			"With ack=manual it is leased until POST /messages/ack or until the lease expires. " +
-			"The seed's form `topic=X&latest=true` does the same; `topic=X` alone browses from the beginning.",
+			"The seed's form `topic=X&latest=true` takes the next one message (limit ignored) and `topic=X` alone browses from the beginning, " +
+			"both answering in the seed's record shape (SeedMessagesOutput).",
 		Tags:      []string{"messages"},
-		Responses: jsonResponse("The next messages (count 0 when none came within wait)"),
+		Responses: jsonResponse("The next messages (count 0 when none came within wait)", either),
 		Errors:    []int{http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
 	}, c.getMessages)
 
@@ -129,65 +143,106 @@ func (c *Consumer) Register(api huma.API) {
 		Path:        "/messages/peek",
 		Summary:     "Browse a topic from the beginning without consuming",
 		Tags:        []string{"messages"},
-		Responses:   jsonResponse("Messages from the beginning of the topic"),
+		Responses:   jsonResponse("Messages from the beginning of the topic", schema),
 		Errors:      []int{http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
 	}, c.peek)
 }
 
 func (c *Consumer) getMessages(ctx context.Context, in *getMessagesInput) (*huma.StreamResponse, error) {
-	typ, browse, err := c.selectTopic(in)
+	form, err := c.selectForm(in)
 	if err != nil {
 		return nil, err
 	}
-	if browse {
-		return c.browse(ctx, typ, in.Limit)
+	if form.browse {
+		return c.browse(ctx, form.typ, form.limit, form.seed)
 	}
-	wait, err := parseWait(in.Wait)
-	if err != nil {
-		return nil, err
-	}
-	res, err := c.Fetch.Execute(ctx, app.FetchNextInput{Type: typ, Limit: in.Limit, Wait: wait, Manual: in.Ack == "manual"})
+	res, err := c.Fetch.Execute(ctx, app.FetchNextInput{Type: form.typ, Limit: form.limit, Wait: form.wait, Manual: in.Ack == "manual"})
 	if err != nil {
 		return nil, problem(ctx, c.Log, err)
 	}
-	body := messagesOutput(res.Deliveries, res.Gaps)
+	var body any = messagesOutput(res.Deliveries, res.Gaps)
+	if form.seed {
+		body = seedMessagesOutput(res.Deliveries)
+	}
 	return &huma.StreamResponse{Body: func(hctx huma.Context) {
 		written := writeJSON(hctx, body)
+		if written {
+			c.delivered.Add(int64(len(res.Deliveries)))
+		}
 		if err := res.Settle(context.WithoutCancel(ctx), written); err != nil {
 			c.Log.ErrorContext(ctx, "settling delivered messages failed", "err", err)
 		}
 	}}, nil
 }
 
-// selectTopic resolves the type and whether to browse from the new and the
-// seed's parameters.
-func (c *Consumer) selectTopic(in *getMessagesInput) (domain.MessageType, bool, error) {
+// messagesForm is what a GET /messages asks for.
+type messagesForm struct {
+	typ    domain.MessageType
+	seed   bool // the seed's form (topic=): its record shape
+	browse bool
+	limit  int
+	wait   time.Duration
+}
+
+// selectForm resolves kchat's form (type=) or the seed's (topic= with
+// latest), with each form's defaults.
+func (c *Consumer) selectForm(in *getMessagesInput) (messagesForm, error) {
+	f := messagesForm{limit: in.Limit}
 	switch {
 	case in.Type != "":
-		return domain.MessageType(in.Type), false, nil
+		f.typ = domain.MessageType(in.Type)
 	case in.Topic != "":
-		typ := domain.MessageType(strings.TrimPrefix(in.Topic, c.TopicPrefix))
-		if !typ.Valid() {
-			return "", false, huma.Error422UnprocessableEntity("validation failed",
+		f.typ, f.seed = domain.MessageType(strings.TrimPrefix(in.Topic, c.TopicPrefix)), true
+		if !f.typ.Valid() {
+			return f, huma.Error422UnprocessableEntity("validation failed",
 				&huma.ErrorDetail{Location: "query.topic", Message: "must be one of query, prompt, answer", Value: in.Topic})
 		}
-		return typ, !in.Latest, nil
+		latest := false
+		if in.Latest != "" {
+			var err error
+			if latest, err = parseSeedBool("latest", in.Latest); err != nil {
+				return f, err
+			}
+		}
+		f.browse = !latest
 	default:
-		return "", false, huma.Error422UnprocessableEntity("validation failed",
+		return f, huma.Error422UnprocessableEntity("validation failed",
 			&huma.ErrorDetail{Location: "query.type", Message: "type (or the seed's topic) is required"})
 	}
+	switch {
+	case f.seed && !f.browse:
+		f.limit = 1 // the next unconsumed message, whatever limit says
+	case f.limit == 0 && f.browse:
+		f.limit = 10
+	case f.limit == 0:
+		f.limit = 1
+	}
+	f.wait = 0
+	if f.seed && !f.browse {
+		f.wait = seedWait
+	}
+	if in.Wait != "" {
+		var err error
+		if f.wait, err = parseWait(in.Wait); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
 }
 
 func (c *Consumer) peek(ctx context.Context, in *peekInput) (*huma.StreamResponse, error) {
-	return c.browse(ctx, domain.MessageType(in.Type), in.Limit)
+	return c.browse(ctx, domain.MessageType(in.Type), in.Limit, false)
 }
 
-func (c *Consumer) browse(ctx context.Context, typ domain.MessageType, limit int) (*huma.StreamResponse, error) {
+func (c *Consumer) browse(ctx context.Context, typ domain.MessageType, limit int, seed bool) (*huma.StreamResponse, error) {
 	ds, err := c.Browse.Execute(ctx, typ, limit)
 	if err != nil {
 		return nil, problem(ctx, c.Log, err)
 	}
-	body := messagesOutput(ds, nil)
+	var body any = messagesOutput(ds, nil)
+	if seed {
+		body = seedMessagesOutput(ds)
+	}
 	return &huma.StreamResponse{Body: func(hctx huma.Context) { writeJSON(hctx, body) }}, nil
 }
 
@@ -231,7 +286,7 @@ func parseWait(s string) (time.Duration, error) {
 // reached the connection. A client that already went away gets nothing
 // written; one that reads the response and then closes the connection (as
 // HTTP clients with a small idle pool do) got it.
-func writeJSON(hctx huma.Context, body MessagesOutput) bool {
+func writeJSON(hctx huma.Context, body any) bool {
 	raw, err := json.Marshal(body)
 	if err != nil {
 		hctx.SetStatus(http.StatusInternalServerError)

@@ -90,12 +90,14 @@ type postBatchOutput struct {
 	}
 }
 
-// SendMessageInput is the seed's POST /send_message body.
+// SendMessageInput is the seed's POST /send_message body. As the seed did,
+// it takes empty strings for the ids and the type (docs/migration.md,
+// "Routes"); only the message must have text.
 type SendMessageInput struct {
-	SessionID string   `json:"session_id" minLength:"1" maxLength:"128" example:"session-42"`
-	UserID    string   `json:"user_id" minLength:"1" maxLength:"128" example:"alice"`
-	MessageID string   `json:"message_id,omitempty" maxLength:"128" doc:"Generated when omitted"`
-	Type      string   `json:"type,omitempty" enum:"query,prompt,answer" default:"query" doc:"Defaults to query"`
+	SessionID string   `json:"session_id" maxLength:"128" example:"session-42" doc:"Empty: the message id (a conversation of its own)"`
+	UserID    string   `json:"user_id" maxLength:"128" example:"alice" doc:"Empty: anonymous"`
+	MessageID string   `json:"message_id,omitempty" maxLength:"128" doc:"Generated when omitted or empty"`
+	Type      string   `json:"type,omitempty" default:"query" doc:"query, prompt or answer; query when omitted or empty"`
 	Message   string   `json:"message" minLength:"1" maxLength:"32768" example:"How do I run kchat?"`
 	_         struct{} `json:"-" additionalProperties:"true"`
 }
@@ -202,6 +204,18 @@ func (p *Producer) postBatch(ctx context.Context, in *postBatchInput) (*postBatc
 
 func (p *Producer) sendMessage(ctx context.Context, in *sendMessageInput) (*sendMessageOutput, error) {
 	b := in.Body
+	if b.MessageID == "" {
+		b.MessageID = domain.NewMessageID()
+	}
+	if b.SessionID == "" {
+		b.SessionID = b.MessageID
+	}
+	if b.UserID == "" {
+		b.UserID = domain.AnonymousUser
+	}
+	if b.Type == "" {
+		b.Type = string(domain.TypeQuery)
+	}
 	res, err := p.Submit.Execute(ctx, app.SubmitMessageInput{
 		SessionID: b.SessionID, UserID: b.UserID, MessageID: b.MessageID,
 		Type: domain.MessageType(b.Type), Message: b.Message,

@@ -12,12 +12,16 @@ import (
 )
 
 // clientOpts are the options every client of this package starts from:
-// the seed brokers, cfg.ClientID, franz-go's logs into log and, when metrics
-// is not nil, franz-go's metrics. Each caller adds the options of its role.
+// the seed brokers, cfg.ClientID, cfg.Compression for what it produces,
+// franz-go's logs into log and, when metrics is not nil, franz-go's
+// metrics. Each caller adds the options of its role.
 func clientOpts(cfg Config, log *slog.Logger, metrics *kprom.Metrics) []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID(cfg.ClientID),
+		// franz-go's default is snappy, which readers without a snappy
+		// codec (kafka-python without python-snappy) cannot decode.
+		kgo.ProducerBatchCompression(cfg.Compression.Codec()),
 		kgo.WithLogger(kslog.New(log.With("component", "franz-go"))),
 		// When a partition's leader dies, a client learns the new one
 		// from a metadata refresh, which franz-go spaces at least this

@@ -17,6 +17,11 @@ type Config struct {
 	// DeliveryTimeout bounds how long a produce may wait for an
 	// acknowledgement; past it the HTTP caller gets 503.
 	DeliveryTimeout time.Duration `env:"KCHAT_KAFKA_DELIVERY_TIMEOUT" envDefault:"10s"`
+	// Compression is the codec of every batch this process produces (the
+	// producer, the gateway's publisher, the answerer's stages, the
+	// consumer's acknowledgements). An unknown name fails to load, naming
+	// the variable; the zero value is DefaultCompression.
+	Compression Compression `env:"KCHAT_KAFKA_COMPRESSION" envDefault:"gzip"`
 
 	// TopicPrefix is put in front of query, prompt and answer.
 	TopicPrefix string `env:"KCHAT_TOPIC_PREFIX"`
@@ -33,6 +38,7 @@ func DefaultConfig() Config {
 	return Config{
 		ClientID:          "kchat",
 		DeliveryTimeout:   10 * time.Second,
+		Compression:       DefaultCompression,
 		Partitions:        3,
 		ReplicationFactor: 1,
 		Retention:         2 * time.Minute,

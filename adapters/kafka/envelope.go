@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"fmt"
+	"strings"
 
 	json "github.com/goccy/go-json"
 
@@ -42,7 +43,8 @@ func NewRecord(topic string, msg domain.Message) (*kgo.Record, error) {
 
 // DecodeValue decodes a record value. It fails for anything that is not a
 // valid v1 envelope: such records are poison and must be reported, not
-// dropped.
+// dropped. Readers of records use DecodeRecord, which also reads the seed's
+// format.
 func DecodeValue(value []byte) (domain.Message, error) {
 	var env wire.Envelope
 	if err := json.Unmarshal(value, &env); err != nil {
@@ -56,6 +58,65 @@ func DecodeValue(value []byte) (domain.Message, error) {
 		return domain.Message{}, fmt.Errorf("decode envelope: %w", err)
 	}
 	return msg, nil
+}
+
+// legacyValue is the value the seed's producer wrote: the five fields of
+// its request as a JSON object, all strings, any of them possibly empty,
+// and no version (docs/migration.md, "Records").
+type legacyValue struct {
+	V         *int   `json:"v"`
+	SessionID string `json:"session_id"`
+	UserID    string `json:"user_id"`
+	MessageID string `json:"message_id"`
+	Type      string `json:"type"`
+	Message   string `json:"message"`
+}
+
+// DecodeRecord decodes r's value: a v1 envelope, or a record in the seed's
+// format (no "v"), upgraded on read. An upgraded record's empty ids are
+// filled: the message id from the record key (the seed keyed records by
+// it), else one derived from the record's position, so every reader and
+// every retry names it alike; the session id from the message id (a
+// conversation of its own); the user as domain.AnonymousUser. Its type is the one
+// its topic carries (the seed used the type as the topic name) and its
+// time the record's. An empty message, or fields of other JSON types, are
+// poison, as is anything else that is no envelope.
+func DecodeRecord(r *kgo.Record) (domain.Message, error) {
+	var lv legacyValue
+	if err := json.Unmarshal(r.Value, &lv); err != nil || lv.V != nil {
+		return DecodeValue(r.Value)
+	}
+	m := domain.Message{
+		MessageID: lv.MessageID, SessionID: lv.SessionID, UserID: lv.UserID,
+		Type: topicType(r.Topic, lv.Type), Text: lv.Message, CreatedAt: r.Timestamp,
+	}
+	if m.MessageID == "" {
+		m.MessageID = string(r.Key)
+	}
+	if m.MessageID == "" {
+		m.MessageID = domain.DerivedID(fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset), "legacy")
+	}
+	if m.SessionID == "" {
+		m.SessionID = m.MessageID
+	}
+	if m.UserID == "" {
+		m.UserID = domain.AnonymousUser
+	}
+	if err := m.Validate(); err != nil {
+		return domain.Message{}, fmt.Errorf("decode seed record: %w", err)
+	}
+	return m, nil
+}
+
+// topicType is the type topic carries: the type its name ends with, or
+// named when the name ends with none (then Validate judges it).
+func topicType(topic, named string) domain.MessageType {
+	for _, t := range []domain.MessageType{domain.TypeQuery, domain.TypePrompt, domain.TypeAnswer} {
+		if strings.HasSuffix(topic, string(t)) {
+			return t
+		}
+	}
+	return domain.MessageType(named)
 }
 
 // kerrFor turns a Kafka error code into an error (nil for 0).

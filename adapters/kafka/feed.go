@@ -139,7 +139,7 @@ func (f *AnswerFeed) pin(ctx context.Context) error {
 }
 
 func (f *AnswerFeed) deliver(r *kgo.Record) {
-	m, err := DecodeValue(r.Value)
+	m, err := DecodeRecord(r)
 	if err != nil {
 		f.log.Warn("answer feed: not an envelope", "partition", r.Partition, "offset", r.Offset, "err", err)
 		return

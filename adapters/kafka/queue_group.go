@@ -164,11 +164,11 @@ func (tq *topicQueue) add(fp kgo.FetchTopicPartition) {
 	tq.warm.Store(true)
 }
 
-// delivery decodes r; a record that is not an envelope is delivered
-// flagged with its raw bytes.
+// delivery decodes r (an envelope, or a record in the seed's format); a
+// record that is neither is delivered flagged with its raw bytes.
 func (tq *topicQueue) delivery(r *kgo.Record) domain.Delivery {
 	d := domain.Delivery{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: string(r.Key), Timestamp: r.Timestamp}
-	msg, err := DecodeValue(r.Value)
+	msg, err := DecodeRecord(r)
 	if err != nil {
 		d.Poison, d.Raw = err.Error(), r.Value
 		tq.q.metrics.Poison.WithLabelValues(tq.topic).Inc()

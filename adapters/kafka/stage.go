@@ -282,7 +282,7 @@ func (s *Stage) handleRetrying(ctx context.Context, r *kgo.Record) (*kgo.Record,
 // handle returns the record to produce for r: the transformed message, or
 // r itself routed to the dead-letter topic with the reason.
 func (s *Stage) handle(ctx context.Context, r *kgo.Record) (*kgo.Record, error) {
-	msg, err := DecodeValue(r.Value)
+	msg, err := DecodeRecord(r)
 	if err == nil {
 		var out domain.Message
 		out, err = s.transform(ctx, msg)

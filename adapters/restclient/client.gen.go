@@ -77,27 +77,6 @@ func (e MessageInputType) Valid() bool {
 	}
 }
 
-// Defines values for SendMessageInputType.
-const (
-	SendMessageInputTypeAnswer SendMessageInputType = "answer"
-	SendMessageInputTypePrompt SendMessageInputType = "prompt"
-	SendMessageInputTypeQuery  SendMessageInputType = "query"
-)
-
-// Valid indicates whether the value is a known member of the SendMessageInputType enum.
-func (e SendMessageInputType) Valid() bool {
-	switch e {
-	case SendMessageInputTypeAnswer:
-		return true
-	case SendMessageInputTypePrompt:
-		return true
-	case SendMessageInputTypeQuery:
-		return true
-	default:
-		return false
-	}
-}
-
 // Defines values for GetMessagesParamsType.
 const (
 	GetMessagesParamsTypeAnswer GetMessagesParamsType = "answer"
@@ -214,7 +193,7 @@ type Citation struct {
 
 // ConsumedMessage defines model for ConsumedMessage.
 type ConsumedMessage struct {
-	// Censored Profanity was masked in value.message (queries only; the record in Kafka is unchanged)
+	// Censored Profanity was masked in value.message, or in raw (queries only; the record in Kafka is unchanged)
 	Censored  bool   `json:"censored"`
 	Key       string `json:"key"`
 	Offset    int64  `json:"offset"`
@@ -223,7 +202,7 @@ type ConsumedMessage struct {
 	// Poison Why the record is not a valid envelope; it is delivered, never skipped
 	Poison *string `json:"poison,omitempty"`
 
-	// Raw A poison record's bytes, base64
+	// Raw A poison record's bytes, base64; on the query topic masked as text, or left out when they are not UTF-8
 	Raw *[]byte `json:"raw,omitempty"`
 
 	// Receipt With ack=manual: pass it to POST /messages/ack
@@ -408,27 +387,65 @@ type Queued struct {
 	Topic string `json:"topic"`
 }
 
+// SeedMessagesOutput defines model for SeedMessagesOutput.
+type SeedMessagesOutput struct {
+	Count    int64         `json:"count"`
+	Messages *[]SeedRecord `json:"messages"`
+
+	// Status Examples: success
+	Status string `json:"status"`
+}
+
+// SeedRecord defines model for SeedRecord.
+type SeedRecord struct {
+	Censored  bool    `json:"censored"`
+	Key       *string `json:"key"`
+	Offset    int64   `json:"offset"`
+	Partition int32   `json:"partition"`
+	Poison    *string `json:"poison,omitempty"`
+	Raw       *[]byte `json:"raw,omitempty"`
+	Receipt   *string `json:"receipt,omitempty"`
+
+	// Timestamp Milliseconds since the epoch
+	Timestamp int64     `json:"timestamp"`
+	Topic     string    `json:"topic"`
+	Value     SeedValue `json:"value"`
+}
+
+// SeedValue defines model for SeedValue.
+type SeedValue struct {
+	Message   string `json:"message"`
+	MessageId string `json:"message_id"`
+
+	// ReplyTo kchat's: the question a prompt or an answer replies to
+	ReplyTo   *string `json:"reply_to,omitempty"`
+	SessionId string  `json:"session_id"`
+	Type      string  `json:"type"`
+	UserId    string  `json:"user_id"`
+}
+
 // SendMessageInput defines model for SendMessageInput.
 type SendMessageInput struct {
 	// Message Examples: How do I run kchat?
 	Message string `json:"message"`
 
-	// MessageId Generated when omitted
+	// MessageId Generated when omitted or empty
 	MessageId *string `json:"message_id,omitempty"`
 
-	// SessionId Examples: session-42
+	// SessionId Empty: the message id (a conversation of its own)
+	//
+	// Examples: session-42
 	SessionId string `json:"session_id"`
 
-	// Type Defaults to query
-	Type *SendMessageInputType `json:"type,omitempty"`
+	// Type query, prompt or answer; query when omitted or empty
+	Type *string `json:"type,omitempty"`
 
-	// UserId Examples: alice
+	// UserId Empty: anonymous
+	//
+	// Examples: alice
 	UserId               string                 `json:"user_id"`
 	AdditionalProperties map[string]interface{} `json:"-"`
 }
-
-// SendMessageInputType Defaults to query
-type SendMessageInputType string
 
 // SendMessageOutputBody defines model for SendMessageOutputBody.
 type SendMessageOutputBody struct {
@@ -469,16 +486,16 @@ type GetMessagesParams struct {
 	// Type Topic to read; the seed's topic parameter also works
 	Type *GetMessagesParamsType `form:"type,omitempty" json:"type,omitempty"`
 
-	// Topic The seed's parameter: a type (or prefixed topic name); without latest=true it browses
+	// Topic The seed's parameter: a type (or prefixed topic name); without latest=true it browses. Answers in the seed's record shape
 	Topic *string `form:"topic,omitempty" json:"topic,omitempty"`
 
-	// Latest The seed's parameter: with topic, true fetches the next unconsumed messages, false browses from the beginning
-	Latest *bool `form:"latest,omitempty" json:"latest,omitempty"`
+	// Latest The seed's parameter, with topic: true (also 1, yes, on, in any case) takes the next unconsumed message, one whatever limit says; false (0, no, off) browses from the beginning
+	Latest *string `form:"latest,omitempty" json:"latest,omitempty"`
 
-	// Limit Most messages to return
+	// Limit Most messages to return; 1 by default, 10 when browsing with topic
 	Limit *int64 `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Wait Long-poll up to this long for the first message: 0s to 30s ("5s", "500ms" or seconds)
+	// Wait Long-poll up to this long for the first message: 0s to 30s ("5s", "500ms" or seconds); 0s by default, 5s with topic and latest=true
 	Wait *string `form:"wait,omitempty" json:"wait,omitempty"`
 
 	// Ack auto: consumed once this response is written; manual: leased until POST /messages/ack
@@ -490,6 +507,11 @@ type GetMessagesParamsType string
 
 // GetMessagesParamsAck defines parameters for GetMessages.
 type GetMessagesParamsAck string
+
+// GetMessages200JSONResponseBody defines parameters for GetMessages.
+type GetMessages200JSONResponseBody struct {
+	union json.RawMessage
+}
 
 // PeekMessagesParams defines parameters for PeekMessages.
 type PeekMessagesParams struct {
@@ -634,6 +656,68 @@ func (a SendMessageInput) MarshalJSON() ([]byte, error) {
 	return json.Marshal(object)
 }
 
+// AsMessagesOutput returns the union data inside the GetMessages200JSONResponseBody as a MessagesOutput
+func (t GetMessages200JSONResponseBody) AsMessagesOutput() (MessagesOutput, error) {
+	var body MessagesOutput
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromMessagesOutput overwrites any union data inside the GetMessages200JSONResponseBody as the provided MessagesOutput
+func (t *GetMessages200JSONResponseBody) FromMessagesOutput(v MessagesOutput) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeMessagesOutput performs a merge with any union data inside the GetMessages200JSONResponseBody, using the provided MessagesOutput
+func (t *GetMessages200JSONResponseBody) MergeMessagesOutput(v MessagesOutput) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsSeedMessagesOutput returns the union data inside the GetMessages200JSONResponseBody as a SeedMessagesOutput
+func (t GetMessages200JSONResponseBody) AsSeedMessagesOutput() (SeedMessagesOutput, error) {
+	var body SeedMessagesOutput
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromSeedMessagesOutput overwrites any union data inside the GetMessages200JSONResponseBody as the provided SeedMessagesOutput
+func (t *GetMessages200JSONResponseBody) FromSeedMessagesOutput(v SeedMessagesOutput) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeSeedMessagesOutput performs a merge with any union data inside the GetMessages200JSONResponseBody, using the provided SeedMessagesOutput
+func (t *GetMessages200JSONResponseBody) MergeSeedMessagesOutput(v SeedMessagesOutput) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetMessages200JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetMessages200JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
 
@@ -715,7 +799,7 @@ type ClientInterface interface {
 
 	// GetMessages Take the next unconsumed messages of a topic
 	//
-	// Messages come in offset order per partition; concurrent callers never get the same one. With ack=auto a message counts as consumed once this response was written (a failed write puts it back). With ack=manual it is leased until POST /messages/ack or until the lease expires. The seed's form `topic=X&latest=true` does the same; `topic=X` alone browses from the beginning.
+	// Messages come in offset order per partition; concurrent callers never get the same one. With ack=auto a message counts as consumed once this response was written (a failed write puts it back). With ack=manual it is leased until POST /messages/ack or until the lease expires. The seed's form `topic=X&latest=true` takes the next one message (limit ignored) and `topic=X` alone browses from the beginning, both answering in the seed's record shape (SeedMessagesOutput).
 	//
 	// Corresponds with GET /messages (the `GetMessages` operationId).
 	GetMessages(ctx context.Context, params *GetMessagesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -827,7 +911,7 @@ func (c *Client) Healthz(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 
 // GetMessages Take the next unconsumed messages of a topic
 //
-// Messages come in offset order per partition; concurrent callers never get the same one. With ack=auto a message counts as consumed once this response was written (a failed write puts it back). With ack=manual it is leased until POST /messages/ack or until the lease expires. The seed's form `topic=X&latest=true` does the same; `topic=X` alone browses from the beginning.
+// Messages come in offset order per partition; concurrent callers never get the same one. With ack=auto a message counts as consumed once this response was written (a failed write puts it back). With ack=manual it is leased until POST /messages/ack or until the lease expires. The seed's form `topic=X&latest=true` takes the next one message (limit ignored) and `topic=X` alone browses from the beginning, both answering in the seed's record shape (SeedMessagesOutput).
 //
 // Corresponds with GET /messages (the `GetMessages` operationId).
 func (c *Client) GetMessages(ctx context.Context, params *GetMessagesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1122,7 +1206,7 @@ func NewGetMessagesRequest(server string, params *GetMessagesParams) (*http.Requ
 
 		if params.Latest != nil {
 
-			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "latest", *params.Latest, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+			if queryFrag, err := runtime.StyleParamWithOptions("form", false, "latest", *params.Latest, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -1511,7 +1595,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetMessagesWithResponse Take the next unconsumed messages of a topic
 	//
-	// Messages come in offset order per partition; concurrent callers never get the same one. With ack=auto a message counts as consumed once this response was written (a failed write puts it back). With ack=manual it is leased until POST /messages/ack or until the lease expires. The seed's form `topic=X&latest=true` does the same; `topic=X` alone browses from the beginning.
+	// Messages come in offset order per partition; concurrent callers never get the same one. With ack=auto a message counts as consumed once this response was written (a failed write puts it back). With ack=manual it is leased until POST /messages/ack or until the lease expires. The seed's form `topic=X&latest=true` takes the next one message (limit ignored) and `topic=X` alone browses from the beginning, both answering in the seed's record shape (SeedMessagesOutput).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -1666,7 +1750,7 @@ type GetMessagesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *MessagesOutput
+	JSON200 *GetMessages200JSONResponseBody
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *ErrorModel
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -1676,7 +1760,7 @@ type GetMessagesResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetMessagesResponse) GetJSON200() *MessagesOutput {
+func (r GetMessagesResponse) GetJSON200() *GetMessages200JSONResponseBody {
 	return r.JSON200
 }
 
@@ -2229,7 +2313,7 @@ func (c *ClientWithResponses) HealthzWithResponse(ctx context.Context, reqEditor
 
 // GetMessagesWithResponse Take the next unconsumed messages of a topic
 //
-// Messages come in offset order per partition; concurrent callers never get the same one. With ack=auto a message counts as consumed once this response was written (a failed write puts it back). With ack=manual it is leased until POST /messages/ack or until the lease expires. The seed's form `topic=X&latest=true` does the same; `topic=X` alone browses from the beginning.
+// Messages come in offset order per partition; concurrent callers never get the same one. With ack=auto a message counts as consumed once this response was written (a failed write puts it back). With ack=manual it is leased until POST /messages/ack or until the lease expires. The seed's form `topic=X&latest=true` takes the next one message (limit ignored) and `topic=X` alone browses from the beginning, both answering in the seed's record shape (SeedMessagesOutput).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -2451,7 +2535,7 @@ func ParseGetMessagesResponse(rsp *http.Response) (*GetMessagesResponse, error) 
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest MessagesOutput
+		var dest GetMessages200JSONResponseBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

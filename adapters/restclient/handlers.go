@@ -73,9 +73,10 @@ func (s Seed) caller(w http.ResponseWriter, r *http.Request) (string, bool) {
 
 // Send serves the seed's POST /send: form fields session_id, message_id,
 // type and message (urlencoded or multipart), forwarded to the producer's
-// POST /send_message as a question of the caller. The producer's answer
-// (200 {status:"queued", message_id}, or its problem) is relayed with its
-// status; the handler's own errors are problem+json: 401 without a valid
+// POST /send_message as a question of the caller. The producer's 200 is
+// answered as the seed's input_api did, 200 {status:"Message forwarded",
+// producer_response: <the producer's JSON>}; its errors (problem+json) are
+// relayed with their status; the handler's own errors are problem+json: 401 without a valid
 // credential, 422 for missing fields or a type other than query (only the
 // answerer writes prompts and answers), 429 over the caller's limits, 413,
 // 415, 400 for a body that is no form, and 503 when the producer does not
@@ -116,7 +117,7 @@ func (s Seed) Send() http.Handler {
 		if !s.allow(w, r, user) || !s.mayAsk(w, r, user, r.PostForm.Get("session_id")) {
 			return
 		}
-		typ := SendMessageInputType(domain.TypeQuery)
+		typ := string(domain.TypeQuery)
 		body := SendMessageInput{
 			SessionId: r.PostForm.Get("session_id"),
 			UserId:    user,
@@ -132,8 +133,29 @@ func (s Seed) Send() http.Handler {
 			return
 		}
 		defer func() { _ = res.Body.Close() }()
-		relay(w, res)
+		if res.StatusCode != http.StatusOK {
+			relay(w, res)
+			return
+		}
+		forwarded(w, res)
 	})
+}
+
+// forwarded answers a POST /send the producer took as the seed's
+// input_api did: its JSON inside {status:"Message forwarded",
+// producer_response}.
+func forwarded(w http.ResponseWriter, res *http.Response) {
+	raw, err := io.ReadAll(io.LimitReader(res.Body, maxFormBytes))
+	if err != nil || !json.Valid(raw) {
+		writeProblem(w, http.StatusServiceUnavailable, "the producer service gave an answer that could not be read; the message may have been queued")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_ = json.NewEncoder(w).Encode(struct {
+		Status           string          `json:"status"`
+		ProducerResponse json.RawMessage `json:"producer_response"`
+	}{"Message forwarded", raw})
 }
 
 // mayAsk checks user may ask in session; false means a problem was
@@ -201,14 +223,17 @@ func parseForm(w http.ResponseWriter, r *http.Request) (status int, detail strin
 	return 0, ""
 }
 
-// Messages serves the seed's GET /messages?type=&limit=&latest= (and
-// topic=) by proxying the consumer's GET /messages: the consumer's status
-// and body come back unchanged, but with OwnRecordsOnly, where consuming
-// forms are refused (403) and a browse answers with the caller's records
-// only. Other query parameters are not forwarded. 401 without a valid
-// credential; a limit or latest that is no number or boolean gets 422, and
-// a consumer that does not answer within Config.Timeout 503, all
-// problem+json.
+// Messages serves the seed's GET /messages?type=&limit=&latest= as its
+// input_api did: it asks the consumer's GET /messages?topic=<type>&limit=
+// &latest= (topic= is taken too), the seed's form, so latest=true takes the
+// next one message and latest=false (the default) browses from the
+// beginning, in the seed's record shape. The consumer's status and body
+// come back unchanged, but with OwnRecordsOnly, where latest=true is
+// refused (403) and a browse answers with the caller's records only.
+// Other query parameters are not forwarded. 401 without a valid
+// credential; a limit that is no number or a latest that is no boolean
+// (true/false, 1/0, yes/no, on/off) gets 422, and a consumer that does not
+// answer within Config.Timeout 503, all problem+json.
 func (s Seed) Messages() http.Handler {
 	consumer := newClient(s.Config.ConsumerURL, s.Config.Timeout)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -221,13 +246,13 @@ func (s Seed) Messages() http.Handler {
 		if !ok {
 			return
 		}
-		params, perr := messagesParams(r)
+		params, latest, perr := messagesParams(r)
 		if perr != nil {
 			writeProblem(w, http.StatusUnprocessableEntity, "invalid query parameter "+strings.TrimPrefix(perr.Location, "query."), *perr)
 			return
 		}
-		if s.OwnRecordsOnly && (params.Type != nil || (params.Latest != nil && *params.Latest)) {
-			writeProblem(w, http.StatusForbidden, "the gateway only browses (topic=<type>): consuming reads (type=, latest=true) would take other users' messages from the shared group")
+		if s.OwnRecordsOnly && latest {
+			writeProblem(w, http.StatusForbidden, "the gateway only browses (latest=false): a consuming read (latest=true) would take other users' messages from the shared group")
 			return
 		}
 		res, err := consumer.GetMessages(r.Context(), params)
@@ -276,34 +301,37 @@ func (s Seed) relayOwn(w http.ResponseWriter, res *http.Response, user string) {
 	_ = json.NewEncoder(w).Encode(page)
 }
 
-// messagesParams maps the seed's query parameters onto the consumer's;
-// empty ones count as absent.
-func messagesParams(r *http.Request) (*GetMessagesParams, *problemDetail) {
+// messagesParams maps the seed's query parameters onto the consumer's
+// seed form (topic=, from type= or topic=) and reports whether they ask to
+// consume (latest=true); empty ones count as absent.
+func messagesParams(r *http.Request) (*GetMessagesParams, bool, *problemDetail) {
 	q := r.URL.Query()
 	var p GetMessagesParams
-	if v := q.Get("type"); v != "" {
-		// The consumer validates the value and answers 422, relayed.
-		t := GetMessagesParamsType(v)
-		p.Type = &t
-	}
-	if v := q.Get("topic"); v != "" {
-		p.Topic = &v
-	}
-	if v := q.Get("latest"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return nil, &problemDetail{Location: "query.latest", Message: "must be true or false"}
+	for _, name := range []string{"topic", "type"} {
+		if v := q.Get(name); v != "" {
+			// The consumer validates the value and answers 422, relayed.
+			p.Topic = &v
 		}
-		p.Latest = &b
+	}
+	latest := false
+	if v := q.Get("latest"); v != "" {
+		switch strings.ToLower(v) {
+		case "true", "1", "yes", "on":
+			latest = true
+		case "false", "0", "no", "off":
+		default:
+			return nil, false, &problemDetail{Location: "query.latest", Message: "must be a boolean: true/false, 1/0, yes/no or on/off"}
+		}
+		p.Latest = &v
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return nil, &problemDetail{Location: "query.limit", Message: "must be an integer"}
+			return nil, false, &problemDetail{Location: "query.limit", Message: "must be an integer"}
 		}
 		p.Limit = &n
 	}
-	return &p, nil
+	return &p, latest, nil
 }
 
 // relay copies an upstream answer to w: status, body and the headers that

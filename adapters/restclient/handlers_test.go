@@ -106,8 +106,14 @@ func TestSendForwardsTheForm(t *testing.T) {
 			if !reflect.DeepEqual(body, want) {
 				t.Fatalf("producer got %v, want %v", body, want)
 			}
-			if rec.Code != http.StatusOK || rec.Body.String() != queuedBody || rec.Header().Get("Content-Type") != "application/json" {
-				t.Fatalf("answer %d %q %s, want the producer's 200 application/json %s", rec.Code, rec.Header().Get("Content-Type"), rec.Body, queuedBody)
+			// The seed's input_api answer: the producer's inside it.
+			var answer struct {
+				Status           string          `json:"status"`
+				ProducerResponse json.RawMessage `json:"producer_response"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &answer); err != nil || rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "application/json" ||
+				answer.Status != "Message forwarded" || string(answer.ProducerResponse) != queuedBody {
+				t.Fatalf("answer %d %q %s, want 200 application/json {status: Message forwarded, producer_response: %s}", rec.Code, rec.Header().Get("Content-Type"), rec.Body, queuedBody)
 			}
 		})
 	}
@@ -255,10 +261,13 @@ func TestMessagesProxiesTheConsumer(t *testing.T) {
 		give string
 		want url.Values
 	}{
-		{"?type=query&limit=5&latest=true", url.Values{"type": {"query"}, "limit": {"5"}, "latest": {"true"}}},
+		// input_api's type= becomes the consumer's seed form, topic=: the
+		// same semantics as the old input_api (latest=false browses).
+		{"?type=query&limit=5&latest=true", url.Values{"topic": {"query"}, "limit": {"5"}, "latest": {"true"}}},
+		{"?type=query&limit=10&latest=false", url.Values{"topic": {"query"}, "limit": {"10"}, "latest": {"false"}}},
 		{"?topic=answer&latest=false", url.Values{"topic": {"answer"}, "latest": {"false"}}},
-		{"?topic=query&latest=1&limit=2", url.Values{"topic": {"query"}, "latest": {"true"}, "limit": {"2"}}},
-		{"?type=prompt&wait=5s&ack=manual", url.Values{"type": {"prompt"}}},
+		{"?topic=query&latest=Yes&limit=2", url.Values{"topic": {"query"}, "latest": {"Yes"}, "limit": {"2"}}},
+		{"?type=prompt&wait=5s&ack=manual", url.Values{"topic": {"prompt"}}},
 		{"?type=&limit=", url.Values{}},
 		{"", url.Values{}},
 	}
@@ -285,8 +294,8 @@ func TestMessagesRelaysTheConsumersErrors(t *testing.T) {
 	body := `{"title":"Unprocessable Entity","status":422,"detail":"validation failed","errors":[{"location":"query.type","message":"expected value to be one of \"query, prompt, answer\"","value":"nope"}]}`
 	consumer := newFakeService(t, http.StatusUnprocessableEntity, problemHeader, body)
 	rec := getMessages(t, seed(config("", consumer.URL)).Messages(), "?type=nope")
-	if got := consumer.only(t).Query.Get("type"); got != "nope" {
-		t.Fatalf("consumer got type %q, want nope (it validates)", got)
+	if got := consumer.only(t).Query.Get("topic"); got != "nope" {
+		t.Fatalf("consumer got topic %q, want nope (it validates)", got)
 	}
 	if rec.Code != http.StatusUnprocessableEntity || rec.Body.String() != body || rec.Header().Get("Content-Type") != "application/problem+json" {
 		t.Fatalf("answer %d %q %s, want the consumer's 422 unchanged", rec.Code, rec.Header().Get("Content-Type"), rec.Body)
@@ -450,7 +459,7 @@ func TestMessagesOwnRecordsOnly(t *testing.T) {
 	s := seed(config("", consumer.URL))
 	s.OwnRecordsOnly = true
 	h := s.Messages()
-	for _, q := range []string{"?type=answer", "?type=query&limit=5", "?topic=answer&latest=true", "?topic=answer&latest=1&type=answer"} {
+	for _, q := range []string{"?type=answer&latest=true", "?type=query&limit=5&latest=on", "?topic=answer&latest=true", "?topic=answer&latest=1&type=answer"} {
 		t.Run(q, func(t *testing.T) {
 			problem(t, getMessages(t, h, q), http.StatusForbidden)
 		})

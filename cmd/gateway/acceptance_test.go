@@ -299,7 +299,7 @@ func TestIntegrationSeedRoutes(t *testing.T) {
 	}
 	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode/100 != 2 || !strings.Contains(string(raw), `"status":"queued"`) || !strings.Contains(string(raw), "seed-q-1") {
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(raw), `"status":"Message forwarded"`) || !strings.Contains(string(raw), `"status":"queued"`) || !strings.Contains(string(raw), "seed-q-1") {
 		t.Fatalf("POST /send: %d %s", resp.StatusCode, raw)
 	}
 	deadline := time.Now().Add(60 * time.Second)

@@ -106,7 +106,7 @@ func TestSeedRoutesInTokenMode(t *testing.T) {
 			t.Errorf("POST /send type=%s: %d, want 422", typ, status)
 		}
 	}
-	for _, q := range []string{"?type=query", "?topic=query&latest=true"} {
+	for _, q := range []string{"?type=query&latest=true", "?topic=query&latest=true", "?type=query&latest=ON"} {
 		if status, _ := get(t, base+"/messages"+q, "tok-a"); status != http.StatusForbidden {
 			t.Errorf("GET /messages%s: %d, want 403 (consuming)", q, status)
 		}

@@ -140,6 +140,9 @@ due, so a stall is charged to every request it delayed.
 		fmt.Fprintf(&b, "\n## huma overhead\n\nIn-process `POST /messages` (`testing.Benchmark`, median of %d alternating rounds, a publisher that acknowledges at once): kchat's producer handler (huma on chi, the server's middleware) against the same use case behind a plain chi + net/http handler with the same middleware, body limit and content-type check.\n\n| handler | ns/op | allocs/op | B/op |\n|---|---:|---:|---:|\n", h.Rounds)
 		fmt.Fprintf(&b, "| kchat (huma) | %.0f | %d | %d |\n| plain chi | %.0f | %d | %d |\n", h.Kchat.NsPerOp, h.Kchat.AllocsPerOp, h.Kchat.BytesPerOp, h.Baseline.NsPerOp, h.Baseline.AllocsPerOp, h.Baseline.BytesPerOp)
 	}
+	if c := r.Compression; c != nil {
+		compressionMarkdown(&b, c)
+	}
 	b.WriteString("\n## Machine\n\n")
 	mm := r.Machine
 	fmt.Fprintf(&b, "- CPU: %s, %d cores; memory %.1f GiB; Linux %s\n- %s; %s; %s; %s\n", mm.CPU, mm.Cores, mm.MemoryGiB, mm.Kernel, mm.Go, mm.Java, mm.Kafka, mm.Redis)

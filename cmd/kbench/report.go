@@ -30,6 +30,8 @@ type Results struct {
 	Chat     *ChatResult    `json:"chat,omitempty"`
 	Memory   *MemoryResult  `json:"memory,omitempty"`
 	Huma     *HumaResult    `json:"huma,omitempty"`
+
+	Compression *CompressionResult `json:"compression,omitempty"`
 }
 
 // Machine describes where the figures come from.
@@ -127,7 +129,7 @@ func rows(r *Results) []Row {
 			Unit: "ns/op", Ratio: rt, Goal: "≤ 1.35×", Met: met(rt <= 1.35),
 			Note: fmt.Sprintf("allocs/op %d vs %d", h.Kchat.AllocsPerOp, h.Baseline.AllocsPerOp)})
 	}
-	return out
+	return append(out, compressionRows(r.Compression)...)
 }
 
 func checksNote(cs map[string]FetchCheck) string {
@@ -155,6 +157,7 @@ func (b *bench) settings() []string {
 		fmt.Sprintf("memory: %d idle connections dialled from %d loopback source addresses; RSS (VmRSS) measured 1 s before and 3 s after", p.wsConns, sourceAddrs),
 		"CPU per operation: user+system time of the load generator plus the kchat services under test (the broker, shared by both sides, is not counted)",
 		"every run uses its own topics (3 partitions, replication 1) and consumer groups, deleted at the end",
+		fmt.Sprintf("compression: chat questions in kchat's v1 envelope through adapters/kafka.NewClient with each KCHAT_KAFKA_COMPRESSION codec (franz-go's default levels), ProduceSync per message, %s warm-up, %s measured per codec, a topic per codec; bytes from DescribeLogDirs over the topic's records, warm-up included", p.warmup, p.duration),
 	}
 }
 

@@ -1,30 +1,19 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	neturl "net/url"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/gorilla/websocket"
-	"go.uber.org/fx"
 
 	"github.com/kchat/kchat/adapters/auth"
-	"github.com/kchat/kchat/adapters/httpapi"
-	"github.com/kchat/kchat/adapters/kafka"
-	"github.com/kchat/kchat/adapters/redis"
-	"github.com/kchat/kchat/adapters/restclient"
-	"github.com/kchat/kchat/cmd/internal/runner"
-	"github.com/kchat/kchat/cmd/internal/wire"
 	"github.com/kchat/kchat/internal/kafkatest"
 )
 
@@ -69,6 +58,10 @@ var routes = map[string]class{
 	"gateway POST /send":                 owner,
 	"gateway GET /messages":              own,
 	"gateway GET /":                      public,
+	"producer GET /":                     public, // the seed's banner and health check
+	"producer GET /health":               public,
+	"consumer GET /":                     public,
+	"consumer GET /health":               public,
 	"admin GET /metrics":                 admin,
 	"admin GET /debug/pprof/":            admin,
 }
@@ -110,37 +103,9 @@ type suite struct {
 }
 
 func runSecuritySuite(t *testing.T, mode string) {
-	cfg := Config{Kafka: kafka.DefaultConfig()}
-	cfg.Kafka.Brokers = kafkatest.Fake(t)
-	cfg.Producer.HTTP = httpapi.ServerConfig{Addr: "127.0.0.1:" + strconv.Itoa(freePort(t)), ShutdownTimeout: time.Second}
-	cfg.Consumer = consumerConfig()
-	cfg.Consumer.HTTP.Addr = "127.0.0.1:" + strconv.Itoa(freePort(t))
-	cfg.Answerer, cfg.Redis, cfg.Gateway = answererConfig(), redis.DefaultConfig(), gatewayConfig()
-	cfg.Admin.Addr = "127.0.0.1:0"
-	cfg.Gateway.REST = restclient.DefaultConfig()
-	cfg.Gateway.REST.ProducerURL, cfg.Gateway.REST.ConsumerURL = "http://"+cfg.Producer.HTTP.Addr, "http://"+cfg.Consumer.HTTP.Addr
-	cfg.Gateway.AddrLimit = wire.AddrLimits{MaxConns: 1000, Rate: 1000, Burst: 1000}
-	cfg.Gateway.Auth = auth.Config{Mode: mode, CookieKey: "kchat-test-cookie-key-0123456789abcdef"}
-	switch mode {
-	case auth.ModeToken:
-		cfg.Gateway.Auth.Tokens = []string{"alice-token:alice", "bob-token:bob"}
-	case auth.ModeHeader:
-		cfg.Gateway.Auth.TrustedProxies = []string{"127.0.0.1"}
-	}
-	var (
-		p  wire.ProducerServer
-		c  wire.ConsumerServer
-		a  wire.AnswererServer
-		g  wire.GatewayServer
-		ad *runner.AdminServer
-	)
-	app := fx.New(append(options(cfg, slog.New(slog.DiscardHandler), io.Discard), fx.Populate(&p, &c, &a, &g, &ad))...)
-	if err := app.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = app.Stop(context.Background()) })
-	s := &suite{t: t, mode: mode, cookies: map[who]http.CookieJar{},
-		base: map[string]string{"producer": "http://" + p.Addr(), "consumer": "http://" + c.Addr(), "answerer": "http://" + a.Addr(), "gateway": "http://" + g.Addr(), "admin": "http://" + ad.Addr()}}
+	app := startAllInOne(t, allInOneConfig(t, kafkatest.Fake(t), "", mode))
+	p, c, a, g := app.producer, app.consumer, app.answerer, app.gateway
+	s := &suite{t: t, mode: mode, cookies: map[who]http.CookieJar{}, base: app.base}
 	if mode == auth.ModeNone {
 		for _, w := range []who{alice, bob} {
 			jar, _ := cookiejar.New(nil)

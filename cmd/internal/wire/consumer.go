@@ -62,6 +62,7 @@ func Consumer(cfg ConsumerConfig) fx.Option {
 				c := httpapi.NewConsumer(f, a, b, log)
 				c.TopicPrefix = kcfg.TopicPrefix
 				c.Register(s.API())
+				s.RegisterSeedRoutes("Consumer", c.Delivered)
 				return ConsumerServer{s}
 			},
 		),

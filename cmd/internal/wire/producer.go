@@ -43,6 +43,7 @@ func Producer(cfg ProducerConfig) fx.Option {
 			func(topics *kafka.TopicAdmin, submit *app.SubmitMessage, batch *app.SubmitBatch, list *app.ListTopics, log *slog.Logger) ProducerServer {
 				s := httpapi.NewServer(cfg.HTTP, "kchat producer", []httpapi.Check{{Name: "kafka", Check: topics.Ready}}, log)
 				httpapi.NewProducer(submit, batch, list, log).Register(s.API())
+				s.RegisterSeedRoutes("Producer", nil)
 				return ProducerServer{s}
 			},
 		),
