@@ -136,19 +136,23 @@ func (q *Queue) Run(ctx context.Context) error {
 // Next leases up to req.Limit records, waiting up to req.Wait for the
 // first. Until the startup backlog of this member's partitions is buffered,
 // it waits for it even when req.Wait is 0, so the first call after startup
-// is not empty when messages exist.
+// is not empty when messages exist; past req.Wait, a record held back by a
+// commit or a fetch on its way is waited for up to catchUp
+// (queue_catchup.go).
 func (q *Queue) Next(ctx context.Context, req ports.NextRequest) (ports.Batch, error) {
 	tq, ok := q.topics[req.Type]
 	if !ok {
 		return ports.Batch{}, &domain.ValidationError{Field: "type", Reason: fmt.Sprintf("unknown type %q", req.Type)}
 	}
 	deadline := time.Now().Add(req.Wait)
+	var caughtUp time.Time // the end of the catch-up wait, once it began
 	for {
 		if err := tq.checkWarm(ctx); err != nil {
 			return ports.Batch{}, err
 		}
 		_, arrived := tq.ledger.Buffered()
-		got := tq.ledger.Take(req.Limit, time.Now(), req.Lease, req.AutoAck)
+		took := time.Now()
+		got := tq.ledger.Take(req.Limit, took, req.Lease, req.AutoAck)
 		if len(got) > 0 {
 			return ports.Batch{Deliveries: deliveries(got), Gaps: tq.takeGaps()}, nil
 		}
@@ -157,6 +161,19 @@ func (q *Queue) Next(ctx context.Context, req ports.NextRequest) (ports.Batch, e
 			until = later(deadline, tq.started.Add(startupGrace))
 		}
 		left := time.Until(until)
+		if left <= 0 && tq.warm.Load() {
+			held := tq.heldBack()
+			if !held {
+				tq.refreshStable(ctx, took) // "none" only if the broker agrees
+				held = tq.heldBack()
+			}
+			if held {
+				if caughtUp.IsZero() {
+					caughtUp = time.Now().Add(catchUp)
+				}
+				left = time.Until(caughtUp)
+			}
+		}
 		if left <= 0 {
 			return ports.Batch{Gaps: tq.takeGaps()}, nil
 		}

@@ -36,10 +36,13 @@ type topicQueue struct {
 	started   time.Time
 	commitMu  sync.Mutex // serialises commits: the loop's and the revoker's
 	commitReq chan struct{}
+	stableMu  sync.Mutex // one refreshStable at a time
+	stableAt  time.Time  // when the last refreshStable that answered began
 
 	mu     sync.Mutex // guards the fields below
 	epochs map[int32]uint64
 	expect map[int32]int64 // next offset each partition should fetch; -1 unknown
+	stable map[int32]int64 // last stable offset the broker last reported per partition
 	gaps   []domain.Gap
 	paused map[int32]bool
 }
@@ -50,13 +53,14 @@ func newTopicQueue(q *Queue, typ domain.MessageType) (*topicQueue, error) {
 	tq := &topicQueue{
 		q: q, typ: typ,
 		topic:     domain.TopicName(q.cfg.TopicPrefix, typ),
-		group:     q.qcfg.Group + "-" + string(typ),
+		group:     q.qcfg.GroupOf(typ),
 		ledger:    ledger.New[domain.Delivery](string(typ), q.qcfg.MaxInFlight, q.signer),
 		commitReq: make(chan struct{}, 1),
 		joined:    make(chan struct{}),
 		started:   time.Now(),
 		epochs:    map[int32]uint64{},
 		expect:    map[int32]int64{},
+		stable:    map[int32]int64{},
 		paused:    map[int32]bool{},
 	}
 	opts := []kgo.Opt{
@@ -146,6 +150,9 @@ func (tq *topicQueue) add(fp kgo.FetchTopicPartition) {
 		tq.expect[p] = recs[n-1].Offset + 1
 	} else if known && fp.LogStartOffset > expect {
 		tq.expect[p] = fp.LogStartOffset
+	}
+	if assigned && fp.LastStableOffset > tq.stable[p] {
+		tq.stable[p] = fp.LastStableOffset
 	}
 	tq.mu.Unlock()
 	if !assigned || len(recs) == 0 {
@@ -296,6 +303,7 @@ func (tq *topicQueue) forget(parts []int32) {
 	for _, p := range parts {
 		delete(tq.epochs, p)
 		delete(tq.expect, p)
+		delete(tq.stable, p)
 	}
 }
 

@@ -89,9 +89,14 @@ func (tq *topicQueue) backlog(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	var total int64
+	tq.mu.Lock()
+	defer tq.mu.Unlock()
 	ends.Each(func(end kadm.ListedOffset) {
 		if !owned[end.Partition] {
 			return
+		}
+		if _, still := tq.epochs[end.Partition]; still && end.Offset > tq.stable[end.Partition] {
+			tq.stable[end.Partition] = end.Offset // what fetching has to reach (queue_catchup.go)
 		}
 		from := int64(0)
 		if s, ok := starts.Lookup(end.Topic, end.Partition); ok {

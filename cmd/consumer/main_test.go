@@ -10,7 +10,9 @@ import (
 	"github.com/kchat/kchat/adapters/httpapi"
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/adapters/profanity"
+	"github.com/kchat/kchat/cmd/internal/config"
 	"github.com/kchat/kchat/cmd/internal/wire"
+	"github.com/kchat/kchat/domain"
 )
 
 func TestValidateApp(t *testing.T) {
@@ -38,6 +40,9 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{append(base, "KCHAT_CONSUMER_LEASE=0s"), "KCHAT_CONSUMER_LEASE"},
 		{append(base, "KCHAT_CONSUMER_PARTITION_BUFFER=0"), "KCHAT_CONSUMER_PARTITION_BUFFER"},
 		{append(base, "KCHAT_CONSUMER_SESSION_TIMEOUT=1s"), "KCHAT_CONSUMER_SESSION_TIMEOUT"},
+		{append(base, "KCHAT_CONSUMER_GROUPS=query"), "KCHAT_CONSUMER_GROUPS"},
+		{append(base, "KCHAT_CONSUMER_GROUPS=query=query-fetcher,queries=x"), "KCHAT_CONSUMER_GROUPS"},
+		{append(base, "KCHAT_CONSUMER_GROUPS=query="), "KCHAT_CONSUMER_GROUPS"},
 		{append(base, "KCHAT_PROFANITY_ALLOW=naïve"), "KCHAT_PROFANITY_ALLOW"},
 		{append(base, "KCHAT_PROFANITY_FILTER=maybe"), "KCHAT_PROFANITY_FILTER"},
 	}
@@ -65,5 +70,23 @@ func TestAReceiptKeyIsRequired(t *testing.T) {
 	err = run(nil, []string{"KCHAT_KAFKA_BROKERS=127.0.0.1:9092", "KCHAT_RECEIPT_KEY=" + short})
 	if err == nil || strings.Contains(err.Error(), short) {
 		t.Fatalf("run with a 31-byte key = %v, want an error that does not echo the key", err)
+	}
+}
+
+// TestConsumerGroupsFromTheEnvironment: KCHAT_CONSUMER_GROUPS names the
+// old services' groups per type; the types it leaves out keep
+// KCHAT_CONSUMER_GROUP-<type>.
+func TestConsumerGroupsFromTheEnvironment(t *testing.T) {
+	var cfg Config
+	err := config.Load(&cfg, []string{"KCHAT_KAFKA_BROKERS=127.0.0.1:9092", "KCHAT_RECEIPT_KEY=" + testReceiptKey,
+		"KCHAT_CONSUMER_GROUPS=query=query-fetcher,prompt=prompt-fetcher"}, cfg.Validate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := cfg.Consumer.Queue
+	for typ, want := range map[string]string{"query": "query-fetcher", "prompt": "prompt-fetcher", "answer": "kchat-consumer-answer"} {
+		if got := q.GroupOf(domain.MessageType(typ)); got != want {
+			t.Errorf("group of %s = %q, want %q", typ, got, want)
+		}
 	}
 }

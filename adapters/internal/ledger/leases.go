@@ -51,6 +51,30 @@ func (l *Ledger[T]) Take(limit int, now time.Time, lease time.Duration, settle b
 	return out
 }
 
+// WaitsForCommit reports whether a buffered record of a partition still
+// being served waits only for a durable commit: its partition has
+// maxInFlight auto-acknowledged records out beyond its last commit, so Take
+// with settle skips it until Committed frees room (and signals Buffered's
+// channel).
+func (l *Ledger[T]) WaitsForCommit() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.maxInFlight <= 0 || l.buffered == 0 {
+		return false
+	}
+	for _, part := range l.parts {
+		if part.frozen || part.out < l.maxInFlight {
+			continue
+		}
+		for _, e := range part.entries {
+			if e.state == stateBuffered {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Ack marks leased records done and advances commit points over contiguous
 // runs of done records. It returns the receipts it does not hold leased.
 func (l *Ledger[T]) Ack(receipts []string) (unknown []string) {

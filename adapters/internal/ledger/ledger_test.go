@@ -266,3 +266,33 @@ func TestLedgerBoundsWhatACrashWouldServeAgain(t *testing.T) {
 		t.Fatalf("after the commit took %d, want 3 again", len(more))
 	}
 }
+
+// A record held back by the in-flight bound is waiting for a commit (the
+// queue waits for it instead of answering "none"); frozen partitions and
+// manual leases are not.
+func TestLedgerTellsWhatWaitsForACommit(t *testing.T) {
+	l := ledger.New[int64]("q", 2, signer)
+	fill(l, []int32{0}, 3)
+	if l.WaitsForCommit() {
+		t.Fatal("nothing is out yet, nothing waits for a commit")
+	}
+	l.Ack(receipts(l.Take(10, t0, time.Minute, true)))
+	if !l.WaitsForCommit() {
+		t.Fatal("the third record waits for the commit of the first two")
+	}
+	c := l.Commits()
+	l.Committed(0, c[0])
+	if l.WaitsForCommit() {
+		t.Fatal("after the commit nothing waits")
+	}
+	l.Ack(receipts(l.Take(10, t0, time.Minute, true)))
+	if l.WaitsForCommit() {
+		t.Fatal("nothing is buffered any more")
+	}
+	fill(l, []int32{1}, 3)
+	l.Take(2, t0, time.Minute, true)
+	l.Freeze(1)
+	if l.WaitsForCommit() {
+		t.Fatal("a frozen partition's records wait for no commit here")
+	}
+}
