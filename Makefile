@@ -9,7 +9,7 @@ GOTESTFLAGS ?=
 
 export KCHAT_TEST_SERVICES_SCRIPT ?= $(SERVICES)
 
-.PHONY: help run build test test-integration chaos bench fuzz smoke e2e lint openapi openapi-check services-up services-down services-status cluster-up cluster-down cluster-status compose-env clean
+.PHONY: help run build test test-integration chaos bench fuzz client-check smoke e2e lint openapi openapi-check services-up services-down services-status cluster-up cluster-down cluster-status compose-env clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ bench: ## Benchmarks against same-run baselines on the Kafka and Redis of `make 
 fuzz: ## schemathesis (PyPI) against both OpenAPI documents: no input gets a 5xx (needs Python 3)
 	bash scripts/fuzz.sh
 
+client-check: ## Generate a Python client from openapi.yaml (openapi-python-client, PyPI) and call POST /messages and GET /messages with it
+	bash scripts/client.sh
+
 smoke: ## make run, then a question over WebSocket (cmd/ask) and POST /chat, answered with citations within 60 s
 	bash scripts/smoke.sh
 
@@ -62,13 +65,16 @@ e2e: ## Browser test of the web chat page (Debian's chromium + npm's playwright-
 lint: ## golangci-lint (pinned), including the layer rules (depguard)
 	$(GOLANGCI_LINT) run ./...
 
-openapi: ## Regenerate openapi.yaml from the code
+openapi: ## Regenerate openapi.yaml (producer and consumer) and openapi-gateway.yaml from the code
 	$(GO) run ./cmd/openapi > openapi.yaml
+	$(GO) run ./cmd/openapi gateway > openapi-gateway.yaml
 	$(GO) generate ./adapters/restclient/
 
-openapi-check: ## Fail if openapi.yaml differs from what the code generates
+openapi-check: ## Fail if openapi.yaml or openapi-gateway.yaml differs from what the code generates
 	@$(GO) run ./cmd/openapi | diff -u openapi.yaml - \
 		|| { echo "openapi.yaml is stale: run 'make openapi' and commit it" >&2; exit 1; }
+	@$(GO) run ./cmd/openapi gateway | diff -u openapi-gateway.yaml - \
+		|| { echo "openapi-gateway.yaml is stale: run 'make openapi' and commit it" >&2; exit 1; }
 	@$(GO) generate ./adapters/restclient/ && git diff --exit-code -- adapters/restclient/ \
 		|| { echo "adapters/restclient is stale: run 'make openapi' and commit it" >&2; exit 1; }
 

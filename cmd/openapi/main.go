@@ -1,5 +1,7 @@
-// Command openapi prints the OpenAPI document of kchat's REST services
-// (make openapi writes it to openapi.yaml; CI fails when that file is stale).
+// Command openapi prints the OpenAPI document of kchat's REST services, the
+// producer and the consumer (make openapi writes it to openapi.yaml), or with
+// the argument "gateway" the gateway's (openapi-gateway.yaml); CI fails when
+// either file is stale.
 package main
 
 import (
@@ -10,7 +12,15 @@ import (
 )
 
 func main() {
-	spec, err := httpapi.OpenAPI()
+	render := httpapi.OpenAPI
+	switch args := os.Args[1:]; {
+	case len(args) == 1 && args[0] == "gateway":
+		render = httpapi.GatewayOpenAPI
+	case len(args) > 0:
+		fmt.Fprintln(os.Stderr, "usage: openapi [gateway]")
+		os.Exit(2)
+	}
+	spec, err := render()
 	if err == nil {
 		_, err = os.Stdout.Write(spec)
 	}

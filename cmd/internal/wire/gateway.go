@@ -134,6 +134,7 @@ func Gateway(cfg GatewayConfig) fx.Option {
 			// visitor's cookie (KCHAT_AUTH=none); each route authenticates.
 			s := httpapi.NewServer(cfg.HTTP, "kchat gateway", checks, log, a.Edge)
 			g.Register(s.API())
+			httpapi.DocumentGatewayRoutes(s.API()) // the routes mounted below, in /openapi.yaml
 			s.Mount("/ws", wsh)
 			// The seed's routes, through the generated REST client.
 			seed := seedRoutes(cfg.REST, a, l, open, log)
