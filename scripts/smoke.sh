@@ -2,25 +2,32 @@
 # The newcomer's path, as the README tells it: `make run`, then ask kchat a
 # question about itself over WebSocket (cmd/ask) and over POST /chat; both
 # must answer with a citation within 60 s of the build finishing.
+# Every service on a free port (a `make run` may hold the defaults); the
+# gateway's address reaches cmd/ask through KCHAT_GATEWAY_WS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/ports.sh
 
 go build -o /dev/null ./cmd/kchat # warm the build so the clock below starts after it
-ask=$(mktemp -d)/ask
+work=$(mktemp -d)
+ask=$work/ask
 go build -o "$ask" ./cmd/ask
-log=$(mktemp)
+log=$work/run.log
+kchat_free_ports
+gateway=$KCHAT_TEST_GATEWAY
+export KCHAT_GATEWAY_WS="ws://$gateway/ws"
 setsid make run >"$log" 2>&1 &
 pid=$!
-trap 'kill -- -"$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true' EXIT
+trap 'kill -- -"$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 start=$SECONDS
-until curl -fsS http://localhost:8002/readyz >/dev/null 2>&1; do
+until curl -fsS "http://$gateway/readyz" >/dev/null 2>&1; do
 	((SECONDS - start < 60)) || { echo "make run: not ready within 60 s" >&2; cat "$log" >&2; exit 1; }
 	sleep 0.2
 done
 answer=$(timeout $((60 - (SECONDS - start))) "$ask" "How do I start kchat?")
 echo "$answer"
 grep -q '\[1\]' <<<"$answer" || { echo "the WebSocket answer has no citation" >&2; exit 1; }
-chat=$(curl -fsS -XPOST localhost:8002/chat -H 'content-type: application/json' -d '{"message":"What does ack=manual do?"}')
+chat=$(curl -fsS -XPOST "$gateway/chat" -H 'content-type: application/json' -d '{"message":"What does ack=manual do?"}')
 echo "$chat"
 grep -q '"citations":\[{' <<<"$chat" || { echo "POST /chat answered without a citation" >&2; exit 1; }
 echo "make run: answered over WebSocket and POST /chat within $((SECONDS - start)) s"
