@@ -52,8 +52,9 @@ type Answers struct {
 }
 
 type answerSub struct {
-	fn    func(domain.Message)
-	ended func() // nil, or told when the session is deleted
+	fn       func(domain.Message)
+	question func(domain.Message) // nil, or told of questions asked in the session
+	ended    func()               // nil, or told when the session is deleted
 }
 
 // replyKey is what a waiting request expects: the answer to one question
@@ -159,7 +160,10 @@ func (a *Answers) asked(ctx context.Context, m domain.Message) error {
 // ended, when not nil, is called once and fn no more). fn runs on the
 // feed's goroutine: it must not block.
 func (a *Answers) Subscribe(sessionID string, fn func(domain.Message), ended func()) (unsubscribe func()) {
-	s := &answerSub{fn: fn, ended: ended}
+	return a.subscribe(sessionID, &answerSub{fn: fn, ended: ended})
+}
+
+func (a *Answers) subscribe(sessionID string, s *answerSub) (unsubscribe func()) {
 	a.mu.Lock()
 	if a.sessions == nil {
 		a.sessions = map[string][]*answerSub{}
@@ -177,6 +181,23 @@ func (a *Answers) Subscribe(sessionID string, fn func(domain.Message), ended fun
 				delete(a.sessions, sessionID)
 			}
 		})
+	}
+}
+
+// announce tells the session's subscriptions in this process that q was
+// asked (Ask), so that every socket of the session shows the question,
+// not only the one it was asked on. Questions are not routed through
+// Kafka: a socket on another gateway replica learns of q from the history
+// (docs/design.md, "The WebSocket protocol"). It runs on the asker's
+// goroutine; subscribers must not block.
+func (a *Answers) announce(q domain.Message) {
+	a.mu.Lock()
+	subs := slices.Clone(a.sessions[q.SessionID])
+	a.mu.Unlock()
+	for _, s := range subs {
+		if s.question != nil {
+			s.question(q)
+		}
 	}
 }
 

@@ -19,6 +19,10 @@ type Ask struct {
 	Publisher ports.QueryPublisher
 	// Limiter bounds the questions of each user; nil means no limit.
 	Limiter ports.Limiter
+	// Answers, when set, hears of every question published, and tells the
+	// session's open connections in this process (OpenSession's
+	// Listener.Question).
+	Answers *Answers
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -56,6 +60,9 @@ func (uc *Ask) Execute(ctx context.Context, in AskInput) (domain.Message, error)
 	}
 	if err := uc.Publisher.PublishQuery(ctx, q); err != nil {
 		return domain.Message{}, fmt.Errorf("publish query %s: %w", q.MessageID, err)
+	}
+	if uc.Answers != nil {
+		uc.Answers.announce(q)
 	}
 	return q, nil
 }

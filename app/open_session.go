@@ -60,10 +60,18 @@ func (uc *OpenSession) Execute(ctx context.Context, in OpenSessionInput) (Sessio
 type Listener struct {
 	// History gets, when resuming, the turns after the one the client last
 	// saw, before any live answer; err says they could not be read (live
-	// answers follow anyway).
+	// answers follow anyway). err is domain.ErrNotFound, with no turns, when
+	// the store holds no such session: nothing was asked in it yet, or what
+	// was is gone (expired, or an in-memory store restarted), which only the
+	// client can tell apart.
 	History func(turns []domain.Turn, err error)
 	// Answer gets each live answer of the session, once.
 	Answer func(domain.Message)
+	// Question, when not nil, gets each question asked in the session from
+	// now on through this process (Ask), by any connection or request of
+	// the session's user, this one's included, once: a socket shows the
+	// questions asked on the session's other sockets too.
+	Question func(domain.Message)
 	// Ended, when not nil, hears that the session was deleted: the
 	// connection should close (no answer follows).
 	Ended func()
@@ -76,24 +84,29 @@ type Listener struct {
 // is handed over, and those it already holds are dropped. stop ends the
 // subscription.
 func (s Session) Listen(ctx context.Context, after string, l Listener) (stop func()) {
-	r := &replay{user: s.UserID, answer: l.Answer, replaying: s.Resumed}
-	stop = s.uc.Answers.Subscribe(s.ID, r.offer, l.Ended)
+	r := &replay{user: s.UserID, answer: l.Answer, question: l.Question, replaying: s.Resumed}
+	sub := &answerSub{fn: r.offer, ended: l.Ended}
+	if l.Question != nil {
+		sub.question = r.offer
+	}
+	stop = s.uc.Answers.subscribe(s.ID, sub)
 	if s.Resumed {
 		turns, err := turnsAfter(ctx, s.uc.Sessions, s.ID, after, s.uc.HistoryLimit)
 		if errors.Is(err, domain.ErrNotFound) {
-			turns, err = nil, nil // not stored yet: nothing was missed
+			turns, err = nil, domain.ErrNotFound // nothing to replay; the client knows whether it lost anything
 		}
 		r.handOver(turns, err, l.History)
 	}
 	return stop
 }
 
-// replay orders one connection's answers around its history, and lets
-// through only answers to its user: a session id deleted and claimed again
+// replay orders one connection's answers (and questions) around its
+// history, and lets through only those of its user: a session id deleted and claimed again
 // by someone else must not reach the first owner's connection.
 type replay struct {
 	user      string
 	answer    func(domain.Message)
+	question  func(domain.Message)
 	mu        sync.Mutex
 	replaying bool             // the history is being read: hold live answers
 	held      []domain.Message // live answers that came during the replay
@@ -114,6 +127,16 @@ func (r *replay) offer(m domain.Message) {
 		r.held = append(r.held, m)
 		return
 	}
+	r.deliverLocked(m)
+}
+
+// deliverLocked hands m to the listener: questions and answers share one
+// order, so a socket sees a question before its answer. r.mu must be held.
+func (r *replay) deliverLocked(m domain.Message) {
+	if m.Type == domain.TypeQuery {
+		r.question(m)
+		return
+	}
 	r.answer(m)
 }
 
@@ -130,7 +153,7 @@ func (r *replay) handOver(turns []domain.Turn, err error, history func([]domain.
 	history(turns, err)
 	for _, m := range r.held {
 		if !inHistory[m.MessageID] {
-			r.answer(m)
+			r.deliverLocked(m)
 		}
 	}
 	r.held, r.replaying = nil, false

@@ -218,8 +218,8 @@ func TestListenHearsOnlyItsUser(t *testing.T) {
 	}
 }
 
-// Resuming a session that is not stored (nothing asked in it yet) is not an
-// error and replays nothing.
+// Resuming a session that is not stored (nothing asked in it yet, or lost)
+// is not refused; it replays nothing and says the session is unknown.
 func TestResumeAnUnstoredSession(t *testing.T) {
 	answers := runAnswers(t, newHandFeed())
 	mem := newSessions()
@@ -230,8 +230,8 @@ func TestResumeAnUnstoredSession(t *testing.T) {
 	}
 	var rec recorder
 	defer sess.Listen(context.Background(), "", rec.listener())()
-	if rec.got() != "history:" || rec.err != nil {
-		t.Fatalf("got %q, %v; want an empty history", rec.got(), rec.err)
+	if rec.got() != "history:" || !errors.Is(rec.err, domain.ErrNotFound) {
+		t.Fatalf("got %q, %v; want an empty history and domain.ErrNotFound (the client tells whether it lost anything)", rec.got(), rec.err)
 	}
 	if _, err := mem.Owner(context.Background(), "never-asked"); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatal("resuming stored the session")
@@ -249,6 +249,40 @@ func TestOpenSessionRefuses(t *testing.T) {
 	for _, bad := range []string{strings.Repeat("x", 129), strings.Repeat("x", 900<<10), "a\x00b", "a\u202eb", "a\r\nb"} {
 		if _, err := uc.Execute(ctx, app.OpenSessionInput{UserID: "alice", SessionID: bad}); !errors.As(err, new(*domain.ValidationError)) {
 			t.Errorf("session id %.20q…: %v, want a validation error", bad, err)
+		}
+	}
+}
+
+// Every listener of a session hears the questions asked in it through this
+// process, each once, in order with the answers; another user's questions
+// in the same session id do not reach it.
+func TestListenHearsTheSessionsQuestions(t *testing.T) {
+	feed := newHandFeed()
+	answers := runAnswers(t, feed)
+	mem := newSessions()
+	uc := &app.OpenSession{Sessions: mem, Answers: answers, HistoryLimit: 100}
+	sess, err := uc.Execute(context.Background(), app.OpenSessionInput{UserID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tabs [2]recorder
+	for i := range tabs {
+		l := tabs[i].listener()
+		l.Question = func(m domain.Message) {
+			tabs[i].mu.Lock()
+			defer tabs[i].mu.Unlock()
+			tabs[i].events = append(tabs[i].events, "question:"+m.MessageID+":"+m.Text)
+		}
+		defer sess.Listen(context.Background(), "", l)()
+	}
+	ask := &app.Ask{Sessions: mem, Publisher: &answering{}, Answers: answers}
+	if _, err := ask.Execute(context.Background(), app.AskInput{UserID: "alice", SessionID: sess.ID, Text: "hi", MessageID: "q1"}); err != nil {
+		t.Fatal(err)
+	}
+	feed.Answer(answer(sess.ID, "a1"))
+	for i := range tabs {
+		if got := tabs[i].got(); got != "question:q1:hi answer:a1" {
+			t.Errorf("listener %d got %q, want the question, then the answer", i, got)
 		}
 	}
 }

@@ -11,16 +11,35 @@ if [[ ! -x /usr/bin/chromium ]]; then
 fi
 (cd adapters/web/e2e && npm ci --silent --no-audit --no-fund)
 
-bin=$(mktemp -d)/kchat
+work=$(mktemp -d)
+bin=$work/kchat
 go build -o "$bin" ./cmd/kchat
-log=$(mktemp)
-KCHAT_GATEWAY_ADDR=127.0.0.1:18102 KCHAT_PRODUCER_ADDR=127.0.0.1:18100 KCHAT_CONSUMER_ADDR=127.0.0.1:18101 \
-	KCHAT_ANSWERER_ADDR=127.0.0.1:18103 KCHAT_ADMIN_ADDR=127.0.0.1:18104 KCHAT_LOG_LEVEL=warn "$bin" >"$log" 2>&1 &
-pid=$!
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-	curl -fsS http://127.0.0.1:18102/readyz >/dev/null 2>&1 && break
+# The server runs from a script of its own, so that the browser test can restart
+# it (KCHAT_E2E_RESTART): sessions are in memory, and a restart loses them. The
+# cookie key is fixed, so the visitor keeps its identity across the restart.
+cookie_key=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+cat >"$work/start.sh" <<EOF
+#!/usr/bin/env bash
+set -euo pipefail
+if [[ -s "$work/pid" ]]; then
+	kill "\$(cat "$work/pid")" 2>/dev/null || true
+	# Until the old process has let go of its port.
+	while curl -s -o /dev/null http://127.0.0.1:18102/healthz; do sleep 0.1; done
+fi
+KCHAT_GATEWAY_ADDR=127.0.0.1:18102 KCHAT_PRODUCER_ADDR=127.0.0.1:18100 KCHAT_CONSUMER_ADDR=127.0.0.1:18101 \\
+	KCHAT_ANSWERER_ADDR=127.0.0.1:18103 KCHAT_ADMIN_ADDR=127.0.0.1:18104 KCHAT_LOG_LEVEL=warn \\
+	KCHAT_COOKIE_KEY=$cookie_key nohup "$bin" >>"$work/kchat.log" 2>&1 </dev/null &
+echo \$! >"$work/pid"
+for _ in \$(seq 1 100); do
+	curl -fsS http://127.0.0.1:18102/readyz >/dev/null 2>&1 && exit 0
 	sleep 0.2
 done
-KCHAT_GATEWAY_URL=http://127.0.0.1:18102 KCHAT_SCREENSHOT=${KCHAT_SCREENSHOT:-$(mktemp -d)/e2e-chat.png} \
+echo "kchat did not become ready; its log:" >&2
+cat "$work/kchat.log" >&2
+exit 1
+EOF
+trap 'kill "$(cat "$work/pid" 2>/dev/null)" 2>/dev/null || true' EXIT
+bash "$work/start.sh"
+KCHAT_GATEWAY_URL=http://127.0.0.1:18102 KCHAT_E2E_RESTART="bash $work/start.sh" \
+	KCHAT_SCREENSHOT=${KCHAT_SCREENSHOT:-$work/e2e-chat.png} \
 	node adapters/web/e2e/chat.spec.mjs

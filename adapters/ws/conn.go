@@ -36,6 +36,9 @@ type conn struct {
 	strikes int           // reader only
 	stop    func()        // ends the session's subscription; set before serve
 
+	askedMu sync.Mutex
+	asked   map[string]bool // ids of the questions being asked on this socket: acked, not echoed
+
 	mu      sync.Mutex
 	queue   []any // frames for the writer, oldest first, at most cfg.SendQueue
 	pinging bool  // a ping is due, ahead of the queue

@@ -32,6 +32,14 @@ type answerFrame struct {
 	wire.Answer
 }
 
+// questionFrame is a question asked in the session on another socket (or
+// with POST /chat), so every socket of the session shows both turns.
+type questionFrame struct {
+	Type      string `json:"type"` // question
+	MessageID string `json:"message_id"`
+	Message   string `json:"message"`
+}
+
 type errorFrame struct {
 	Type    string `json:"type"` // error
 	ID      string `json:"id,omitempty"`
@@ -42,6 +50,9 @@ type errorFrame struct {
 type historyFrame struct {
 	Type  string      `json:"type"` // history
 	Turns []wire.Turn `json:"turns"`
+	// Unknown says the gateway holds no such session: nothing was asked
+	// in it yet, or it is gone (expired, or an in-memory store restarted).
+	Unknown bool `json:"unknown,omitempty"`
 }
 
 // Error codes of the protocol. A missing or bad credential never gets a

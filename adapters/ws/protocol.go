@@ -10,6 +10,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/gorilla/websocket"
 
+	"github.com/kchat/kchat/adapters/wire"
 	"github.com/kchat/kchat/app"
 	"github.com/kchat/kchat/domain"
 )
@@ -22,10 +23,14 @@ import (
 // resuming, the history the client missed comes next, then live answers.
 func (c *conn) greet(ctx context.Context, sess app.Session, after string) {
 	c.enqueue(sessionFrame{Type: "session", SessionID: sess.ID, UserID: sess.UserID})
-	c.stop = sess.Listen(ctx, after, app.Listener{History: c.sendHistory, Answer: c.sendAnswer, Ended: c.sessionEnded})
+	c.stop = sess.Listen(ctx, after, app.Listener{History: c.sendHistory, Answer: c.sendAnswer, Question: c.sendQuestion, Ended: c.sessionEnded})
 }
 
 func (c *conn) sendHistory(turns []domain.Turn, err error) {
+	if errors.Is(err, domain.ErrNotFound) {
+		c.enqueue(historyFrame{Type: "history", Turns: []wire.Turn{}, Unknown: true})
+		return
+	}
 	if err != nil {
 		c.enqueue(errorFrame{Type: "error", Code: codeUnavailable, Message: "could not load the session history; retry later"})
 		return
@@ -34,6 +39,17 @@ func (c *conn) sendHistory(turns []domain.Turn, err error) {
 }
 
 func (c *conn) sendAnswer(m domain.Message) { c.enqueue(answerOf(m)) }
+
+// sendQuestion shows the socket a question asked in its session elsewhere;
+// its own questions get an ack instead.
+func (c *conn) sendQuestion(m domain.Message) {
+	c.askedMu.Lock()
+	mine := c.asked[m.MessageID]
+	c.askedMu.Unlock()
+	if !mine {
+		c.enqueue(questionFrame{Type: "question", MessageID: m.MessageID, Message: m.Text})
+	}
+}
 
 // sessionEnded closes the socket of a deleted session, after what is
 // queued: it must not stay bound to an id someone else may claim next.
@@ -98,7 +114,20 @@ func (c *conn) query(ctx context.Context, f clientFrame) bool {
 	var q domain.Message
 	err := domain.ErrRateLimited
 	if c.limiter.Allow() {
-		q, err = c.h.ask.Execute(ctx, app.AskInput{UserID: c.user, SessionID: c.session, Text: f.Message})
+		// The id is chosen here so that the announcement of the question
+		// (made to every socket of the session while Execute runs) skips
+		// this one.
+		id := domain.NewMessageID()
+		c.askedMu.Lock()
+		if c.asked == nil {
+			c.asked = map[string]bool{}
+		}
+		c.asked[id] = true
+		c.askedMu.Unlock()
+		q, err = c.h.ask.Execute(ctx, app.AskInput{UserID: c.user, SessionID: c.session, Text: f.Message, MessageID: id})
+		c.askedMu.Lock()
+		delete(c.asked, id)
+		c.askedMu.Unlock()
 	}
 	if !errors.Is(err, domain.ErrRateLimited) {
 		c.strikes = 0

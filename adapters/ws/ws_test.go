@@ -77,7 +77,7 @@ func startWith(t *testing.T, mutate func(*Config), limiter ports.Limiter) *serve
 	sessions := memory.NewSessions(memory.SessionsConfig{MaxTurns: 50, TTL: time.Hour})
 	f := &feed{subscribed: make(chan struct{})}
 	answers := &app.Answers{Feed: f}
-	ask := &app.Ask{Sessions: sessions, Publisher: &publisher{}, Limiter: limiter}
+	ask := &app.Ask{Sessions: sessions, Publisher: &publisher{}, Limiter: limiter, Answers: answers}
 	open := &app.OpenSession{Sessions: sessions, Answers: answers, HistoryLimit: 200}
 	userOf := func(r *http.Request) (string, error) {
 		if u := r.URL.Query().Get("user_id"); u != "" {
@@ -569,6 +569,36 @@ func TestAllowedOriginsValidate(t *testing.T) {
 		cfg.AllowedOrigins = []string{give}
 		if err := cfg.Validate(); (err == nil) != ok {
 			t.Errorf("KCHAT_ALLOWED_ORIGINS=%s: %v, want ok=%v", give, err, ok)
+		}
+	}
+}
+
+// A question asked on one socket of a session reaches the session's other
+// sockets as a question frame, before its answer; the socket it was asked
+// on gets its ack and no echo.
+func TestQuestionReachesTheSessionsOtherSockets(t *testing.T) {
+	s := start(t, nil)
+	first := s.dial("")
+	session := readType(t, first, "session")["session_id"].(string)
+	second := s.dial("?session_id=" + session)
+	readType(t, second, "session")
+	if h := readType(t, second, "history"); h["unknown"] != true {
+		t.Fatalf("history of a session nothing was asked in: %v, want unknown: true", h)
+	}
+
+	if err := second.WriteJSON(frame{"type": "query", "id": "r1", "message": "asked in the second tab"}); err != nil {
+		t.Fatal(err)
+	}
+	ack := readType(t, second, "ack")
+	q := readType(t, first, "question")
+	if q["message_id"] != ack["message_id"] || q["message"] != "asked in the second tab" {
+		t.Fatalf("question frame %v, want message_id %v and the text", q, ack["message_id"])
+	}
+	s.feed.fn(domain.Message{MessageID: "a1", SessionID: session, UserID: "anonymous", ReplyTo: ack["message_id"].(string), Type: domain.TypeAnswer, Text: "the answer"})
+	// The asking socket's next frame is the answer: no echo of its question.
+	for _, c := range []*websocket.Conn{first, second} {
+		if a := readType(t, c, "answer"); a["reply_to"] != ack["message_id"] {
+			t.Fatalf("answer %v, want reply_to %v", a, ack["message_id"])
 		}
 	}
 }

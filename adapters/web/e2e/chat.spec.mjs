@@ -5,9 +5,12 @@
 //   KCHAT_GATEWAY_URL=<gateway base URL, e.g. the one `make run` prints> node chat.spec.mjs
 //
 // Environment: KCHAT_GATEWAY_URL (required), KCHAT_SCREENSHOT (default e2e-chat.png),
+// KCHAT_E2E_RESTART (a shell command that restarts the server and returns once it
+// is ready; without it the restart step is skipped),
 // KCHAT_CHROMIUM (default /usr/bin/chromium, e.g. Debian's chromium package),
 // KCHAT_E2E_TIMEOUT_MS (default 60000, per wait). Exits 0 on success, 1 on failure,
 // 2 on a usage error. It never downloads a browser.
+import { execSync } from "node:child_process";
 import { chromium } from "playwright-core";
 
 const gatewayURL = process.env.KCHAT_GATEWAY_URL;
@@ -15,6 +18,28 @@ const screenshot = process.env.KCHAT_SCREENSHOT || "e2e-chat.png";
 const executablePath = process.env.KCHAT_CHROMIUM || "/usr/bin/chromium";
 const timeout = Number(process.env.KCHAT_E2E_TIMEOUT_MS || 60000);
 const question = "How do I start kchat?";
+const restart = process.env.KCHAT_E2E_RESTART || "";
+
+// A hostile answer, as a compromised or confused generator could write it: script
+// in every form a renderer might let through, and Markdown that must render.
+const hostile = [
+  "Run `make run`, then open <http://localhost:8002/>. It is **bold** and _quiet_ [1], see [3].",
+  "",
+  "- first <script>window.__pwned = 'script'</script>",
+  "- second <img src=x onerror=\"window.__pwned = 'img'\">",
+  "",
+  "[click me](javascript:window.__pwned='link') [data](data:text/html,<script>alert(1)</script>) [vb](  JaVaScRiPt:alert(1))",
+  "&lt;img src=x onerror=&quot;window.__pwned='entity'&quot;&gt; &amp; <a href=\"javascript:alert(1)\">raw a</a>",
+  "",
+  "```",
+  "<b>not bold</b>",
+  "```",
+  "[safe](https://example.com/a?b=1&c=2)",
+].join("\n");
+const hostileCitations = [
+  { n: 1, source: "running.md", title: "Running kchat", snippet: "<img src=x onerror=\"window.__pwned='snippet'\">" },
+  { n: 3, source: "limits.md", title: "Limits", snippet: "the third passage; the second was not cited" },
+];
 
 class CheckFailed extends Error {}
 
@@ -103,6 +128,112 @@ async function run() {
     const own = await intruder.evaluate(() => localStorage.getItem("kchat.session_id"));
     check(own && own !== session, `another visitor kept the session id ${own}`);
     await other.close();
+
+    step("Markdown renders, and a hostile answer neither runs nor injects anything (13); its sources are numbered 1, 2 (14)");
+    {
+      // The page's socket is answered by the test: one answer, written to attack.
+      const ctx = await browser.newContext();
+      const mock = watch(await ctx.newPage());
+      await mock.routeWebSocket(/\/ws(\?|$)/, (socket) => {
+        socket.send(JSON.stringify({ type: "session", session_id: "mock-session", user_id: "visitor-mock" }));
+        socket.onMessage((data) => {
+          const f = JSON.parse(String(data));
+          if (f.type !== "query") return;
+          socket.send(JSON.stringify({ type: "ack", id: f.id, message_id: "q-mock" }));
+          socket.send(JSON.stringify({ type: "answer", reply_to: "q-mock", message_id: "a-mock", message: hostile, citations: hostileCitations }));
+        });
+      });
+      await mock.goto(gatewayURL, { waitUntil: "load" });
+      await mock.waitForSelector('#status[data-state="connected"]');
+      await mock.fill("#question", "attack me");
+      await mock.press("#question", "Enter");
+      await mock.waitForSelector(".answer .answer-text");
+      await mock.waitForTimeout(500); // time for an image's onerror, were there one
+      const r = await mock.evaluate(() => {
+        const answer = document.querySelector(".answer");
+        const text = answer.querySelector(".answer-text");
+        return {
+          pwned: window.__pwned ?? null,
+          elements: [...answer.querySelectorAll("script, img, iframe, object, embed, svg, b, style")].map((n) => n.outerHTML),
+          handlers: [...answer.querySelectorAll("*")].flatMap((n) => [...n.attributes].filter((a) => /^on/i.test(a.name)).map((a) => `${n.tagName} ${a.name}`)),
+          hrefs: [...answer.querySelectorAll("a")].map((a) => a.getAttribute("href")),
+          code: [...text.querySelectorAll("code")].map((n) => n.textContent),
+          strong: [...text.querySelectorAll("strong")].map((n) => n.textContent),
+          em: [...text.querySelectorAll("em")].map((n) => n.textContent),
+          items: [...text.querySelectorAll("ul > li")].length,
+          shownText: text.textContent,
+          markers: [...text.querySelectorAll(".cite-ref")].map((n) => n.textContent),
+          numbers: [...answer.querySelectorAll(".citations li")].map((li) => li.value),
+          snippet: answer.querySelector(".cite-snippet")?.textContent,
+        };
+      });
+      check(r.pwned === null, `the hostile answer ran script: window.__pwned = ${r.pwned}`);
+      check(r.elements.length === 0, `the hostile answer injected elements: ${r.elements.join(" ")}`);
+      check(r.handlers.length === 0, `the hostile answer injected event handlers: ${r.handlers.join(", ")}`);
+      const unsafe = r.hrefs.filter((h) => !/^(https?:|mailto:|#)/.test(h || ""));
+      check(unsafe.length === 0, `links with unsafe targets: ${JSON.stringify(unsafe)}`);
+      check(r.hrefs.includes("http://localhost:8002/"), `the <http://…> autolink is not a link (hrefs ${JSON.stringify(r.hrefs)})`);
+      check(r.hrefs.includes("https://example.com/a?b=1&c=2"), `the [safe](https://…) link is not a link (hrefs ${JSON.stringify(r.hrefs)})`);
+      check(r.code.includes("make run"), `inline code is not rendered as code (code: ${JSON.stringify(r.code)})`);
+      check(r.code.includes("<b>not bold</b>"), `the fenced block is not rendered as code (code: ${JSON.stringify(r.code)})`);
+      check(r.strong.includes("bold") && r.em.includes("quiet"), `emphasis is not rendered (strong ${JSON.stringify(r.strong)}, em ${JSON.stringify(r.em)})`);
+      check(r.items === 2, `the list has ${r.items} items, want 2`);
+      for (const visible of ["<script>window.__pwned = 'script'</script>", `<img src=x onerror="window.__pwned='entity'">`, "click me", "&"]) {
+        check(r.shownText.includes(visible), `the answer does not show ${JSON.stringify(visible)} as text: ${JSON.stringify(r.shownText)}`);
+      }
+      check(!/`|\*\*/.test(r.shownText), `raw Markdown is shown: ${JSON.stringify(r.shownText)}`);
+      check(JSON.stringify(r.numbers) === "[1,2]", `the sources are numbered ${JSON.stringify(r.numbers)}, want [1,2]`);
+      check(JSON.stringify(r.markers) === '["[1]","[2]"]', `the markers read ${JSON.stringify(r.markers)}, want ["[1]","[2]"]`);
+      check(r.snippet && r.snippet.includes("<img"), `the snippet is not shown as text: ${r.snippet}`);
+      await ctx.close();
+    }
+
+    step("a question asked in a second tab shows in the first one with its answer (15)");
+    {
+      const second = watch(await context.newPage());
+      await second.goto(gatewayURL, { waitUntil: "load" });
+      await second.waitForSelector('#status[data-state="connected"]');
+      await second.waitForSelector(".answer .citations li"); // the history
+      const asked = "What does ack=manual do?";
+      await second.fill("#question", asked);
+      await second.press("#question", "Enter");
+      await second.waitForSelector(`.turn:has(.question-text:text-is("${asked}")) .answer`);
+      const turn = page.locator(".turn", { has: page.locator(".question-text", { hasText: asked }) });
+      await turn.locator(".answer").waitFor();
+      const inFirst = (await turn.locator(".question-text").allTextContents()).map((t) => t.trim());
+      check(inFirst.length === 1 && inFirst[0] === asked, `the first tab shows the question ${JSON.stringify(inFirst)}, want it once`);
+      const alone = await page.locator(".turn:not(:has(.question)) .answer").count();
+      check(alone === 0, `the first tab shows ${alone} answer(s) without their question`);
+      await second.close();
+    }
+
+    step("a question over the frame limit says why it was not sent (16)");
+    {
+      const before = await page.locator(".turn").count();
+      await page.fill("#question", "x".repeat(70 * 1024));
+      await page.press("#question", "Enter");
+      const turn = page.locator(".turn").nth(before);
+      await turn.locator(".error").waitFor();
+      const why = (await turn.locator(".error").textContent()) || "";
+      check(/too_large/.test(why) && /KiB/.test(why), `the error says ${JSON.stringify(why)}, want too_large and the limit`);
+      const state = (await turn.locator(".state").textContent()) || "";
+      check(state !== "not confirmed", `the question is "${state}", with no reason`);
+      check((await page.locator('#status[data-state="connected"]').count()) === 1, "the page lost its connection over it");
+      await turn.evaluate((n) => n.remove()); // the error is not the rest of the test's business
+    }
+
+    if (restart) {
+      step("the server restarts and forgets its in-memory sessions: the page says the conversation is lost (16)");
+      execSync(restart, { stdio: "inherit" });
+      await page.waitForSelector(".note.lost");
+      const note = (await page.textContent(".note.lost")) || "";
+      check(/no longer has this conversation/.test(note), `the note says ${JSON.stringify(note)}`);
+      await page.waitForSelector('#status[data-state="connected"]');
+      // The reload that follows shows no history, and says nothing again: the
+      // page told the user once.
+    } else {
+      step("(restart step skipped: KCHAT_E2E_RESTART is not set)");
+    }
 
     check(problems.length === 0, problems.join("\n"));
     await page.screenshot({ path: screenshot, fullPage: true });

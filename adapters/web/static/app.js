@@ -3,11 +3,20 @@
 //
 // Text from the server or the user only ever reaches the page through text nodes
 // (textContent, append(string)), never as HTML: answers quote documents and users.
+// Answers are Markdown, rendered by markdown.js into DOM nodes the same way.
 "use strict";
 
 const KEY_SESSION = "kchat.session_id";
 const KEY_AFTER = "kchat.after"; // message_id of the last answer shown, for resuming
 const KEY_TOKEN = "kchat.access_token";
+const KEY_ASKED = "kchat.asked"; // the session id once a question was asked in it
+
+// A question's limit (domain.MaxMessageBytes) and a frame's (KCHAT_WS_MAX_FRAME's
+// default): a larger question is refused here, with the reason, rather than
+// sent to a server that must close the socket (1009) without saying which one.
+const MAX_QUESTION_BYTES = 32 * 1024;
+const MAX_FRAME_BYTES = 64 * 1024;
+const utf8Length = (text) => new TextEncoder().encode(text).length;
 
 const PING_EVERY_MS = 25000;
 const BACKOFF_FIRST_MS = 1000;
@@ -94,7 +103,7 @@ function newTurn() {
   return { node, text: "", ref: "", messageId: "", stateNode: null, retryNode: null, answered: false, socket: null };
 }
 
-const STATE_TEXT = { sending: "sending…", sent: "sent", failed: "failed", unconfirmed: "not confirmed" };
+const STATE_TEXT = { sending: "sending…", sent: "sent", failed: "failed", unconfirmed: "not confirmed", elsewhere: "asked in another tab" };
 
 function addQuestion(turn, text, state) {
   turn.text = text;
@@ -130,8 +139,28 @@ function ask(text) {
   addQuestion(turn, text, "sending");
   turn.ref = nextRef();
   byRef.set(turn.ref, turn);
-  sendQuery(turn);
+  if (!refuseTooLarge(turn)) sendQuery(turn);
   scrollToEnd();
+}
+
+// refuseTooLarge fails a question the server would refuse for its size, saying
+// so, and reports whether it did.
+function refuseTooLarge(turn) {
+  const bytes = utf8Length(turn.text);
+  const frameBytes = utf8Length(JSON.stringify({ type: "query", id: turn.ref, message: turn.text }));
+  if (bytes <= MAX_QUESTION_BYTES && frameBytes <= MAX_FRAME_BYTES) return false;
+  const kib = (n) => `${Math.ceil(n / 1024)} KiB`;
+  setState(turn, "failed");
+  turn.retryNode.hidden = true; // sending it again cannot help
+  turn.node.append(
+    errorNode(
+      "too_large",
+      bytes > MAX_QUESTION_BYTES
+        ? `This question is ${kib(bytes)}; a question may be at most ${kib(MAX_QUESTION_BYTES)}. Shorten it and send it again.`
+        : `This question takes ${kib(frameBytes)} once encoded; a message may be at most ${kib(MAX_FRAME_BYTES)}. Shorten it and send it again.`,
+    ),
+  );
+  return true;
 }
 
 function sendQuery(turn) {
@@ -167,12 +196,24 @@ function markUnconfirmed(socket) {
   }
 }
 
+// A socket closed with 1009 was closed for a frame too large, one of the
+// questions it carried: the server read none of them.
+function markTooLarge(socket) {
+  for (const turn of byRef.values()) {
+    if (turn.state === "sending" && turn.socket === socket) {
+      setState(turn, "failed");
+      turn.node.append(errorNode("too_large", "The server closed the connection: this message was larger than it accepts. Shorten it and send it again."));
+    }
+  }
+}
+
 // ---- answers and citations -----------------------------------------------------
 
 const MARKER = /\[(\d+(?:\s*,\s*\d+)*)\]/g;
 
 // appendWithMarkers writes text into parent, turning [n] (and [n, m]) markers that
-// name a known citation into superscript links to it.
+// name a known citation into superscript links to it, numbered as the list shows
+// it (targets: the answer's n -> {item, shown}).
 function appendWithMarkers(parent, text, targets) {
   let last = 0;
   for (const match of text.matchAll(MARKER)) {
@@ -180,11 +221,12 @@ function appendWithMarkers(parent, text, targets) {
     if (!numbers.every((n) => targets.has(n))) continue;
     parent.append(text.slice(last, match.index));
     for (const n of numbers) {
+      const { item, shown } = targets.get(n);
       const sup = el("sup", "cite-ref");
-      const link = el("a", "", `[${n}]`);
-      link.href = `#${targets.get(n).id}`;
+      const link = el("a", "", `[${shown}]`);
+      link.href = `#${item.id}`;
       link.addEventListener("click", () => {
-        const details = targets.get(n).querySelector("details");
+        const details = item.querySelector("details");
         if (details) details.open = true;
       });
       sup.append(link);
@@ -200,14 +242,19 @@ function renderAnswer(turn, messageId, text, citations) {
   const box = el("div", "answer");
   if (messageId) box.dataset.messageId = messageId;
 
-  const targets = new Map(); // n -> <li>
+  // The list is numbered 1, 2, 3… whatever numbers the answer gave its passages
+  // (it cites only some of those it was given: [1] and [3], say), and the
+  // markers in the text follow.
+  const targets = new Map(); // the answer's n -> {item: <li>, shown: its number here}
   const list = el("ol", "citations");
   (Array.isArray(citations) ? citations : []).forEach((c, i) => {
-    const n = Number.isInteger(c && c.n) ? c.n : i + 1;
+    if (!c || typeof c !== "object") return;
+    const n = Number.isInteger(c.n) ? c.n : i + 1;
     if (targets.has(n)) return;
+    const shown = targets.size + 1;
     const item = el("li", "citation");
-    item.value = n;
-    item.id = `a${answerSeq}-cite-${n}`;
+    item.value = shown;
+    item.id = `a${answerSeq}-cite-${shown}`;
     const details = el("details");
     const summary = el("summary");
     summary.append(el("span", "cite-source", String(c.source || "")));
@@ -216,11 +263,11 @@ function renderAnswer(turn, messageId, text, citations) {
     if (c.snippet) details.append(el("p", "cite-snippet", String(c.snippet)));
     item.append(details);
     list.append(item);
-    targets.set(n, item);
+    targets.set(n, { item, shown });
   });
 
   const body = el("div", "answer-text");
-  appendWithMarkers(body, String(text || ""), targets);
+  kchatMarkdown.render(body, String(text || ""), (parent, run) => appendWithMarkers(parent, run, targets));
   box.append(body);
   if (targets.size > 0) {
     box.append(el("p", "citations-title", "Sources"));
@@ -240,18 +287,51 @@ function onAnswer(frame) {
   if (frame.message_id && shown.has(frame.message_id)) return;
   const turn = byQueryId.get(frame.reply_to);
   if (!turn) {
+    // Its question was asked elsewhere and did not reach this page (a tab
+    // connected to another gateway replica hears of it only from the history):
+    // unless it shows up, resume to read both turns from the history. The
+    // answer is not remembered as seen, so the resume asks for it again.
     if (!orphans.has(frame.reply_to)) {
       const timer = setTimeout(() => {
         orphans.delete(frame.reply_to);
-        renderAnswer(newTurn(), frame.message_id, frame.message, frame.citations);
+        resync(frame);
       }, ORPHAN_WAIT_MS);
       orphans.set(frame.reply_to, { frame, timer });
     }
-    rememberAnswer(frame.message_id);
     return;
   }
   renderAnswer(turn, frame.message_id, frame.message, frame.citations);
   rememberAnswer(frame.message_id);
+}
+
+// resync resumes the session after the last answer shown, so the history brings
+// the question of an answer that came alone; the answer is shown alone only if
+// the history does not bring it either.
+let resyncing = []; // answer frames waiting for the history
+function resync(frame) {
+  resyncing.push(frame);
+  if (resyncing.length === 1) reconnectNow();
+}
+
+function afterResync() {
+  const waiting = resyncing;
+  resyncing = [];
+  for (const f of waiting) {
+    if (f.message_id && shown.has(f.message_id)) continue;
+    renderAnswer(byQueryId.get(f.reply_to) || newTurn(), f.message_id, f.message, f.citations);
+    rememberAnswer(f.message_id);
+  }
+}
+
+// adoptOrphan shows an answer that arrived before its question's turn existed.
+function adoptOrphan(turn, queryId) {
+  const early = orphans.get(queryId);
+  if (early) {
+    clearTimeout(early.timer);
+    orphans.delete(queryId);
+    renderAnswer(turn, early.frame.message_id, early.frame.message, early.frame.citations);
+    rememberAnswer(early.frame.message_id);
+  }
 }
 
 function onAck(frame) {
@@ -260,17 +340,31 @@ function onAck(frame) {
   turn.messageId = frame.message_id;
   byQueryId.set(frame.message_id, turn);
   setState(turn, "sent");
-  const early = orphans.get(frame.message_id);
-  if (early) {
-    clearTimeout(early.timer);
-    orphans.delete(frame.message_id);
-    renderAnswer(turn, early.frame.message_id, early.frame.message, early.frame.citations);
-  }
+  store.set(KEY_ASKED, store.get(KEY_SESSION));
+  adoptOrphan(turn, frame.message_id);
+}
+
+// A question asked in this session elsewhere (another tab, POST /chat): shown as
+// this page's own, so its answer has its question.
+function onQuestion(frame) {
+  if (!frame.message_id || byQueryId.has(frame.message_id)) return;
+  const turn = newTurn();
+  addQuestion(turn, String(frame.message || ""), "elsewhere");
+  turn.messageId = frame.message_id;
+  byQueryId.set(frame.message_id, turn);
+  store.set(KEY_ASKED, store.get(KEY_SESSION));
+  adoptOrphan(turn, frame.message_id);
+  scrollToEnd();
 }
 
 // History lists the conversation so far. Turns already on the page (a reconnect
 // within the same page) are skipped, so it can be rendered any number of times.
 function onHistory(frame) {
+  if (frame.unknown) {
+    onUnknownSession();
+    afterResync();
+    return;
+  }
   let lastUser = null;
   for (const t of Array.isArray(frame.turns) ? frame.turns : []) {
     if (!t) continue;
@@ -290,7 +384,27 @@ function onHistory(frame) {
       rememberAnswer(t.message_id);
     }
   }
+  if (lastUser) store.set(KEY_ASKED, store.get(KEY_SESSION));
+  afterResync();
   scrollToEnd();
+}
+
+// The gateway does not know the session this page resumed. Nothing lost when
+// nothing was asked in it; otherwise its conversation is gone from the server
+// (an in-memory session store restarted, or the session expired): say so, rather
+// than show an empty conversation as if it had never been. New questions go on
+// in the same session.
+function onUnknownSession() {
+  const session = store.get(KEY_SESSION);
+  const hadTurns = (session && store.get(KEY_ASKED) === session) || store.get(KEY_AFTER) !== "";
+  store.set(KEY_AFTER, "");
+  store.set(KEY_ASKED, "");
+  if (!hadTurns) return;
+  systemNote(
+    "The server no longer has this conversation (it restarted without keeping sessions, or the session expired): " +
+      "its earlier questions and answers are lost there. New questions start it again.",
+    "note lost",
+  );
 }
 
 // A question that got no ack before its socket closed may still have arrived:
@@ -352,6 +466,9 @@ function onFrame(frame) {
       break;
     case "answer":
       onAnswer(frame);
+      break;
+    case "question":
+      onQuestion(frame);
       break;
     case "error":
       onError(frame);
@@ -426,8 +543,8 @@ function connect() {
     if (ws !== socket) return;
     ws = null;
     stopPing();
+    if (event.code === 1009) markTooLarge(socket);
     markUnconfirmed(socket);
-    if (event.code === 1009) systemNote("The connection was closed: a message was too large.", "error");
     if (opened) scheduleReconnect();
     else afterRefusal(socket.url);
   });
@@ -503,6 +620,8 @@ function stopPing() {
 function newConversation() {
   store.set(KEY_SESSION, "");
   store.set(KEY_AFTER, "");
+  store.set(KEY_ASKED, "");
+  resyncing = [];
   for (const o of orphans.values()) clearTimeout(o.timer);
   byRef = new Map();
   byQueryId = new Map();

@@ -109,8 +109,8 @@ func Gateway(cfg GatewayConfig) fx.Option {
 			},
 			func() ports.Limiter { return gatewayLimiter(cfg.UserLimit, cfg.AddrLimit) },
 			newAnswers(cfg.AnswerKey),
-			func(s ports.SessionStore, p ports.QueryPublisher, l ports.Limiter) *app.Ask {
-				return &app.Ask{Sessions: s, Publisher: p, Limiter: l}
+			func(s ports.SessionStore, p ports.QueryPublisher, l ports.Limiter, a *app.Answers) *app.Ask {
+				return &app.Ask{Sessions: s, Publisher: p, Limiter: l, Answers: a}
 			},
 			func(s ports.SessionStore, a *app.Answers) *app.OpenSession {
 				return &app.OpenSession{Sessions: s, Answers: a, HistoryLimit: historyLimit}
