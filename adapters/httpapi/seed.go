@@ -15,11 +15,21 @@ import (
 // the records of GET /messages?topic= as the old consumer returned them
 // (docs/migration.md, "Routes").
 
-// SeedRootOutput answers GET / as the old services did.
+// SeedRootOutput answers GET / as the old services did, with kchat's
+// additions: the service's name and where a newcomer goes next.
 type SeedRootOutput struct {
 	Body struct {
-		Message string `json:"message" example:"Consumer service is running"`
+		Message string    `json:"message" example:"Consumer service is running"`
+		Service string    `json:"service" example:"consumer" doc:"kchat's: the service answering"`
+		Links   RootLinks `json:"links" doc:"kchat's: the service's documentation and health check"`
 	}
+}
+
+// RootLinks are the paths a service's GET / points to.
+type RootLinks struct {
+	Docs    string `json:"docs" example:"/docs" doc:"API documentation (Swagger UI)"`
+	OpenAPI string `json:"openapi" example:"/openapi.yaml" doc:"The OpenAPI 3.1 description"`
+	Healthz string `json:"healthz" example:"/healthz" doc:"Liveness; /readyz checks the dependencies"`
 }
 
 // SeedHealthOutput answers GET /health as the old services did, with the
@@ -42,17 +52,7 @@ type seedHealthBody struct {
 // consumer's shape; a check that reads the status code uses /readyz).
 // count, when set, is the consumer's message_count.
 func (s *Server) RegisterSeedRoutes(service string, count func() int64) {
-	huma.Register(s.api, huma.Operation{
-		OperationID: "seedRoot",
-		Method:      http.MethodGet,
-		Path:        "/",
-		Summary:     "The seed's service banner",
-		Tags:        []string{"system"},
-	}, func(context.Context, *struct{}) (*SeedRootOutput, error) {
-		out := &SeedRootOutput{}
-		out.Body.Message = service + " service is running"
-		return out, nil
-	})
+	s.RegisterRoot(service)
 	huma.Register(s.api, huma.Operation{
 		OperationID: "seedHealth",
 		Method:      http.MethodGet,
@@ -76,6 +76,26 @@ func (s *Server) RegisterSeedRoutes(service string, count func() int64) {
 				break
 			}
 		}
+		return out, nil
+	})
+}
+
+// RegisterRoot adds GET /, the banner of a service without a page of its
+// own: the seed's "<service> service is running" (kept as it was for the
+// old clients), the service's name and links to its docs and health check.
+func (s *Server) RegisterRoot(service string) {
+	huma.Register(s.api, huma.Operation{
+		OperationID: "seedRoot",
+		Method:      http.MethodGet,
+		Path:        "/",
+		Summary:     "The service banner",
+		Description: "The seed's message, the service's name and links to its documentation and health check.",
+		Tags:        []string{"system"},
+	}, func(context.Context, *struct{}) (*SeedRootOutput, error) {
+		out := &SeedRootOutput{}
+		out.Body.Message = service + " service is running"
+		out.Body.Service = strings.ToLower(service)
+		out.Body.Links = RootLinks{Docs: "/docs", OpenAPI: "/openapi.yaml", Healthz: "/healthz"}
 		return out, nil
 	})
 }

@@ -29,8 +29,10 @@ func TestSeedRoutes(t *testing.T) {
 		}
 		return rec.Code, body
 	}
-	if status, body := get("/"); status != http.StatusOK || body["message"] != "Consumer service is running" {
+	if status, body := get("/"); status != http.StatusOK || body["message"] != "Consumer service is running" || body["service"] != "consumer" {
 		t.Errorf("GET /: %d %v", status, body)
+	} else if links, _ := body["links"].(map[string]any); links["docs"] != "/docs" || links["healthz"] != "/healthz" {
+		t.Errorf("GET /: links %v, want docs /docs and healthz /healthz", body["links"])
 	}
 	if status, body := get("/health"); status != http.StatusOK || body["status"] != "healthy" || body["kafka_connected"] != true || body["message_count"] != 42.0 {
 		t.Errorf("GET /health with Kafka up: %d %v", status, body)

@@ -62,6 +62,7 @@ var routes = map[string]class{
 	"producer GET /health":               public,
 	"consumer GET /":                     public,
 	"consumer GET /health":               public,
+	"answerer GET /":                     public, // the banner: links to /docs and /healthz
 	"admin GET /metrics":                 admin,
 	"admin GET /debug/pprof/":            admin,
 }

@@ -88,7 +88,9 @@ func Answerer(cfg AnswererConfig) fx.Option {
 		),
 		check(func(topics *kafka.TopicAdmin) httpapi.Check { return httpapi.Check{Name: "kafka", Check: topics.Ready} }),
 		fx.Provide(fx.Annotate(func(checks []httpapi.Check, log *slog.Logger) AnswererServer {
-			return AnswererServer{httpapi.NewServer(cfg.HTTP, "kchat answerer", checks, log)}
+			s := httpapi.NewServer(cfg.HTTP, "kchat answerer", checks, log)
+			s.RegisterRoot("Answerer") // a newcomer opening the port finds the docs
+			return AnswererServer{s}
 		}, fx.ParamTags(checks, ``))),
 		fx.Invoke(func(lc fx.Lifecycle, sd fx.Shutdowner, log *slog.Logger, topics *kafka.TopicAdmin) {
 			runner.Hook(lc, sd, log, "kafka-topics", topics)
