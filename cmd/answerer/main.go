@@ -8,6 +8,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/adapters/profanity"
 	"github.com/kchat/kchat/adapters/redis"
+	"github.com/kchat/kchat/cmd/internal/config"
 	"github.com/kchat/kchat/cmd/internal/runner"
 	"github.com/kchat/kchat/cmd/internal/wire"
 )
@@ -54,14 +56,25 @@ func (c *Config) Validate() error {
 }
 
 func main() {
-	if err := run(os.Args[1:], os.Environ()); err != nil {
+	if err := run(os.Args[1:], os.Environ(), os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "answerer:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string, environ []string) error {
+// about opens the answer to --help.
+const about = "answerer is kchat's RAG worker (health on port 8003): it turns queries into prompts and\n" +
+	"prompts into answers, in Kafka transactions.\n"
+
+// computedDefaults are the defaults --help cannot read from env tags.
+var computedDefaults = map[string]string{"KCHAT_KAFKA_BROKERS": "required", "KCHAT_ANSWER_KEY": "required", "KCHAT_ANSWERER_INSTANCE": "the host name"}
+
+// run answers -h/--help on out, or runs the service until a signal stops it.
+func run(args []string, environ []string, out io.Writer) error {
 	var cfg Config
+	if config.WantsHelp(args) {
+		return runner.Help(out, "answerer", about, &cfg, computedDefaults)
+	}
 	return runner.Main("answerer", args, environ, &cfg, cfg.Validate,
 		func(c *Config) runner.LogConfig { return c.Log },
 		func(log *slog.Logger) []fx.Option { return options(cfg, log) })

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -68,7 +69,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{append(base, "KCHAT_ANSWERER_TRANSACTION_TIMEOUT=1h"), "KCHAT_ANSWERER_TRANSACTION_TIMEOUT"},
 	}
 	for _, tt := range tests {
-		err := run(nil, tt.env)
+		err := run(nil, tt.env, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tt.wantVar) {
 			t.Errorf("run with %v = %v, want an error naming %s", tt.env, err, tt.wantVar)
 		}

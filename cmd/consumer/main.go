@@ -6,12 +6,14 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 
 	"go.uber.org/fx"
 
 	"github.com/kchat/kchat/adapters/kafka"
+	"github.com/kchat/kchat/cmd/internal/config"
 	"github.com/kchat/kchat/cmd/internal/runner"
 	"github.com/kchat/kchat/cmd/internal/wire"
 )
@@ -32,14 +34,25 @@ func (c *Config) Validate() error {
 }
 
 func main() {
-	if err := run(os.Args[1:], os.Environ()); err != nil {
+	if err := run(os.Args[1:], os.Environ(), os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "consumer:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string, environ []string) error {
+// about opens the answer to --help.
+const about = "consumer is kchat's consumer service (port 8001): it serves the next unconsumed messages\n" +
+	"of a topic over HTTP, strictly by committed offsets.\n"
+
+// computedDefaults are the defaults --help cannot read from env tags.
+var computedDefaults = map[string]string{"KCHAT_KAFKA_BROKERS": "required", "KCHAT_RECEIPT_KEY": "required"}
+
+// run answers -h/--help on out, or runs the service until a signal stops it.
+func run(args []string, environ []string, out io.Writer) error {
 	var cfg Config
+	if config.WantsHelp(args) {
+		return runner.Help(out, "consumer", about, &cfg, computedDefaults)
+	}
 	return runner.Main("consumer", args, environ, &cfg, cfg.Validate,
 		func(c *Config) runner.LogConfig { return c.Log },
 		func(log *slog.Logger) []fx.Option { return options(cfg, log) })

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -47,7 +48,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{append(base, "KCHAT_PROFANITY_FILTER=maybe"), "KCHAT_PROFANITY_FILTER"},
 	}
 	for _, tt := range tests {
-		err := run(nil, tt.env)
+		err := run(nil, tt.env, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tt.wantVar) {
 			t.Errorf("run with %v = %v, want an error naming %s", tt.env, err, tt.wantVar)
 		}
@@ -62,12 +63,12 @@ const testReceiptKey = "consumer-test-receipt-key-0123456789abcdef"
 // it must refuse, naming the variable and how to make a key, rather than
 // sign with a key of its own that its other replicas do not share.
 func TestAReceiptKeyIsRequired(t *testing.T) {
-	err := run(nil, []string{"KCHAT_KAFKA_BROKERS=127.0.0.1:9092"})
+	err := run(nil, []string{"KCHAT_KAFKA_BROKERS=127.0.0.1:9092"}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "KCHAT_RECEIPT_KEY") || !strings.Contains(err.Error(), "openssl rand -hex 32") {
 		t.Fatalf("run without a receipt key = %v, want an error naming KCHAT_RECEIPT_KEY and how to make one", err)
 	}
 	short := "0123456789abcdef0123456789abcde"
-	err = run(nil, []string{"KCHAT_KAFKA_BROKERS=127.0.0.1:9092", "KCHAT_RECEIPT_KEY=" + short})
+	err = run(nil, []string{"KCHAT_KAFKA_BROKERS=127.0.0.1:9092", "KCHAT_RECEIPT_KEY=" + short}, io.Discard)
 	if err == nil || strings.Contains(err.Error(), short) {
 		t.Fatalf("run with a 31-byte key = %v, want an error that does not echo the key", err)
 	}

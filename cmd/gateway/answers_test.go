@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -224,7 +225,7 @@ func rejected(t *testing.T, reg *prometheus.Registry, reason string) float64 {
 // gateway that took the key would still stop, naming them.)
 func TestGatewayNeedsTheAnswerKey(t *testing.T) {
 	for _, env := range [][]string{nil, {"KCHAT_ANSWER_KEY=short"}} {
-		if err := run(nil, env); err == nil || !strings.Contains(err.Error(), "KCHAT_ANSWER_KEY") || !strings.Contains(err.Error(), "openssl rand -hex 32") {
+		if err := run(nil, env, io.Discard); err == nil || !strings.Contains(err.Error(), "KCHAT_ANSWER_KEY") || !strings.Contains(err.Error(), "openssl rand -hex 32") {
 			t.Errorf("run with %v = %v, want an error naming KCHAT_ANSWER_KEY and how to make one", env, err)
 		}
 	}

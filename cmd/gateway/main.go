@@ -7,6 +7,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/adapters/redis"
+	"github.com/kchat/kchat/cmd/internal/config"
 	"github.com/kchat/kchat/cmd/internal/runner"
 	"github.com/kchat/kchat/cmd/internal/wire"
 )
@@ -44,14 +46,24 @@ func (c *Config) Validate() error {
 }
 
 func main() {
-	if err := run(os.Args[1:], os.Environ()); err != nil {
+	if err := run(os.Args[1:], os.Environ(), os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string, environ []string) error {
+// about opens the answer to --help.
+const about = "gateway is kchat's chat front (port 8002): the web page, WebSocket chat and POST /chat.\n"
+
+// computedDefaults are the defaults --help cannot read from env tags.
+var computedDefaults = map[string]string{"KCHAT_KAFKA_BROKERS": "required", "KCHAT_ANSWER_KEY": "required", "KCHAT_COOKIE_KEY": "required with KCHAT_AUTH=none"}
+
+// run answers -h/--help on out, or runs the service until a signal stops it.
+func run(args []string, environ []string, out io.Writer) error {
 	var cfg Config
+	if config.WantsHelp(args) {
+		return runner.Help(out, "gateway", about, &cfg, computedDefaults)
+	}
 	return runner.Main("gateway", args, environ, &cfg, cfg.Validate,
 		func(c *Config) runner.LogConfig { return c.Log },
 		func(log *slog.Logger) []fx.Option { return options(cfg, log) })

@@ -49,7 +49,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{[]string{"KCHAT_KAFKA_BROKERS=127.0.0.1:9092", "KCHAT_SHUTDOWN_TIMEOUT=0s"}, "KCHAT_SHUTDOWN_TIMEOUT"},
 	}
 	for _, tt := range tests {
-		err := run(nil, tt.environ)
+		err := run(nil, tt.environ, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tt.wantVar) {
 			t.Errorf("run with %v = %v, want an error naming %s", tt.environ, err, tt.wantVar)
 		}

@@ -17,7 +17,7 @@ import (
 // until a signal stops it.
 func Main[C any](service string, args, environ []string, cfg *C, validate func() error, logConfig func(*C) LogConfig, options func(*slog.Logger) []fx.Option) error {
 	if len(args) > 0 {
-		return fmt.Errorf("unexpected arguments %q: the %s is configured by KCHAT_* variables only", args, service)
+		return fmt.Errorf("unexpected arguments %q: the %s is configured by KCHAT_* variables only (--help lists them)", args, service)
 	}
 	if err := config.Load(cfg, environ, validate); err != nil {
 		return err
