@@ -27,7 +27,9 @@ require (
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1
 	github.com/twmb/franz-go/plugin/kprom v1.5.0
 	github.com/twmb/franz-go/plugin/kslog v1.0.0
+	github.com/yuin/goldmark v1.8.7
 	go.uber.org/fx v1.24.0
+	golang.org/x/term v0.46.0
 	golang.org/x/time v0.16.0
 )
 

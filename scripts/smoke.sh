@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The newcomer's path, as the README tells it: `make run`, then ask kchat a
 # question about itself over WebSocket (cmd/ask) and over POST /chat; both
-# must answer with a citation within 60 s of the build finishing.
+# must answer with a citation within 60 s of the build finishing. Then
+# Ctrl-C, as a terminal sends it (SIGINT to make's whole process group): kchat
+# must shut down cleanly and make report no error.
 # Every service on a free port (a `make run` may hold the defaults); the
 # gateway's address reaches cmd/ask through KCHAT_GATEWAY_WS.
 set -euo pipefail
@@ -31,3 +33,15 @@ chat=$(curl -fsS -XPOST "$gateway/chat" -H 'content-type: application/json' -d '
 echo "$chat"
 grep -q '"citations":\[{' <<<"$chat" || { echo "POST /chat answered without a citation" >&2; exit 1; }
 echo "make run: answered over WebSocket and POST /chat within $((SECONDS - start)) s"
+grep -q 'kchat is running:' "$log" || { echo "make run printed no banner" >&2; cat "$log" >&2; exit 1; }
+kill -INT -- -"$pid"
+status=0
+timeout 30 tail --pid="$pid" -f /dev/null || { echo "make run did not stop within 30 s of Ctrl-C" >&2; exit 1; }
+wait "$pid" || status=$?
+trap - EXIT
+# make re-raises the SIGINT it got itself once its child is done (status
+# 130); what must not appear is its complaint about the child.
+if grep -E '^make: \*\*\*' "$log" >&2 || ((status != 0 && status != 130)); then
+	echo "Ctrl-C did not end make run cleanly (status $status):" >&2; tail -20 "$log" >&2; exit 1
+fi
+echo "make run: Ctrl-C ended it cleanly (status $status)"

@@ -138,7 +138,10 @@ func (q *Queue) Run(ctx context.Context) error {
 // it waits for it even when req.Wait is 0, so the first call after startup
 // is not empty when messages exist; past req.Wait, a record held back by a
 // commit or a fetch on its way is waited for up to catchUp
-// (queue_catchup.go).
+// (queue_catchup.go). Once the startup grace is over, a topic queue that is
+// not in its group (never joined: no broker answers; or its session lost)
+// answers domain.ErrUnavailable, not "none": an empty topic and a dead
+// broker must not look the same.
 func (q *Queue) Next(ctx context.Context, req ports.NextRequest) (ports.Batch, error) {
 	tq, ok := q.topics[req.Type]
 	if !ok {
@@ -149,6 +152,9 @@ func (q *Queue) Next(ctx context.Context, req ports.NextRequest) (ports.Batch, e
 	for {
 		if err := tq.checkWarm(ctx); err != nil {
 			return ports.Batch{}, err
+		}
+		if tq.warm.Load() && !tq.member.Load() {
+			return ports.Batch{}, fmt.Errorf("kafka consumer group %s is not joined (no broker answers, or the session was lost): %w", tq.group, domain.ErrUnavailable)
 		}
 		_, arrived := tq.ledger.Buffered()
 		took := time.Now()

@@ -30,6 +30,7 @@ type topicQueue struct {
 	epoch     atomic.Uint64
 	warm      atomic.Bool   // the backlog at startup is known to be buffered or empty
 	joined    chan struct{} // closed at the first assignment (possibly empty)
+	member    atomic.Bool   // in the group: assigned (possibly nothing) and not lost since
 	joinOnce  sync.Once
 	checkMu   sync.Mutex // serialises the one backlog check after joining
 	checked   bool       // guarded by checkMu
@@ -220,6 +221,7 @@ func (tq *topicQueue) applyPauses() {
 
 func (tq *topicQueue) assigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	defer tq.joinOnce.Do(func() { close(tq.joined) })
+	tq.member.Store(true)
 	tq.mu.Lock()
 	defer tq.mu.Unlock()
 	for _, p := range assigned[tq.topic] {
@@ -290,7 +292,11 @@ func (tq *topicQueue) revoked(ctx context.Context, _ *kgo.Client, revoked map[st
 }
 
 // lost drops partitions without committing: another member owns them now.
+// franz-go calls it when the group session fails (no broker answered the
+// heartbeats within the session timeout, the member was fenced): this
+// member is out of the group until its next assignment.
 func (tq *topicQueue) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	tq.member.Store(false)
 	for _, p := range lost[tq.topic] {
 		tq.ledger.Revoke(p)
 	}

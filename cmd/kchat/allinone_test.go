@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"strconv"
 	"testing"
@@ -61,7 +60,7 @@ type allInOne struct {
 func startAllInOne(t *testing.T, cfg Config) *allInOne {
 	t.Helper()
 	r := &allInOne{}
-	app := fx.New(append(options(cfg, slog.New(slog.DiscardHandler), io.Discard), fx.Populate(&r.producer, &r.consumer, &r.answerer, &r.gateway, &r.admin))...)
+	app := fx.New(append(options(cfg, slog.New(slog.DiscardHandler)), fx.Populate(&r.producer, &r.consumer, &r.answerer, &r.gateway, &r.admin))...)
 	if err := app.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}

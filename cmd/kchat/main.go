@@ -11,11 +11,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
-	"strings"
 
-	"github.com/caarlos0/env/v11"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/fx"
 
@@ -98,10 +95,11 @@ func main() {
 // listen (tests choose their own; CI's real Kafka holds 9092).
 func run(args, environ []string, out io.Writer, brokerPort int) error {
 	var cfg Config
-	for _, a := range args {
-		if a == "-h" || a == "--help" || a == "help" {
-			return usage(out)
-		}
+	if config.WantsHelp(args) {
+		return usage(out)
+	}
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected arguments %q: kchat is configured by KCHAT_* variables only (--help lists them)", args)
 	}
 	if err := config.Load(&cfg, environ, cfg.Validate); err != nil {
 		return err
@@ -119,14 +117,41 @@ func run(args, environ []string, out io.Writer, brokerPort int) error {
 		log.Info("KCHAT_RECEIPT_KEY is unset: consumer receipts are signed with a random key made for this process",
 			"key_id", domain.KeyID([]byte(cfg.Consumer.Queue.ReceiptKey)))
 	}
+	embedded := len(cfg.Kafka.Brokers) == 0
 	stop, err := useEmbeddedBroker(&cfg, log, brokerPort)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	app := fx.New(options(cfg, log, out)...)
-	app.Run()
-	return app.Err()
+	var s servers
+	app := fx.New(append(options(cfg, log), fx.Populate(&s.producer, &s.consumer, &s.answerer, &s.gateway, &s.admin))...)
+	if err := app.Err(); err != nil {
+		return err
+	}
+	return serve(app, func(ctx context.Context) { printBanner(ctx, out, cfg, s, embedded) })
+}
+
+// serve starts app, prints the banner, and runs until SIGINT or SIGTERM
+// (or a component fails), then stops app. A clean stop after a signal is a
+// success: Ctrl-C ends `make run` without an error.
+func serve(app *fx.App, banner func(context.Context)) error {
+	startCtx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())
+	defer cancel()
+	if err := app.Start(startCtx); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	done := app.Wait()
+	banner(startCtx)
+	sig := <-done
+	stopCtx, cancel := context.WithTimeout(context.Background(), app.StopTimeout())
+	defer cancel()
+	if err := app.Stop(stopCtx); err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	if sig.ExitCode != 0 {
+		return fmt.Errorf("stopped after a component failed (see the log above)")
+	}
+	return nil
 }
 
 // useEmbeddedBroker starts an in-memory Kafka-protocol broker when
@@ -158,7 +183,7 @@ func embeddedBroker(port int) (*kfake.Cluster, error) {
 	return kfake.NewCluster(kfake.NumBrokers(1))
 }
 
-func options(cfg Config, log *slog.Logger, out io.Writer) []fx.Option {
+func options(cfg Config, log *slog.Logger) []fx.Option {
 	return []fx.Option{
 		runner.Admin(cfg.Admin, "kchat"),
 		wire.Base(log, cfg.Producer.HTTP.ShutdownTimeout),
@@ -169,64 +194,5 @@ func options(cfg Config, log *slog.Logger, out io.Writer) []fx.Option {
 		wire.Sessions(cfg.Redis),
 		wire.Answerer(cfg.Answerer),
 		wire.Gateway(cfg.Gateway),
-		fx.Invoke(func(lc fx.Lifecycle, p wire.ProducerServer, c wire.ConsumerServer, a wire.AnswererServer, g wire.GatewayServer, admin *runner.AdminServer) {
-			lc.Append(fx.StartHook(func(context.Context) {
-				fmt.Fprintf(out, "kchat is running:\n")
-				fmt.Fprintf(out, "  chat      %s  (web page; WebSocket at /ws; docs %[1]s/docs)\n", url(g.Addr()))
-				fmt.Fprintf(out, "  producer  %s  (docs %[1]s/docs, spec %[1]s/openapi.yaml)\n", url(p.Addr()))
-				fmt.Fprintf(out, "  consumer  %s  (docs %[1]s/docs, spec %[1]s/openapi.yaml)\n", url(c.Addr()))
-				fmt.Fprintf(out, "  answerer  %s  (health; generator %s)\n", url(a.Addr()), cfg.Answerer.LLM.Generator)
-				if admin.Addr() != "" {
-					fmt.Fprintf(out, "  admin     %s  (metrics at /metrics, profiles at /debug/pprof/; this machine only by default)\n", url(admin.Addr()))
-				}
-				fmt.Fprintf(out, "backends: kafka %s; sessions %s\n", strings.Join(cfg.Kafka.Brokers, ","), sessionsBackend(cfg.Redis))
-			}))
-		}),
 	}
-}
-
-// url turns a listen address into a URL a person can open.
-func url(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "http://" + addr
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "localhost"
-	}
-	return "http://" + net.JoinHostPort(host, port)
-}
-
-// usage lists every variable kchat reads, with its default.
-func usage(out io.Writer) error {
-	params, err := env.GetFieldParams(&Config{})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(out, "kchat runs every kchat service in one process: producer :8000, consumer :8001,")
-	fmt.Fprintln(out, "gateway (chat page, WebSocket) :8002, answerer :8003. It takes no flags; it reads")
-	fmt.Fprintln(out, "these environment variables (defaults in brackets; see README.md):")
-	seen := map[string]bool{}
-	for _, p := range params {
-		if seen[p.Key] {
-			continue
-		}
-		seen[p.Key] = true
-		def := p.DefaultValue
-		switch {
-		case p.Key == "KCHAT_ADMIN_ADDR":
-			def = runner.AdminAddrs["kchat"] // each binary has a default of its own
-		case def == "":
-			def = "unset"
-		}
-		fmt.Fprintf(out, "  %-34s [%s]\n", p.Key, def)
-	}
-	return nil
-}
-
-func sessionsBackend(cfg redis.Config) string {
-	if cfg.URL == "" {
-		return "in memory (KCHAT_REDIS_URL unset)"
-	}
-	return "redis"
 }

@@ -23,7 +23,6 @@ import (
 	"github.com/kchat/kchat/adapters/redis"
 	"github.com/kchat/kchat/adapters/ws"
 	"github.com/kchat/kchat/cmd/internal/config"
-	"github.com/kchat/kchat/cmd/internal/runner"
 	"github.com/kchat/kchat/cmd/internal/wire"
 	"github.com/kchat/kchat/internal/kafkatest"
 )
@@ -35,7 +34,7 @@ func TestValidateApp(t *testing.T) {
 	cfg.Consumer = consumerConfig()
 	cfg.Answerer, cfg.Redis, cfg.Gateway = answererConfig(), redis.DefaultConfig(), gatewayConfig()
 	cfg.Admin.Addr = "127.0.0.1:0"
-	if err := fx.ValidateApp(options(cfg, slog.New(slog.DiscardHandler), io.Discard)...); err != nil {
+	if err := fx.ValidateApp(options(cfg, slog.New(slog.DiscardHandler))...); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -50,11 +49,8 @@ func TestAllInOneServesTheProducer(t *testing.T) {
 	cfg.Consumer = consumerConfig()
 	cfg.Answerer, cfg.Redis, cfg.Gateway = answererConfig(), redis.DefaultConfig(), gatewayConfig()
 	cfg.Admin.Addr = "127.0.0.1:0"
-	var banner strings.Builder
-	var srv wire.ProducerServer
-	var cons wire.ConsumerServer
-	var admin *runner.AdminServer
-	app := fx.New(append(options(cfg, slog.New(slog.DiscardHandler), &banner), fx.Populate(&srv, &cons, &admin))...)
+	var s servers
+	app := fx.New(append(options(cfg, slog.New(slog.DiscardHandler)), fx.Populate(&s.producer, &s.consumer, &s.answerer, &s.gateway, &s.admin))...)
 	if err := app.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -66,8 +62,12 @@ func TestAllInOneServesTheProducer(t *testing.T) {
 			t.Errorf("stop: %v", err)
 		}
 	})
-	if !strings.Contains(banner.String(), "http://127.0.0.1:") || !strings.Contains(banner.String(), "admin     http://"+admin.Addr()) {
-		t.Errorf("banner %q does not give the producer's and the admin listener's URLs", banner.String())
+	srv, cons, admin := s.producer, s.consumer, s.admin
+	var banner strings.Builder
+	printBanner(t.Context(), &banner, cfg, s, false)
+	if !strings.Contains(banner.String(), "http://"+srv.Addr()+"/docs") || !strings.Contains(banner.String(), "metrics    http://"+admin.Addr()+"/metrics") ||
+		!strings.Contains(banner.String(), ": answers") {
+		t.Errorf("banner %q does not give the producer's and the admin listener's URLs, or Kafka's state", banner.String())
 	}
 	base := "http://" + srv.Addr()
 	deadline := time.Now().Add(20 * time.Second)
