@@ -7,7 +7,8 @@
 # (a `make run` may hold the defaults; scripts/lib/ports.sh), and the
 # README's localhost:8000-8003 and 127.0.0.1:8100 are rewritten to them.
 # Everything it writes (the log, the blocks, curl's cookie jars: TMPDIR)
-# goes to one temp folder, removed on exit with the make run it started.
+# goes to one temp folder, removed on exit with the make run it started,
+# and so does bin/kchat, which make run builds, unless it was there before.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/ports.sh
@@ -15,6 +16,8 @@ readme=${README:-README.md} # another file: to check this script on a broken one
 
 work=$(mktemp -d)
 pid=
+built=
+[ -e bin/kchat ] || built=bin/kchat
 stop() {
 	if [ -n "$pid" ]; then
 		kill -TERM -- -"$pid" 2>/dev/null || true
@@ -23,6 +26,10 @@ stop() {
 		wait "$pid" 2>/dev/null || true
 	fi
 	rm -rf "$work"
+	if [ -n "$built" ]; then
+		rm -f "$built"
+		rmdir bin 2>/dev/null || true
+	fi
 }
 trap stop EXIT
 
