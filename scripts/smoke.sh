@@ -33,6 +33,8 @@ chat=$(curl -fsS -XPOST "$gateway/chat" -H 'content-type: application/json' -d '
 echo "$chat"
 grep -q '"citations":\[{' <<<"$chat" || { echo "POST /chat answered without a citation" >&2; exit 1; }
 echo "make run: answered over WebSocket and POST /chat within $((SECONDS - start)) s"
+# The banner follows a readiness round of every service: it may come just after the gateway's.
+for _ in $(seq 50); do grep -q 'kchat is running:' "$log" && break; sleep 0.2; done
 grep -q 'kchat is running:' "$log" || { echo "make run printed no banner" >&2; cat "$log" >&2; exit 1; }
 kill -INT -- -"$pid"
 status=0
