@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
 
-	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/option"
+	openai "github.com/sashabaranov/go-openai"
 
 	"github.com/kchat/kchat/domain"
 	"github.com/kchat/kchat/ports"
@@ -19,32 +19,29 @@ import (
 var _ ports.Generator = (*OpenAI)(nil)
 
 // OpenAI streams answers from an OpenAI-compatible chat-completions
-// endpoint (OpenAI, vLLM, Ollama, llama.cpp, ...). Safe for concurrent use.
+// endpoint (OpenAI, vLLM, Ollama, llama.cpp, ...) through go-openai, a
+// small client: openai-go, used before, took about half of kchat's first
+// build (README, "Two commands"). Safe for concurrent use.
 type OpenAI struct {
-	chat    openai.ChatCompletionService
+	client  *openai.Client
 	model   string
 	timeout time.Duration
 }
 
-// NewOpenAI returns a generator for cfg's endpoint and model. It reads no
-// OPENAI_* variables: openai.NewClient would take the base URL, key,
-// organisation and extra headers from them, so the chat service is built
-// from cfg alone.
+// NewOpenAI returns a generator for cfg's endpoint and model. The client
+// is built from cfg alone (go-openai reads no OPENAI_* variables); it does
+// not retry: the stage runner does, and retrying here too would multiply
+// the attempts and outlast its deadlines.
 func NewOpenAI(cfg Config) (*OpenAI, error) {
 	cfg.Generator = GeneratorOpenAI
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	chat := openai.NewChatCompletionService(
-		option.WithHTTPClient(&http.Client{}),
-		option.WithBaseURL(cfg.BaseURL),
-		// An empty key sends no Authorization header.
-		option.WithAPIKey(cfg.APIKey),
-		// The stage runner retries; retrying here too would multiply the
-		// attempts and outlast its deadlines.
-		option.WithMaxRetries(0),
-	)
-	return &OpenAI{chat: chat, model: cfg.Model, timeout: cfg.Timeout}, nil
+	// An empty key sends no Authorization header.
+	oc := openai.DefaultConfig(cfg.APIKey)
+	oc.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
+	oc.HTTPClient = &http.Client{}
+	return &OpenAI{client: openai.NewClientWithConfig(oc), model: cfg.Model, timeout: cfg.Timeout}, nil
 }
 
 // Generate streams the model's answer, calling onChunk with each non-empty
@@ -55,26 +52,33 @@ func (g *OpenAI) Generate(ctx context.Context, prompt domain.Prompt, onChunk fun
 	defer cancel()
 
 	msgs := renderMessages(prompt)
-	params := openai.ChatCompletionNewParams{
-		Model:    g.model,
-		Messages: make([]openai.ChatCompletionMessageParamUnion, 0, len(msgs)),
-	}
+	req := openai.ChatCompletionRequest{Model: g.model, Stream: true, Messages: make([]openai.ChatCompletionMessage, 0, len(msgs))}
 	for _, m := range msgs {
+		role := openai.ChatMessageRoleUser
 		switch m.Role {
 		case "system":
-			params.Messages = append(params.Messages, openai.SystemMessage(m.Content))
+			role = openai.ChatMessageRoleSystem
 		case "assistant":
-			params.Messages = append(params.Messages, openai.AssistantMessage(m.Content))
-		default:
-			params.Messages = append(params.Messages, openai.UserMessage(m.Content))
+			role = openai.ChatMessageRoleAssistant
 		}
+		req.Messages = append(req.Messages, openai.ChatCompletionMessage{Role: role, Content: m.Content})
 	}
 
-	stream := g.chat.NewStreaming(callCtx, params)
+	stream, err := g.client.CreateChatCompletionStream(callCtx, req)
+	if err != nil {
+		return "", g.mapError(ctx, callCtx, err)
+	}
 	defer func() { _ = stream.Close() }()
 	var answer strings.Builder
-	for stream.Next() {
-		for _, c := range stream.Current().Choices {
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return "", g.mapError(ctx, callCtx, err)
+		}
+		for _, c := range resp.Choices {
 			if c.Index != 0 || c.Delta.Content == "" {
 				continue
 			}
@@ -83,9 +87,6 @@ func (g *OpenAI) Generate(ctx context.Context, prompt domain.Prompt, onChunk fun
 				onChunk(c.Delta.Content)
 			}
 		}
-	}
-	if err := stream.Err(); err != nil {
-		return "", g.mapError(ctx, err)
 	}
 	if ctx.Err() != nil {
 		return "", ctx.Err()
@@ -99,29 +100,36 @@ func (g *OpenAI) Generate(ctx context.Context, prompt domain.Prompt, onChunk fun
 	return answer.String(), nil
 }
 
-// mapError translates an SDK error: the caller's ctx ending stays a ctx
+// mapError translates a client error: the caller's ctx ending stays a ctx
 // error; the server refusing the request as such (4xx but 408 and 429) is
 // permanent; anything else (network, 5xx, 429, our timeout, a broken
 // stream) is domain.ErrUnavailable, which the stage runner retries.
-func (g *OpenAI) mapError(ctx context.Context, err error) error {
+func (g *OpenAI) mapError(ctx, callCtx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	var apiErr *openai.Error
-	if errors.As(err, &apiErr) {
-		code := apiErr.StatusCode
+	code, msg := 0, ""
+	var apiErr *openai.APIError
+	var reqErr *openai.RequestError
+	switch {
+	case errors.As(err, &apiErr):
+		code, msg = apiErr.HTTPStatusCode, apiErr.Message
+	case errors.As(err, &reqErr):
+		code, msg = reqErr.HTTPStatusCode, strings.TrimSpace(string(reqErr.Body))
+	}
+	if code != 0 {
 		if code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests {
-			return fmt.Errorf("openai chat %s: status %d: %s", g.model, code, apiErr.Message)
+			return fmt.Errorf("openai chat %s: status %d: %s", g.model, code, msg)
 		}
 		return fmt.Errorf("openai chat %s: status %d: %w", g.model, code, domain.ErrUnavailable)
 	}
 	var syntaxErr *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &syntaxErr) || errors.As(err, &typeErr) {
+	if errors.As(err, &syntaxErr) || errors.As(err, &typeErr) || errors.Is(err, openai.ErrTooManyEmptyStreamMessages) {
 		// Not a chat-completions endpoint; retrying will not change that.
 		return fmt.Errorf("openai chat %s: unreadable stream: %w", g.model, err)
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.DeadlineExceeded) || callCtx.Err() != nil {
 		return fmt.Errorf("openai chat %s: no answer within %s: %w", g.model, g.timeout, domain.ErrUnavailable)
 	}
 	return fmt.Errorf("openai chat %s: %w: %w", g.model, domain.ErrUnavailable, err)
