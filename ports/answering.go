@@ -58,3 +58,11 @@ type SessionStore interface {
 	Record(ctx context.Context, sessionID, userID string, turn domain.Turn, history int) ([]domain.Turn, error)
 	Delete(ctx context.Context, sessionID string) error
 }
+
+// DeltaPublisher writes the pieces of an answer while it is generated
+// (domain.Delta; docs/design.md, "Streaming answers"), keyed by session.
+// Best effort: an error is logged by the caller and the answer goes on;
+// the final answer is the truth. Safe for concurrent use.
+type DeltaPublisher interface {
+	PublishDelta(ctx context.Context, d domain.Delta) error
+}

@@ -37,3 +37,13 @@ type AnswerFeed interface {
 type Limiter interface {
 	Allow(ctx context.Context, key string) (bool, error)
 }
+
+// DeltaFeed delivers the answer deltas of the pipeline to this process as
+// they are written (read uncommitted: they ride no transaction).
+//
+// Subscribe calls fn with every delta written from now on, in order per
+// session, until ctx ends; fn must not block for long. Unverified: the
+// subscriber checks each delta's signature. Safe for concurrent use.
+type DeltaFeed interface {
+	Subscribe(ctx context.Context, fn func(domain.Delta)) error
+}

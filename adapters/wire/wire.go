@@ -125,3 +125,27 @@ func (e Envelope) Domain() domain.Message {
 	}
 	return m
 }
+
+// Delta is the value of a record of the stream topic (domain.Delta), and
+// the body of the answer_delta WebSocket frame and the SSE delta event
+// (without session, user and signature there).
+type Delta struct {
+	V         int    `json:"v" example:"1"`
+	ReplyTo   string `json:"reply_to"`
+	SessionID string `json:"session_id"`
+	UserID    string `json:"user_id"`
+	Attempt   int64  `json:"attempt"`
+	Seq       int    `json:"seq"`
+	Text      string `json:"text"`
+	Signature string `json:"signature,omitempty"`
+}
+
+// DeltaOf returns d in its record shape.
+func DeltaOf(d domain.Delta) Delta {
+	return Delta{V: 1, ReplyTo: d.ReplyTo, SessionID: d.SessionID, UserID: d.UserID, Attempt: d.Attempt, Seq: d.Seq, Text: d.Text, Signature: d.Signature}
+}
+
+// Domain returns the delta as a domain.Delta.
+func (d Delta) Domain() domain.Delta {
+	return domain.Delta{ReplyTo: d.ReplyTo, SessionID: d.SessionID, UserID: d.UserID, Attempt: d.Attempt, Seq: d.Seq, Text: d.Text, Signature: d.Signature}
+}
