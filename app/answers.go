@@ -32,8 +32,15 @@ const verifyBudget = time.Second
 // and it replies to a question its session records, asked by the
 // session's owner (docs/security.md, "Answers"). Run must be running for
 // answers to arrive.
+//
+// With a DeltaFeed it routes the answers' deltas the same way, by session
+// and by reply (docs/design.md, "Streaming answers"): a delta gets
+// through only with the answerer's signature over the session and user it
+// names, and each receiver orders them on its own (deltaOrder).
 type Answers struct {
 	Feed ports.AnswerFeed
+	// DeltaFeed, when set, brings the deltas of answers being generated.
+	DeltaFeed ports.DeltaFeed
 	// Key verifies answers (KCHAT_ANSWER_KEY) and Sessions holds the
 	// questions they reply to. Without a Key every answer is delivered
 	// unchecked: only tests of the inbound adapters, which drive a feed by
@@ -45,14 +52,27 @@ type Answers struct {
 	// domain.ErrUnavailable when the session store did not answer in
 	// time. It runs on the feed's goroutine.
 	Rejected func(m domain.Message, err error)
+	// DeltaRejected, when set, hears of every delta refused for a socket
+	// or request of this process, with the error of
+	// domain.AnswerKey.VerifyDelta. It runs on the delta feed's goroutine.
+	DeltaRejected func(d domain.Delta, err error)
 
 	mu       sync.Mutex
 	sessions map[string][]*answerSub // usually one per session
-	replies  map[replyKey]chan<- domain.Message
+	replies  map[replyKey]*replyWaiter
+}
+
+// replyWaiter is a request waiting for the answer to one question: the
+// answer, and the deltas when it asked for them.
+type replyWaiter struct {
+	user   string
+	answer chan domain.Message // buffered: one
+	deltas chan domain.Delta   // nil, or buffered; a delta that does not fit is dropped (a gap)
 }
 
 type answerSub struct {
 	fn       func(domain.Message)
+	delta    func(domain.Delta)   // nil, or told of the session's deltas
 	question func(domain.Message) // nil, or told of questions asked in the session
 	ended    func()               // nil, or told when the session is deleted
 }
@@ -70,14 +90,60 @@ func (a *Answers) Run(ctx context.Context) error {
 	if err := a.Feed.Subscribe(ctx, func(m domain.Message) { a.route(ctx, m) }); err != nil {
 		return err
 	}
+	if a.DeltaFeed != nil {
+		if err := a.DeltaFeed.Subscribe(ctx, a.routeDelta); err != nil {
+			return err
+		}
+	}
 	<-ctx.Done()
 	return nil
+}
+
+// routeDelta hands d to the session's subscriptions that take deltas and
+// to the request waiting for its answer, if the answerer signed it.
+// Without a Key (tests of the inbound adapters) it is not checked.
+func (a *Answers) routeDelta(d domain.Delta) {
+	a.mu.Lock()
+	var subs []*answerSub
+	for _, s := range a.sessions[d.SessionID] {
+		if s.delta != nil {
+			subs = append(subs, s)
+		}
+	}
+	w := a.replies[replyKey{d.SessionID, d.ReplyTo}]
+	a.mu.Unlock()
+	if w != nil && (w.deltas == nil || w.user != d.UserID) {
+		w = nil
+	}
+	if len(subs) == 0 && w == nil {
+		return // another replica's, most likely
+	}
+	if a.Key != nil {
+		if err := a.Key.VerifyDelta(d); err != nil {
+			if a.DeltaRejected != nil {
+				a.DeltaRejected(d, err)
+			}
+			return
+		}
+	}
+	for _, s := range subs {
+		s.delta(d)
+	}
+	if w != nil {
+		select {
+		case w.deltas <- d:
+		default: // the waiter is behind: it sees a gap and waits for the answer
+		}
+	}
 }
 
 func (a *Answers) route(ctx context.Context, m domain.Message) {
 	a.mu.Lock()
 	subs := slices.Clone(a.sessions[m.SessionID])
-	reply := a.replies[replyKey{m.SessionID, m.ReplyTo}]
+	var reply chan<- domain.Message
+	if w := a.replies[replyKey{m.SessionID, m.ReplyTo}]; w != nil {
+		reply = w.answer
+	}
 	a.mu.Unlock()
 	if len(subs) == 0 && reply == nil {
 		return // another replica's, most likely: not worth a look-up
@@ -201,19 +267,27 @@ func (a *Answers) announce(q domain.Message) {
 	}
 }
 
-// expect returns a channel that receives the answer to query queryID of
-// session sessionID, and a function to stop expecting it. Call it before
-// the query is published, so the answer cannot slip past.
-func (a *Answers) expect(sessionID, queryID string) (<-chan domain.Message, func()) {
-	ch := make(chan domain.Message, 1)
+// deltaBuffer is how many deltas a waiting request may fall behind by
+// before one is dropped (and its stream stops until the answer).
+const deltaBuffer = 64
+
+// expect returns a waiter that receives the answer to query queryID of
+// session sessionID (and, with deltas, the deltas of userID's answer), and
+// a function to stop expecting it. Call it before the query is published,
+// so the answer cannot slip past.
+func (a *Answers) expect(sessionID, queryID, userID string, deltas bool) (*replyWaiter, func()) {
+	w := &replyWaiter{user: userID, answer: make(chan domain.Message, 1)}
+	if deltas {
+		w.deltas = make(chan domain.Delta, deltaBuffer)
+	}
 	k := replyKey{sessionID, queryID}
 	a.mu.Lock()
 	if a.replies == nil {
-		a.replies = map[replyKey]chan<- domain.Message{}
+		a.replies = map[replyKey]*replyWaiter{}
 	}
-	a.replies[k] = ch
+	a.replies[k] = w
 	a.mu.Unlock()
-	return ch, func() {
+	return w, func() {
 		a.mu.Lock()
 		delete(a.replies, k)
 		a.mu.Unlock()

@@ -50,25 +50,31 @@ func (e *AnswerTimeoutError) Error() string {
 // Execute publishes the question and waits for its answer. Errors: those
 // of Ask, and *AnswerTimeoutError.
 func (uc *Chat) Execute(ctx context.Context, in ChatInput) (ChatResult, error) {
+	s, err := startChat(ctx, uc.Ask, uc.Answers, uc.Timeout, in, false)
+	if err != nil {
+		return ChatResult{}, err
+	}
+	defer s.Close()
+	ev, err := s.Next(ctx) // without deltas, the answer is the only event
+	if err != nil {
+		return ChatResult{}, err
+	}
+	return ChatResult{SessionID: s.SessionID, Query: s.Query, Answer: ev.Answer}, nil
+}
+
+// startChat publishes the question of in, expecting its answer (and its
+// deltas, with deltas) from before it is published.
+func startChat(ctx context.Context, ask *Ask, answers *Answers, timeout time.Duration, in ChatInput, deltas bool) (*ChatStream, error) {
 	session := in.SessionID
 	if session == "" {
 		session = domain.NewMessageID()
 	}
 	id := domain.NewMessageID()
-	answers, done := uc.Answers.expect(session, id) // before publishing: the answer cannot slip past
-	defer done()
-	q, err := uc.Ask.Execute(ctx, AskInput{UserID: in.UserID, SessionID: session, Text: in.Text, MessageID: id})
+	w, done := answers.expect(session, id, in.UserID, deltas) // before publishing: the answer cannot slip past
+	q, err := ask.Execute(ctx, AskInput{UserID: in.UserID, SessionID: session, Text: in.Text, MessageID: id})
 	if err != nil {
-		return ChatResult{}, err
+		done()
+		return nil, err
 	}
-	timer := time.NewTimer(uc.Timeout)
-	defer timer.Stop()
-	select {
-	case a := <-answers:
-		return ChatResult{SessionID: session, Query: q, Answer: a}, nil
-	case <-timer.C:
-		return ChatResult{}, &AnswerTimeoutError{QueryID: q.MessageID, Timeout: uc.Timeout}
-	case <-ctx.Done():
-		return ChatResult{}, &AnswerTimeoutError{QueryID: q.MessageID}
-	}
+	return &ChatStream{SessionID: session, Query: q, waiter: w, done: done, timeout: timeout, timer: time.NewTimer(timeout)}, nil
 }

@@ -75,6 +75,14 @@ type Listener struct {
 	// Ended, when not nil, hears that the session was deleted: the
 	// connection should close (no answer follows).
 	Ended func()
+	// Delta, when not nil, gets the deltas of the session's answers being
+	// generated (docs/design.md, "Streaming answers"), only in order: per
+	// answer, seq 0, 1, 2… of one attempt, a greater attempt's seq 0
+	// starting it again; never one of an answer already sent (or in the
+	// history). A connection that missed part of an attempt (it joined
+	// mid-stream, resumed during it, or a delta was lost) gets no more of
+	// it: nothing until the final answer.
+	Delta func(domain.Delta)
 }
 
 // Listen subscribes l to the session's answers first and then, when
@@ -84,10 +92,13 @@ type Listener struct {
 // is handed over, and those it already holds are dropped. stop ends the
 // subscription.
 func (s Session) Listen(ctx context.Context, after string, l Listener) (stop func()) {
-	r := &replay{user: s.UserID, answer: l.Answer, question: l.Question, replaying: s.Resumed}
+	r := &replay{user: s.UserID, answer: l.Answer, question: l.Question, delta: l.Delta, replaying: s.Resumed}
 	sub := &answerSub{fn: r.offer, ended: l.Ended}
 	if l.Question != nil {
 		sub.question = r.offer
+	}
+	if l.Delta != nil {
+		sub.delta = r.offerDelta
 	}
 	stop = s.uc.Answers.subscribe(s.ID, sub)
 	if s.Resumed {
@@ -107,7 +118,9 @@ type replay struct {
 	user      string
 	answer    func(domain.Message)
 	question  func(domain.Message)
+	delta     func(domain.Delta)
 	mu        sync.Mutex
+	order     deltaOrder       // of the deltas passed on
 	replaying bool             // the history is being read: hold live answers
 	held      []domain.Message // live answers that came during the replay
 	seen      map[string]bool  // answers sent (or in the history); nil until the first
@@ -130,6 +143,25 @@ func (r *replay) offer(m domain.Message) {
 	r.deliverLocked(m)
 }
 
+// offerDelta passes d on if it continues, in order, an answer the
+// connection has not had yet. During the replay none is: the connection
+// resumed during the stream, and waits for the final answer.
+func (r *replay) offerDelta(d domain.Delta) {
+	if d.UserID != r.user {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.seen[d.AnswerID()]:
+		return // the final answer was sent, or is in the history
+	case r.replaying:
+		r.order.stop(d)
+	case r.order.admit(d):
+		r.delta(d)
+	}
+}
+
 // deliverLocked hands m to the listener: questions and answers share one
 // order, so a socket sees a question before its answer. r.mu must be held.
 func (r *replay) deliverLocked(m domain.Message) {
@@ -137,6 +169,7 @@ func (r *replay) deliverLocked(m domain.Message) {
 		r.question(m)
 		return
 	}
+	r.order.end(m.ReplyTo) // the answer replaces its deltas
 	r.answer(m)
 }
 
