@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,8 +33,21 @@ type Answer struct {
 	Backoff time.Duration
 	// OnChunk, when set, receives streamed pieces of the answer text.
 	OnChunk func(pm domain.Message, chunk string)
+	// Deltas, when set, receives the answer while it is generated, as
+	// signed deltas: each generator try streams under an attempt of its
+	// own (docs/design.md, "Streaming answers").
+	Deltas ports.DeltaPublisher
+	// DeltaEvery is the longest text waits for its delta once the first
+	// delta is out, unless a sentence ends first; 0 means DefaultDeltaEvery.
+	DeltaEvery time.Duration
+	// DeltaTimeout bounds the wait for a delta's acknowledgement and, once
+	// the answer is generated, for its last deltas; 0 means
+	// DefaultDeltaTimeout.
+	DeltaTimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	attempts attemptClock
 }
 
 // Execute returns domain.ErrUnavailable when the session store does not
@@ -110,16 +124,12 @@ func (uc *Answer) recorded(ctx context.Context, pm domain.Message, answerID stri
 
 func (uc *Answer) generate(ctx context.Context, pm domain.Message) (string, error) {
 	prompt := domain.PromptFromMessage(pm)
-	var onChunk func(string)
-	if uc.OnChunk != nil {
-		onChunk = func(c string) { uc.OnChunk(pm, c) }
-	}
 	attempts := max(uc.Attempts, 1)
 	backoff := uc.Backoff
 	var err error
 	for i := range attempts {
 		var text string
-		text, err = uc.Generator.Generate(ctx, prompt, onChunk)
+		text, err = uc.try(ctx, pm, prompt)
 		if err == nil {
 			return text, nil
 		}
@@ -134,4 +144,37 @@ func (uc *Answer) generate(ctx context.Context, pm domain.Message) (string, erro
 		backoff *= 2
 	}
 	return "", fmt.Errorf("generator failed after %d attempts: %w", attempts, err)
+}
+
+// try runs the generator once, streaming its text under a new attempt
+// when Deltas is set. A successful try's last delta is written (or given
+// up after DeltaTimeout) before it returns, so before the answer is
+// recorded and committed; a failed try's stream just stops, and the
+// failure answer or the next attempt follows it.
+func (uc *Answer) try(ctx context.Context, pm domain.Message, prompt domain.Prompt) (string, error) {
+	var stream *deltaStream
+	if uc.Deltas != nil && uc.Key != nil {
+		head := domain.Delta{ReplyTo: pm.ReplyTo, SessionID: pm.SessionID, UserID: pm.UserID, Attempt: uc.attempts.next(now(uc.Now))}
+		stream = startDeltaStream(ctx, uc.Deltas, uc.Key, head, cmp.Or(uc.DeltaEvery, DefaultDeltaEvery), cmp.Or(uc.DeltaTimeout, DefaultDeltaTimeout))
+	}
+	var onChunk func(string)
+	if uc.OnChunk != nil || stream != nil {
+		onChunk = func(c string) {
+			if uc.OnChunk != nil {
+				uc.OnChunk(pm, c)
+			}
+			if stream != nil {
+				stream.chunk(c)
+			}
+		}
+	}
+	text, err := uc.Generator.Generate(ctx, prompt, onChunk)
+	if stream != nil {
+		if err == nil {
+			stream.finish()
+		} else {
+			stream.abort()
+		}
+	}
+	return text, err
 }

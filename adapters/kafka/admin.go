@@ -55,29 +55,48 @@ func (a *TopicAdmin) names() []string {
 // Ensured reports whether EnsureTopics has succeeded.
 func (a *TopicAdmin) Ensured() bool { return a.ensured.Load() }
 
-// wantConfigs are the topic configs kchat creates its topics with.
-func (a *TopicAdmin) wantConfigs() map[string]*string {
-	retention := strconv.FormatInt(a.cfg.Retention.Milliseconds(), 10)
+// retention is t's retention.ms: its own, or the Config's.
+func (a *TopicAdmin) retention(t Topic) time.Duration {
+	if t.Retention > 0 {
+		return t.Retention
+	}
+	return a.cfg.Retention
+}
+
+// wantConfigs are the topic configs kchat creates t with.
+func (a *TopicAdmin) wantConfigs(t Topic) map[string]*string {
+	retention := strconv.FormatInt(a.retention(t).Milliseconds(), 10)
 	policy := "delete"
-	return map[string]*string{"retention.ms": &retention, "cleanup.policy": &policy}
+	configs := map[string]*string{"retention.ms": &retention, "cleanup.policy": &policy}
+	if t.Retention > 0 {
+		configs["segment.ms"] = &retention
+	}
+	return configs
 }
 
 // EnsureTopics creates missing topics and warns about existing ones whose
 // partitions or configs differ from the wanted ones; it never changes an
 // existing topic.
 func (a *TopicAdmin) EnsureTopics(ctx context.Context) error {
-	// One request per partition count: kadm creates a batch of topics alike.
-	var counts []int
-	byCount := map[int][]string{}
+	// One request per partition count and retention: kadm creates a batch
+	// of topics alike.
+	type kind struct {
+		partitions int
+		retention  time.Duration
+	}
+	var kinds []kind
+	byKind := map[kind][]string{}
 	for _, t := range a.topics {
-		if _, ok := byCount[t.Partitions]; !ok {
-			counts = append(counts, t.Partitions)
+		k := kind{t.Partitions, t.Retention}
+		if _, ok := byKind[k]; !ok {
+			kinds = append(kinds, k)
 		}
-		byCount[t.Partitions] = append(byCount[t.Partitions], t.Name)
+		byKind[k] = append(byKind[k], t.Name)
 	}
 	var existing []Topic
-	for _, n := range counts {
-		resp, err := a.adm.CreateTopics(ctx, int32(n), int16(a.cfg.ReplicationFactor), a.wantConfigs(), byCount[n]...)
+	for _, k := range kinds {
+		n, want := k.partitions, Topic{Partitions: k.partitions, Retention: k.retention}
+		resp, err := a.adm.CreateTopics(ctx, int32(n), int16(a.cfg.ReplicationFactor), a.wantConfigs(want), byKind[k]...)
 		if err != nil {
 			return fmt.Errorf("kafka create topics: %w: %w", domain.ErrUnavailable, err)
 		}
@@ -86,7 +105,7 @@ func (a *TopicAdmin) EnsureTopics(ctx context.Context) error {
 			case r.Err == nil:
 				a.log.InfoContext(ctx, "created topic", "topic", r.Topic, "partitions", n, "replication_factor", a.cfg.ReplicationFactor)
 			case errors.Is(r.Err, kerr.TopicAlreadyExists):
-				existing = append(existing, Topic{Name: r.Topic, Partitions: n})
+				existing = append(existing, Topic{Name: r.Topic, Partitions: n, Retention: k.retention})
 			default:
 				return fmt.Errorf("kafka create topic %s: %w (%s)", r.Topic, r.Err, r.ErrMessage)
 			}
@@ -155,9 +174,9 @@ func (a *TopicAdmin) warnDrift(ctx context.Context, topics []Topic) {
 			a.log.WarnContext(ctx, "existing topic has a different partition count; left as it is",
 				"topic", info.Name, "has", info.Partitions, "want", want)
 		}
-		if info.Retention != a.cfg.Retention {
+		if want := a.retention(topics[i]); info.Retention != want {
 			a.log.WarnContext(ctx, "existing topic has a different retention.ms; left as it is",
-				"topic", info.Name, "has", info.Retention.Milliseconds(), "want", a.cfg.Retention.Milliseconds())
+				"topic", info.Name, "has", info.Retention.Milliseconds(), "want", want.Milliseconds())
 		}
 		if info.CleanupPolicy != "delete" {
 			a.log.WarnContext(ctx, "existing topic has a different cleanup.policy; left as it is",

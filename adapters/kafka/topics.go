@@ -1,14 +1,30 @@
 package kafka
 
-import "github.com/kchat/kchat/domain"
+import (
+	"time"
+
+	"github.com/kchat/kchat/domain"
+)
 
 // Topic is a topic kchat creates: its name and partition count; every
-// topic is created with the Config's replication factor, retention and
-// cleanup.policy=delete.
+// topic is created with the Config's replication factor and
+// cleanup.policy=delete, and with the Config's retention unless Retention
+// is set.
 type Topic struct {
 	Name       string
 	Partitions int
+	// Retention, when not zero, is the topic's own retention.ms (and
+	// segment.ms, since a broker deletes only whole segments and a segment
+	// rolls after a week by default).
+	Retention time.Duration
 }
+
+// StreamRetention is how long the stream topic keeps answer deltas: they
+// matter only while their answer is being generated (a gateway reads the
+// topic from where it ended when it started), and the final answer, on the
+// answer topic, replaces them. A minute outlasts any generation a reader
+// could still be following, with room for a slow gateway.
+const StreamRetention = time.Minute
 
 // PipelineTopics are the query, prompt and answer topics, under the
 // Config's prefix, with its partition count.
@@ -18,6 +34,14 @@ func PipelineTopics(cfg Config) []Topic {
 		topics[i] = Topic{Name: domain.TopicName(cfg.TopicPrefix, t), Partitions: cfg.Partitions}
 	}
 	return topics
+}
+
+// StreamTopics is the stream topic (answer deltas, docs/design.md,
+// "Streaming answers"), with the Config's partition count, keyed by
+// session like the answers, and kept StreamRetention (or the Config's
+// retention when shorter).
+func StreamTopics(cfg Config) []Topic {
+	return []Topic{{Name: domain.StreamTopicName(cfg.TopicPrefix), Partitions: cfg.Partitions, Retention: min(StreamRetention, cfg.Retention)}}
 }
 
 // DeadLetterTopics are the dead-letter topics of the answerer's stages,

@@ -79,6 +79,9 @@ func Answerer(cfg AnswererConfig) fx.Option {
 		fx.Supply(cfg.Stage),
 		Topics(kafka.PipelineTopics),
 		Topics(kafka.DeadLetterTopics),
+		// Created whatever the generator, so every gateway finds the topic
+		// it reads deltas from (an external worker's answers stream none).
+		Topics(kafka.StreamTopics),
 		Retriever(cfg.RAG),
 		Generator(cfg.LLM),
 		fx.Provide(
@@ -102,8 +105,9 @@ func Answerer(cfg AnswererConfig) fx.Option {
 	}
 	if !cfg.LLM.External() {
 		opts = append(opts,
-			fx.Provide(func(s ports.SessionStore, g ports.Generator) *app.Answer {
-				return &app.Answer{Sessions: s, Generator: g, Key: key, Attempts: cfg.Attempts, Backoff: cfg.Backoff}
+			fx.Provide(fx.Annotate(deltaPublisher, fx.As(new(ports.DeltaPublisher)))),
+			fx.Provide(func(s ports.SessionStore, g ports.Generator, d ports.DeltaPublisher) *app.Answer {
+				return &app.Answer{Sessions: s, Generator: g, Key: key, Attempts: cfg.Attempts, Backoff: cfg.Backoff, Deltas: d}
 			}),
 			fx.Invoke(func(lc fx.Lifecycle, sd fx.Shutdowner, log *slog.Logger, topics *kafka.TopicAdmin, kcfg kafka.Config, m *kafka.Metrics, uc *app.Answer) {
 				stage := kafka.NewStage("generate", domain.TypePrompt, kcfg, cfg.Stage, log, m, uc.Execute)
@@ -120,6 +124,17 @@ func Answerer(cfg AnswererConfig) fx.Option {
 	}
 	opts = append(opts, fx.Invoke(func(lc fx.Lifecycle, s AnswererServer) { lc.Append(fx.StartStopHook(s.Start, s.Stop)) }))
 	return fx.Module("answerer", opts...)
+}
+
+// deltaPublisher is the generate stage's writer of answer deltas, with a
+// client of its own, flushed and closed when the app stops.
+func deltaPublisher(lc fx.Lifecycle, cfg kafka.Config, log *slog.Logger, m *kafka.Metrics) (*kafka.DeltaPublisher, error) {
+	p, err := kafka.NewDeltaPublisher(cfg, log, m)
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.StopHook(p.Close))
+	return p, nil
 }
 
 // signed signs what transform returns: the retrieve stage's prompts, which
