@@ -174,15 +174,23 @@ func (s *deltaStream) abort() {
 	<-s.done
 }
 
-// endsSentence reports whether text ends a sentence (or a line): the
-// natural point to show what came so far.
+// endsSentence reports whether text ends a sentence (or a line), maybe
+// followed by citation markers ("… run. [1]"): the natural point to show
+// what came so far.
 func endsSentence(text string) bool {
 	t := strings.TrimRightFunc(text, unicode.IsSpace)
-	if t == "" {
-		return false
-	}
 	if len(t) < len(text) && strings.ContainsRune(text[len(t):], '\n') {
 		return true
+	}
+	for strings.HasSuffix(t, "]") {
+		open := strings.LastIndexByte(t, '[')
+		if open < 0 || strings.Trim(t[open+1:len(t)-1], "0123456789") != "" || open+2 == len(t) {
+			break
+		}
+		t = strings.TrimRightFunc(t[:open], unicode.IsSpace)
+	}
+	if t == "" {
+		return false
 	}
 	switch t[len(t)-1] {
 	case '.', '!', '?':

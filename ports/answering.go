@@ -61,8 +61,11 @@ type SessionStore interface {
 
 // DeltaPublisher writes the pieces of an answer while it is generated
 // (domain.Delta; docs/design.md, "Streaming answers"), keyed by session.
-// Best effort: an error is logged by the caller and the answer goes on;
-// the final answer is the truth. Safe for concurrent use.
+// Best effort: an implementation logs and counts a delta it could not
+// write; its error tells the caller the delta may be missing (readers stop
+// at a gap) and the answer goes on; the final answer is the truth.
+// PublishDelta waits for the write's acknowledgement until ctx ends, and
+// never for room in a full buffer. Safe for concurrent use.
 type DeltaPublisher interface {
 	PublishDelta(ctx context.Context, d domain.Delta) error
 }

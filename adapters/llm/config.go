@@ -33,11 +33,18 @@ type Config struct {
 	// Timeout bounds one Generate call, the whole stream included; past it
 	// the call fails with domain.ErrUnavailable (openai only).
 	Timeout time.Duration `env:"KCHAT_LLM_TIMEOUT" envDefault:"60s"`
+	// MaxTokens is each answer's token budget, sent as max_tokens; 0
+	// sends none, leaving the server's own limit (openai only).
+	MaxTokens int `env:"KCHAT_LLM_MAX_TOKENS" envDefault:"1024"`
+	// Pace is the extractive generator's wait between the pieces it
+	// streams, so an answer is seen being written; 0 sends them at once
+	// (extractive only).
+	Pace time.Duration `env:"KCHAT_EXTRACTIVE_PACE" envDefault:"0s"`
 }
 
 // DefaultConfig is the configuration with every default applied.
 func DefaultConfig() Config {
-	return Config{Generator: GeneratorExtractive, Timeout: 60 * time.Second}
+	return Config{Generator: GeneratorExtractive, Timeout: 60 * time.Second, MaxTokens: 1024}
 }
 
 // External reports whether an outside service answers the prompts, so the
@@ -47,7 +54,12 @@ func (c Config) External() bool { return c.Generator == GeneratorExternal }
 // Validate reports the first setting that is wrong, naming its variable.
 func (c Config) Validate() error {
 	switch c.Generator {
-	case GeneratorExtractive, GeneratorExternal:
+	case GeneratorExtractive:
+		if c.Pace < 0 || c.Pace > 10*time.Second {
+			return fmt.Errorf("KCHAT_EXTRACTIVE_PACE must be between 0s and 10s, got %s", c.Pace)
+		}
+		return nil
+	case GeneratorExternal:
 		return nil
 	case GeneratorOpenAI:
 	default:
@@ -65,6 +77,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("KCHAT_LLM_MODEL is required with KCHAT_GENERATOR=openai")
 	case c.Timeout < 100*time.Millisecond || c.Timeout > 30*time.Minute:
 		return fmt.Errorf("KCHAT_LLM_TIMEOUT must be between 100ms and 30m, got %s", c.Timeout)
+	case c.MaxTokens < 0 || c.MaxTokens > 1_000_000:
+		return fmt.Errorf("KCHAT_LLM_MAX_TOKENS must be between 0 (no budget sent) and 1000000, got %d", c.MaxTokens)
 	}
 	return nil
 }

@@ -29,6 +29,10 @@ func TestConfigValidate(t *testing.T) {
 		{"openai with ftp url", openai(func(c *llm.Config) { c.BaseURL = "ftp://x/v1" }), "KCHAT_LLM_BASE_URL"},
 		{"openai without model", openai(func(c *llm.Config) { c.Model = "" }), "KCHAT_LLM_MODEL"},
 		{"openai with zero timeout", openai(func(c *llm.Config) { c.Timeout = 0 }), "KCHAT_LLM_TIMEOUT"},
+		{"openai without a token budget", openai(func(c *llm.Config) { c.MaxTokens = 0 }), ""},
+		{"openai with a negative token budget", openai(func(c *llm.Config) { c.MaxTokens = -1 }), "KCHAT_LLM_MAX_TOKENS"},
+		{"extractive paced", llm.Config{Generator: "extractive", Pace: 40 * time.Millisecond}, ""},
+		{"extractive with a negative pace", llm.Config{Generator: "extractive", Pace: -time.Millisecond}, "KCHAT_EXTRACTIVE_PACE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/kchat/kchat/domain"
@@ -36,10 +37,16 @@ const (
 
 // Extractive answers by quoting the sentences of the passages that best
 // match the question, each followed by its passage's [n]. It calls no model:
-// the same prompt always gets the same answer. Safe for concurrent use.
-type Extractive struct{}
+// the same prompt always gets the same answer. It streams the answer a
+// clause at a time, as a model would, so streaming shows without one.
+// Safe for concurrent use.
+type Extractive struct {
+	// Pace is the wait before each piece after the first
+	// (KCHAT_EXTRACTIVE_PACE); 0 emits them all at once.
+	Pace time.Duration
+}
 
-// NewExtractive returns the extractive generator.
+// NewExtractive returns the extractive generator, unpaced.
 func NewExtractive() *Extractive { return &Extractive{} }
 
 type candidate struct {
@@ -51,9 +58,11 @@ type candidate struct {
 // Generate picks up to three sentences (about 600 characters at most) by
 // the IDF-weighted question words they contain, preferring ones that say
 // something new, and returns them in passage order. It returns NoAnswer
-// when no sentence shares a content word with the question. Only a ctx
-// that already ended makes it fail.
-func (Extractive) Generate(ctx context.Context, prompt domain.Prompt, onChunk func(string)) (string, error) {
+// when no sentence shares a content word with the question. onChunk gets
+// the answer a clause at a time (each sentence cut after its commas,
+// semicolons and colons; its marker comes with its last clause), Pace
+// apart. Only a ctx that ended makes it fail.
+func (e Extractive) Generate(ctx context.Context, prompt domain.Prompt, onChunk func(string)) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
@@ -64,18 +73,50 @@ func (Extractive) Generate(ctx context.Context, prompt domain.Prompt, onChunk fu
 		}
 		return NoAnswer, nil
 	}
-	var b strings.Builder
+	var pieces []string
 	for i, c := range chosen {
-		chunk := c.text + " [" + strconv.Itoa(c.passage+1) + "]"
+		clauses := splitClauses(c.text)
+		clauses[len(clauses)-1] += " [" + strconv.Itoa(c.passage+1) + "]"
 		if i < len(chosen)-1 {
-			chunk += " "
+			clauses[len(clauses)-1] += " "
 		}
-		b.WriteString(chunk)
+		pieces = append(pieces, clauses...)
+	}
+	var b strings.Builder
+	for i, p := range pieces {
+		if i > 0 && e.Pace > 0 && onChunk != nil {
+			select {
+			case <-ctx.Done():
+				return "", ctx.Err()
+			case <-time.After(e.Pace):
+			}
+		}
+		b.WriteString(p)
 		if onChunk != nil {
-			onChunk(chunk)
+			onChunk(p)
 		}
 	}
 	return b.String(), nil
+}
+
+// splitClauses cuts s after each ", ", "; " and ": ", the separator kept
+// with the clause it ends, so the clauses make up s.
+func splitClauses(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i+1 < len(s); i++ {
+		if (s[i] == ',' || s[i] == ';' || s[i] == ':') && s[i+1] == ' ' {
+			out = append(out, s[start:i+2])
+			start = i + 2
+		}
+	}
+	if start < len(s) || len(out) == 0 {
+		out = append(out, s[start:])
+	} else {
+		// s ended with a separator: it belongs to the last clause.
+		out[len(out)-1] += s[start:]
+	}
+	return out
 }
 
 // choose returns the sentences to quote, in passage and reading order.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kchat/kchat/adapters/llm"
 	"github.com/kchat/kchat/domain"
@@ -104,17 +106,24 @@ func TestExtractiveEverySentenceCited(t *testing.T) {
 		Question: "consumer offsets records retention partitions session",
 		Passages: passages,
 	})
-	if len(chunks) < 2 || len(chunks) > 3 {
-		t.Fatalf("got %d chunks %q, want 2 or 3", len(chunks), chunks)
-	}
+	// Chunks are clauses: each ends a sentence with its [n] marker, or a
+	// clause with its separator.
 	marker := regexp.MustCompile(`\[[1-3]\] ?$`)
+	clause := regexp.MustCompile(`[,;:] $`)
+	sentences := 0
 	for i, c := range chunks {
-		if !marker.MatchString(c) {
-			t.Errorf("chunk %d %q does not end in a [n] marker", i, c)
+		switch {
+		case marker.MatchString(c):
+			sentences++
+		case !clause.MatchString(c):
+			t.Errorf("chunk %d %q ends neither a sentence with its [n] marker nor a clause", i, c)
 		}
 		if last := i == len(chunks)-1; last == strings.HasSuffix(c, " ") {
 			t.Errorf("chunk %d %q: trailing space must separate chunks, not end the answer", i, c)
 		}
+	}
+	if sentences < 2 || sentences > 3 || len(chunks) <= sentences {
+		t.Fatalf("got chunks %q: %d sentences, want 2 or 3, cut in clauses", chunks, sentences)
 	}
 	if strings.HasSuffix(got, " ") {
 		t.Errorf("answer %q ends in a space", got)
@@ -208,6 +217,32 @@ func TestExtractiveSplitsSentences(t *testing.T) {
 		got, _ := generate(t, llm.NewExtractive(), domain.Prompt{Question: "brokers", Passages: []domain.Passage{{Text: tt.give}}})
 		if got != tt.want {
 			t.Errorf("from %q got %q, want %q", tt.give, got, tt.want)
+		}
+	}
+}
+
+// The answer streams a clause at a time, Pace apart, and the pieces make it
+// up exactly.
+func TestExtractiveStreamsClausesAtItsPace(t *testing.T) {
+	p := domain.Prompt{Question: "brokers", Passages: []domain.Passage{{Text: "Brokers, e.g. Redpanda, speak Kafka; clients: franz-go. Unrelated text follows."}}}
+	g := &llm.Extractive{Pace: 20 * time.Millisecond}
+	var at []time.Time
+	var chunks []string
+	start := time.Now()
+	got, err := g.Generate(context.Background(), p, func(c string) { chunks, at = append(chunks, c), append(at, time.Now()) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"Brokers, ", "e.g. Redpanda, ", "speak Kafka; ", "clients: ", "franz-go. [1]"}
+	if strings.Join(chunks, "") != got || !slices.Equal(chunks, want) {
+		t.Fatalf("chunks %q for %q, want %q", chunks, got, want)
+	}
+	if first := at[0].Sub(start); first > 15*time.Millisecond {
+		t.Errorf("first piece after %s, want at once", first)
+	}
+	for i := 1; i < len(at); i++ {
+		if gap := at[i].Sub(at[i-1]); gap < 20*time.Millisecond {
+			t.Errorf("piece %d came %s after the one before, want the 20 ms pace", i, gap)
 		}
 	}
 }

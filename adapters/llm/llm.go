@@ -17,6 +17,6 @@ func New(cfg Config) (ports.Generator, error) {
 	case GeneratorExternal:
 		return nil, nil
 	default:
-		return NewExtractive(), nil
+		return &Extractive{Pace: cfg.Pace}, nil
 	}
 }

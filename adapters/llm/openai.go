@@ -23,9 +23,10 @@ var _ ports.Generator = (*OpenAI)(nil)
 // small client: openai-go, used before, took about half of kchat's first
 // build (README, "Two commands"). Safe for concurrent use.
 type OpenAI struct {
-	client  *openai.Client
-	model   string
-	timeout time.Duration
+	client    *openai.Client
+	model     string
+	timeout   time.Duration
+	maxTokens int
 }
 
 // NewOpenAI returns a generator for cfg's endpoint and model. The client
@@ -41,7 +42,7 @@ func NewOpenAI(cfg Config) (*OpenAI, error) {
 	oc := openai.DefaultConfig(cfg.APIKey)
 	oc.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
 	oc.HTTPClient = &http.Client{}
-	return &OpenAI{client: openai.NewClientWithConfig(oc), model: cfg.Model, timeout: cfg.Timeout}, nil
+	return &OpenAI{client: openai.NewClientWithConfig(oc), model: cfg.Model, timeout: cfg.Timeout, maxTokens: cfg.MaxTokens}, nil
 }
 
 // Generate streams the model's answer, calling onChunk with each non-empty
@@ -52,7 +53,10 @@ func (g *OpenAI) Generate(ctx context.Context, prompt domain.Prompt, onChunk fun
 	defer cancel()
 
 	msgs := renderMessages(prompt)
-	req := openai.ChatCompletionRequest{Model: g.model, Stream: true, Messages: make([]openai.ChatCompletionMessage, 0, len(msgs))}
+	// max_tokens, not max_completion_tokens: the one every
+	// OpenAI-compatible server (vLLM, Ollama, llama.cpp) reads. An answer
+	// cut by the budget ends where it was cut, as the model streamed it.
+	req := openai.ChatCompletionRequest{Model: g.model, Stream: true, MaxTokens: g.maxTokens, Messages: make([]openai.ChatCompletionMessage, 0, len(msgs))}
 	for _, m := range msgs {
 		role := openai.ChatMessageRoleUser
 		switch m.Role {

@@ -131,6 +131,9 @@ func TestOpenAIStreams(t *testing.T) {
 	if req.body["model"] != "test-model" || req.body["stream"] != true {
 		t.Errorf("model %v stream %v, want test-model and true", req.body["model"], req.body["stream"])
 	}
+	if req.body["max_tokens"] != float64(1024) {
+		t.Errorf("max_tokens %v, want the default budget, 1024", req.body["max_tokens"])
+	}
 	msgs, _ := req.body["messages"].([]any)
 	var roles []string
 	for _, m := range msgs {
@@ -246,5 +249,21 @@ func TestOpenAICallerCancels(t *testing.T) {
 	_, err := g.Generate(ctx, openAIPrompt, nil)
 	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, domain.ErrUnavailable) {
 		t.Fatalf("got %v, want the caller's ctx error", err)
+	}
+}
+
+// KCHAT_LLM_MAX_TOKENS is each answer's budget, sent as max_tokens; 0
+// sends none.
+func TestOpenAITokenBudget(t *testing.T) {
+	for _, tt := range []struct {
+		give int
+		want any
+	}{{give: 50, want: float64(50)}, {give: 0, want: nil}} {
+		srv := &chatServer{deltas: []string{"Records are kept [2]."}}
+		g := newOpenAI(t, srv, func(c *llm.Config) { c.MaxTokens = tt.give })
+		generate(t, g, openAIPrompt)
+		if got, ok := srv.only(t).body["max_tokens"]; got != tt.want || ok != (tt.want != nil) {
+			t.Errorf("KCHAT_LLM_MAX_TOKENS=%d sent max_tokens %v (present %v), want %v", tt.give, got, ok, tt.want)
+		}
 	}
 }
