@@ -108,27 +108,36 @@ func (f *AnswerFeed) Run(ctx context.Context) error {
 // answers, and starts consuming there (or at the start of a topic that does
 // not exist yet).
 func (f *AnswerFeed) pin(ctx context.Context) error {
+	if err := pinAtEnd(ctx, f.cl, f.adm, f.topic, f.log, "answer feed"); err != nil {
+		return err
+	}
+	close(f.pinned)
+	return nil
+}
+
+// pinAtEnd makes cl consume topic from its end offsets as listed now,
+// retrying (logged as name's) until the broker answers, or from the start
+// of a topic that does not exist yet: all it will hold is new.
+func pinAtEnd(ctx context.Context, cl *kgo.Client, adm *kadm.Client, topic string, log *slog.Logger, name string) error {
 	backoff := 100 * time.Millisecond
 	for {
 		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		ends, err := f.adm.ListEndOffsets(lctx, f.topic)
+		ends, err := adm.ListEndOffsets(lctx, topic)
 		cancel()
 		if err == nil {
 			err = ends.Error()
 		}
 		switch {
 		case errors.Is(err, kerr.UnknownTopicOrPartition):
-			f.cl.AddConsumeTopics(f.topic)
-			close(f.pinned)
+			cl.AddConsumeTopics(topic)
 			return nil
 		case err == nil:
 			at := map[int32]kgo.Offset{}
 			ends.Each(func(o kadm.ListedOffset) { at[o.Partition] = kgo.NewOffset().At(o.Offset) })
-			f.cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{f.topic: at})
-			close(f.pinned)
+			cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: at})
 			return nil
 		}
-		f.log.WarnContext(ctx, "answer feed: cannot list the answer topic's end; retrying", "err", err, "retry_in", backoff)
+		log.WarnContext(ctx, name+": cannot list the topic's end; retrying", "topic", topic, "err", err, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -32,6 +32,19 @@ type answerFrame struct {
 	wire.Answer
 }
 
+// answerDeltaFrame is a piece of an answer being generated, before its
+// answer frame (docs/design.md, "Streaming answers"): per reply_to, seq 0,
+// 1, 2… of one attempt, in order; seq 0 of a greater attempt replaces the
+// text shown so far, and the answer frame replaces it all. A client that
+// ignores it loses nothing but the wait.
+type answerDeltaFrame struct {
+	Type    string `json:"type"` // answer_delta
+	ReplyTo string `json:"reply_to"`
+	Attempt int64  `json:"attempt"`
+	Seq     int    `json:"seq"`
+	Text    string `json:"text"`
+}
+
 // questionFrame is a question asked in the session on another socket (or
 // with POST /chat), so every socket of the session shows both turns.
 type questionFrame struct {
@@ -67,6 +80,10 @@ const (
 
 func answerOf(m domain.Message) answerFrame {
 	return answerFrame{Type: "answer", ReplyTo: m.ReplyTo, Answer: wire.AnswerOf(m)}
+}
+
+func answerDeltaOf(d domain.Delta) answerDeltaFrame {
+	return answerDeltaFrame{Type: "answer_delta", ReplyTo: d.ReplyTo, Attempt: d.Attempt, Seq: d.Seq, Text: d.Text}
 }
 
 func historyOf(turns []domain.Turn) historyFrame {

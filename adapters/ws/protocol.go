@@ -23,7 +23,9 @@ import (
 // resuming, the history the client missed comes next, then live answers.
 func (c *conn) greet(ctx context.Context, sess app.Session, after string) {
 	c.enqueue(sessionFrame{Type: "session", SessionID: sess.ID, UserID: sess.UserID})
-	c.stop = sess.Listen(ctx, after, app.Listener{History: c.sendHistory, Answer: c.sendAnswer, Question: c.sendQuestion, Ended: c.sessionEnded})
+	c.stop = sess.Listen(ctx, after, app.Listener{
+		History: c.sendHistory, Answer: c.sendAnswer, Question: c.sendQuestion, Ended: c.sessionEnded, Delta: c.sendDelta,
+	})
 }
 
 func (c *conn) sendHistory(turns []domain.Turn, err error) {
@@ -39,6 +41,10 @@ func (c *conn) sendHistory(turns []domain.Turn, err error) {
 }
 
 func (c *conn) sendAnswer(m domain.Message) { c.enqueue(answerOf(m)) }
+
+// sendDelta forwards a delta the session's listener let through: in
+// order, of one attempt (app.Listener.Delta).
+func (c *conn) sendDelta(d domain.Delta) { c.enqueue(answerDeltaOf(d)) }
 
 // sendQuestion shows the socket a question asked in its session elsewhere;
 // its own questions get an ack instead.

@@ -55,6 +55,7 @@ type server struct {
 	h        *Handler
 	url      string
 	feed     *feed
+	deltas   *deltaFeed
 	sessions *memory.Sessions
 	stop     context.CancelFunc
 	ran      chan error
@@ -76,7 +77,8 @@ func startWith(t *testing.T, mutate func(*Config), limiter ports.Limiter) *serve
 	}
 	sessions := memory.NewSessions(memory.SessionsConfig{MaxTurns: 50, TTL: time.Hour})
 	f := &feed{subscribed: make(chan struct{})}
-	answers := &app.Answers{Feed: f}
+	df := &deltaFeed{subscribed: make(chan struct{})}
+	answers := &app.Answers{Feed: f, DeltaFeed: df}
 	ask := &app.Ask{Sessions: sessions, Publisher: &publisher{}, Limiter: limiter, Answers: answers}
 	open := &app.OpenSession{Sessions: sessions, Answers: answers, HistoryLimit: 200}
 	userOf := func(r *http.Request) (string, error) {
@@ -87,10 +89,11 @@ func startWith(t *testing.T, mutate func(*Config), limiter ports.Limiter) *serve
 	}
 	h := New(cfg, open, ask, userOf, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{t: t, h: h, feed: f, sessions: sessions, stop: cancel, ran: make(chan error, 2)}
+	s := &server{t: t, h: h, feed: f, deltas: df, sessions: sessions, stop: cancel, ran: make(chan error, 2)}
 	go func() { s.ran <- h.Run(ctx) }()
 	go func() { s.ran <- answers.Run(ctx) }()
 	<-f.subscribed
+	<-df.subscribed
 	srv := httptest.NewServer(h)
 	s.url = "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
 	t.Cleanup(func() {

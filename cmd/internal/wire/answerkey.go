@@ -52,10 +52,10 @@ const (
 )
 
 // newAnswers returns the constructor of the gateway's answer router: it
-// checks every answer for this process's sockets and requests with the
-// key of secret, and counts and logs those it refuses.
-func newAnswers(secret string) func(ports.AnswerFeed, ports.SessionStore, prometheus.Registerer, *slog.Logger) (*app.Answers, error) {
-	return func(f ports.AnswerFeed, s ports.SessionStore, reg prometheus.Registerer, log *slog.Logger) (*app.Answers, error) {
+// checks every answer and every delta for this process's sockets and
+// requests with the key of secret, and counts and logs those it refuses.
+func newAnswers(secret string) func(ports.AnswerFeed, ports.DeltaFeed, ports.SessionStore, prometheus.Registerer, *slog.Logger) (*app.Answers, error) {
+	return func(f ports.AnswerFeed, df ports.DeltaFeed, s ports.SessionStore, reg prometheus.Registerer, log *slog.Logger) (*app.Answers, error) {
 		key, err := AnswerKey(secret)
 		if err != nil {
 			return nil, err
@@ -70,9 +70,20 @@ func newAnswers(secret string) func(ports.AnswerFeed, ports.SessionStore, promet
 		if err := reg.Register(rejected); err != nil {
 			return nil, err
 		}
+		deltasRejected, err := deltaRejections(reg)
+		if err != nil {
+			return nil, err
+		}
 		log = log.With("component", "answers")
 		var limit logLimit
-		return &app.Answers{Feed: f, Key: key, Sessions: s, Rejected: func(m domain.Message, err error) {
+		return &app.Answers{Feed: f, DeltaFeed: df, Key: key, Sessions: s, DeltaRejected: func(d domain.Delta, err error) {
+			reason := rejectReason(err)
+			deltasRejected.WithLabelValues(reason).Inc()
+			if ok, skipped := limit.allow("delta "+reason, time.Now()); ok {
+				log.Warn("delta refused: not signed by the answerer for the session and user it names; dropped",
+					"session_id", d.SessionID, "reply_to", d.ReplyTo, "attempt", d.Attempt, "seq", d.Seq, "reason", reason, "not_logged_since", skipped)
+			}
+		}, Rejected: func(m domain.Message, err error) {
 			reason := rejectReason(err)
 			rejected.WithLabelValues(reason).Inc()
 			ok, skipped := limit.allow(reason, time.Now())
@@ -92,6 +103,19 @@ func newAnswers(secret string) func(ports.AnswerFeed, ports.SessionStore, promet
 			}
 		}}, nil
 	}
+}
+
+// deltaRejections registers kchat_gateway_deltas_rejected_total: the
+// deltas refused, by reason (those of VerifyDelta).
+func deltaRejections(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "kchat", Subsystem: "gateway", Name: "deltas_rejected_total",
+		Help: "Answer deltas for this gateway's sockets or requests that it refused to forward (not the answerer's signature), by reason.",
+	}, []string{"reason"})
+	for _, r := range []string{rejectUnsigned, rejectBadSignature, rejectKeyMismatch} {
+		c.WithLabelValues(r)
+	}
+	return c, reg.Register(c)
 }
 
 // logLimit lets one log line a second through per reason, and counts

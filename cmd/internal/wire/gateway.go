@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -128,7 +129,15 @@ func Gateway(cfg GatewayConfig) fx.Option {
 				return &httpapi.Gateway{Chat: chat, History: h, Authenticate: a.Authenticate, Log: log}
 			},
 		),
-		check(func(feed *kafka.AnswerFeed) httpapi.Check { return httpapi.Check{Name: "kafka", Check: feed.Ready} }),
+		check(func(feed *kafka.AnswerFeed, deltas *kafka.DeltaFeed) httpapi.Check {
+			// Each feed has a client of its own: both must reach a broker.
+			return httpapi.Check{Name: "kafka", Check: func(ctx context.Context) error {
+				if err := feed.Ready(ctx); err != nil {
+					return err
+				}
+				return deltas.Ready(ctx)
+			}}
+		}),
 		fx.Provide(fx.Annotate(func(checks []httpapi.Check, g *httpapi.Gateway, wsh *ws.Handler, a *auth.Authenticator, l ports.Limiter, open *app.OpenSession, log *slog.Logger) GatewayServer {
 			// Every route behind the edge: the client's address, and the
 			// visitor's cookie (KCHAT_AUTH=none); each route authenticates.
@@ -147,6 +156,9 @@ func Gateway(cfg GatewayConfig) fx.Option {
 		// then the sockets are closed with 1001 and the feed stops.
 		fx.Invoke(func(lc fx.Lifecycle, sd fx.Shutdowner, log *slog.Logger, feed *kafka.AnswerFeed) {
 			runner.Hook(lc, sd, log, "answer-feed", feed)
+		}),
+		fx.Invoke(func(lc fx.Lifecycle, sd fx.Shutdowner, log *slog.Logger, feed *kafka.DeltaFeed) {
+			runner.Hook(lc, sd, log, "delta-feed", feed)
 		}),
 		fx.Invoke(func(lc fx.Lifecycle, sd fx.Shutdowner, log *slog.Logger, a *app.Answers) {
 			runner.Hook(lc, sd, log, "answers", a)

@@ -18,7 +18,8 @@ const topicsGroup = `group:"kafka-topics"`
 // service asks for it: the producing client (flushed and closed when the
 // app stops), kchat's Kafka metrics, the publisher (ports.Publisher), the
 // topic admin (ports.TopicAdmin; it creates the topics the services add
-// with Topics), the answer feed (ports.AnswerFeed) and the consumer queue
+// with Topics), the answer feed (ports.AnswerFeed), the delta feed
+// (ports.DeltaFeed) and the consumer queue
 // (ports.MessageQueue; it needs a kafka.QueueConfig).
 func Kafka(cfg kafka.Config) fx.Option {
 	return fx.Module("kafka",
@@ -29,6 +30,7 @@ func Kafka(cfg kafka.Config) fx.Option {
 			fx.Annotate(kafka.NewPublisher, fx.As(fx.Self()), fx.As(new(ports.Publisher))),
 			fx.Annotate(topicAdmin, fx.ParamTags(``, ``, ``, topicsGroup), fx.As(fx.Self()), fx.As(new(ports.TopicAdmin))),
 			fx.Annotate(kafka.NewAnswerFeed, fx.As(fx.Self()), fx.As(new(ports.AnswerFeed))),
+			fx.Annotate(kafka.NewDeltaFeed, fx.As(fx.Self()), fx.As(new(ports.DeltaFeed))),
 			fx.Annotate(kafka.NewQueue, fx.As(fx.Self()), fx.As(new(ports.MessageQueue))),
 		),
 	)
