@@ -11,14 +11,17 @@ import (
 
 	"github.com/kchat/kchat/adapters/wire"
 	"github.com/kchat/kchat/app"
+	"github.com/kchat/kchat/domain"
 )
 
 // Gateway serves the gateway's HTTP chat routes (docs/design.md,
 // "Gateway"): POST /chat and the session routes. Every operation
 // authenticates its caller.
 type Gateway struct {
-	Chat    *app.Chat
-	History *app.SessionHistory
+	Chat *app.Chat
+	// StreamChat serves POST /chat with Accept: text/event-stream.
+	StreamChat *app.StreamChat
+	History    *app.SessionHistory
 	// Authenticate returns the caller's user id, or an error (401).
 	Authenticate func(*http.Request) (string, error)
 	Log          *slog.Logger
@@ -49,18 +52,23 @@ func userOf(ctx context.Context) string {
 }
 
 type chatInput struct {
-	Body struct {
+	Accept string `header:"Accept" doc:"text/event-stream: the answer as Server-Sent Events, its deltas as it is generated (event delta) then the answer (event answer, the JSON body), or event error with a problem; otherwise the JSON body once the answer is complete"`
+	Body   struct {
 		SessionID string `json:"session_id,omitempty" maxLength:"128" doc:"Continue this session; a new one is created when omitted"`
 		Message   string `json:"message" minLength:"1" maxLength:"32768" doc:"The question" example:"How do I start kchat?"`
 	}
 }
 
+// chatOutput is written by its Body: the JSON body, or the events
+// (chat_events.go); the 200 response is described in Register.
 type chatOutput struct {
-	Body struct {
-		SessionID string      `json:"session_id"`
-		MessageID string      `json:"message_id" doc:"The question's id"`
-		Answer    wire.Answer `json:"answer"`
-	}
+	Body func(huma.Context)
+}
+
+type chatOutputBody struct {
+	SessionID string      `json:"session_id"`
+	MessageID string      `json:"message_id" doc:"The question's id"`
+	Answer    wire.Answer `json:"answer"`
 }
 
 type sessionInput struct {
@@ -87,11 +95,14 @@ func (g *Gateway) Register(api huma.API) {
 		Method:      http.MethodPost,
 		Path:        "/chat",
 		Summary:     "Ask a question and wait for the answer",
-		Description: "Publishes the question and waits for its answer; 504 with the question's message_id when it does not come in time (the answer still arrives on the session's WebSocket and in its history). 429 when the user asks too often.",
+		Description: "Publishes the question and waits for its answer; 504 with the question's message_id when it does not come in time (the answer still arrives on the session's WebSocket and in its history). 429 when the user asks too often. " +
+			"With Accept: text/event-stream the answer streams as Server-Sent Events once the question is published: `delta` events as it is generated, then `answer` (the JSON body); " +
+			"a timeout is then an `error` event with the 504 problem. Errors before the question is published are problems with their status either way.",
 		Tags:        []string{"chat"},
 		Middlewares: auth,
+		Responses:   map[string]*huma.Response{"200": chatResponse(api.OpenAPI().Components.Schemas)},
 		Errors:      []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusUnprocessableEntity, http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusGatewayTimeout},
-	}, g.chat)
+	}, g.chat(api))
 	huma.Register(api, huma.Operation{
 		OperationID: "sessionHistory",
 		Method:      http.MethodGet,
@@ -113,19 +124,43 @@ func (g *Gateway) Register(api huma.API) {
 	}, g.deleteSession)
 }
 
-func (g *Gateway) chat(ctx context.Context, in *chatInput) (*chatOutput, error) {
-	res, err := g.Chat.Execute(ctx, app.ChatInput{UserID: userOf(ctx), SessionID: in.Body.SessionID, Text: in.Body.Message})
-	var late *app.AnswerTimeoutError
-	if errors.As(err, &late) {
-		return nil, huma.Error504GatewayTimeout(late.Error()+"; it will still arrive in the session's history",
-			&huma.ErrorDetail{Location: "message_id", Message: "the question's id", Value: late.QueryID})
+func (g *Gateway) chat(api huma.API) func(context.Context, *chatInput) (*chatOutput, error) {
+	return func(ctx context.Context, in *chatInput) (*chatOutput, error) {
+		input := app.ChatInput{UserID: userOf(ctx), SessionID: in.Body.SessionID, Text: in.Body.Message}
+		if wantsEvents(in.Accept) {
+			s, err := g.StreamChat.Execute(ctx, input)
+			if err != nil {
+				return nil, problem(ctx, g.Log, err)
+			}
+			return &chatOutput{Body: func(hctx huma.Context) { g.events(api, hctx, s) }}, nil
+		}
+		res, err := g.Chat.Execute(ctx, input)
+		var late *app.AnswerTimeoutError
+		if errors.As(err, &late) {
+			return nil, lateProblem(late)
+		}
+		if err != nil {
+			return nil, problem(ctx, g.Log, err)
+		}
+		body := chatBodyOf(res.SessionID, res.Query, res.Answer)
+		return &chatOutput{Body: func(hctx huma.Context) {
+			hctx.SetHeader("Content-Type", "application/json")
+			hctx.SetStatus(http.StatusOK)
+			if err := api.Marshal(hctx.BodyWriter(), "application/json", body); err != nil {
+				g.Log.WarnContext(ctx, "chat: writing the answer", "err", err)
+			}
+		}}, nil
 	}
-	if err != nil {
-		return nil, problem(ctx, g.Log, err)
-	}
-	out := &chatOutput{}
-	out.Body.SessionID, out.Body.MessageID, out.Body.Answer = res.SessionID, res.Query.MessageID, wire.AnswerOf(res.Answer)
-	return out, nil
+}
+
+// lateProblem is the 504 of an answer that did not come in time.
+func lateProblem(late *app.AnswerTimeoutError) huma.StatusError {
+	return huma.Error504GatewayTimeout(late.Error()+"; it will still arrive in the session's history",
+		&huma.ErrorDetail{Location: "message_id", Message: "the question's id", Value: late.QueryID})
+}
+
+func chatBodyOf(session string, q, a domain.Message) chatOutputBody {
+	return chatOutputBody{SessionID: session, MessageID: q.MessageID, Answer: wire.AnswerOf(a)}
 }
 
 func (g *Gateway) sessionHistory(ctx context.Context, in *sessionInput) (*historyOutput, error) {

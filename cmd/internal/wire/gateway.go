@@ -119,14 +119,17 @@ func Gateway(cfg GatewayConfig) fx.Option {
 			func(ask *app.Ask, a *app.Answers) *app.Chat {
 				return &app.Chat{Ask: ask, Answers: a, Timeout: cfg.ChatTimeout}
 			},
+			func(ask *app.Ask, a *app.Answers) *app.StreamChat {
+				return &app.StreamChat{Ask: ask, Answers: a, Timeout: cfg.ChatTimeout}
+			},
 			func(s ports.SessionStore, a *app.Answers) *app.SessionHistory {
 				return &app.SessionHistory{Sessions: s, Answers: a, Limit: historyLimit}
 			},
 			func(open *app.OpenSession, ask *app.Ask, a *auth.Authenticator, log *slog.Logger) *ws.Handler {
 				return ws.New(cfg.WS, open, ask, a.AuthenticateUpgrade, log, wsOptions(a, cfg.AddrLimit)...)
 			},
-			func(chat *app.Chat, h *app.SessionHistory, a *auth.Authenticator, log *slog.Logger) *httpapi.Gateway {
-				return &httpapi.Gateway{Chat: chat, History: h, Authenticate: a.Authenticate, Log: log}
+			func(chat *app.Chat, stream *app.StreamChat, h *app.SessionHistory, a *auth.Authenticator, log *slog.Logger) *httpapi.Gateway {
+				return &httpapi.Gateway{Chat: chat, StreamChat: stream, History: h, Authenticate: a.Authenticate, Log: log}
 			},
 		),
 		check(func(feed *kafka.AnswerFeed, deltas *kafka.DeltaFeed) httpapi.Check {
