@@ -36,6 +36,8 @@ type rigConfig struct {
 	// The answerers' KCHAT_ANSWERER_SESSION_TIMEOUT and
 	// KCHAT_ANSWERER_TRANSACTION_TIMEOUT.
 	SessionTimeout, TransactionTimeout time.Duration
+	// Env are more variables of every answerer (e.g. its generator).
+	Env []string
 }
 
 // failoverRig runs answerers as processes of their own (killable with -9)
@@ -99,18 +101,19 @@ func newFailoverRig(t *testing.T, cfg rigConfig) *failoverRig {
 // says when it answers.
 func (r *failoverRig) start(instance string) {
 	r.t.Helper()
-	r.procs[instance] = startAnswerer(r.t, r.bin,
-		"KCHAT_KAFKA_BROKERS="+strings.Join(r.cfg.Brokers, ","),
+	env := []string{
+		"KCHAT_KAFKA_BROKERS=" + strings.Join(r.cfg.Brokers, ","),
 		fmt.Sprintf("KCHAT_TOPIC_REPLICATION_FACTOR=%d", r.cfg.ReplicationFactor),
-		"KCHAT_TOPIC_PREFIX="+r.cfg.Prefix,
-		"KCHAT_REDIS_URL="+r.cfg.RedisURL,
-		"KCHAT_REDIS_PREFIX="+r.cfg.Prefix,
-		"KCHAT_ANSWERER_GROUP="+r.group,
-		"KCHAT_ANSWERER_INSTANCE="+instance,
-		"KCHAT_ANSWERER_SESSION_TIMEOUT="+r.cfg.SessionTimeout.String(),
-		"KCHAT_ANSWERER_TRANSACTION_TIMEOUT="+r.cfg.TransactionTimeout.String(),
-		"KCHAT_ANSWER_KEY="+testAnswerKey,
-	)
+		"KCHAT_TOPIC_PREFIX=" + r.cfg.Prefix,
+		"KCHAT_REDIS_URL=" + r.cfg.RedisURL,
+		"KCHAT_REDIS_PREFIX=" + r.cfg.Prefix,
+		"KCHAT_ANSWERER_GROUP=" + r.group,
+		"KCHAT_ANSWERER_INSTANCE=" + instance,
+		"KCHAT_ANSWERER_SESSION_TIMEOUT=" + r.cfg.SessionTimeout.String(),
+		"KCHAT_ANSWERER_TRANSACTION_TIMEOUT=" + r.cfg.TransactionTimeout.String(),
+		"KCHAT_ANSWER_KEY=" + testAnswerKey,
+	}
+	r.procs[instance] = startAnswerer(r.t, r.bin, append(env, r.cfg.Env...)...)
 }
 
 // serving waits until both stage groups are stable with exactly
