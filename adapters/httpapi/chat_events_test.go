@@ -124,7 +124,9 @@ func sseServer(t *testing.T, p *streamer, timeout time.Duration) string {
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			t.Errorf("Answers.Run: %v", err)
+		}
 	})
 	return srv.URL
 }
@@ -141,7 +143,6 @@ func postChat(t *testing.T, url, accept string) *http.Response {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = resp.Body.Close() })
 	return resp
 }
 
@@ -192,6 +193,7 @@ func TestChatStreamsServerSentEvents(t *testing.T) {
 	p := &streamer{feeds: &handFeeds{}, release: make(chan struct{}), answer: true}
 	url := sseServer(t, p, 10*time.Second)
 	resp := postChat(t, url, "text/event-stream")
+	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("%d %q, want 200 text/event-stream", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
@@ -253,6 +255,7 @@ func TestChatWithoutEventsIsJSON(t *testing.T) {
 	close(p.release)
 	url := sseServer(t, p, 10*time.Second)
 	resp := postChat(t, url, "")
+	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	var body map[string]any
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" || json.Unmarshal(raw, &body) != nil {
@@ -272,6 +275,7 @@ func TestChatEventsErrors(t *testing.T) {
 	close(p.release)
 	url := sseServer(t, p, 300*time.Millisecond)
 	resp := postChat(t, url, "application/json, text/event-stream")
+	defer resp.Body.Close()
 	var events []sseEvent
 	readEvents(t, resp.Body, func(ev sseEvent) { events = append(events, ev) })
 	last := events[len(events)-1]
@@ -287,8 +291,11 @@ func TestChatEventsErrors(t *testing.T) {
 		t.Fatalf("last event %+v, want an error with the 504 problem and the question's id", last)
 	}
 
-	postChat(t, url, "text/event-stream") // the second of the burst
-	resp = postChat(t, url, "text/event-stream")
+	second := postChat(t, url, "text/event-stream") // the second of the burst
+	_ = second.Body.Close()
+	third := postChat(t, url, "text/event-stream")
+	defer third.Body.Close()
+	resp = third
 	if resp.StatusCode != http.StatusTooManyRequests || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") {
 		t.Fatalf("over the limit: %d %q, want a 429 problem", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}

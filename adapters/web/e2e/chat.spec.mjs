@@ -188,6 +188,83 @@ async function run() {
       await ctx.close();
     }
 
+    step("an answer streams: its text grows with a typing state, a retry replaces it, the final answer replaces it all (issue 17)");
+    {
+      // The page's socket is answered by the test, one frame at a time: each
+      // delta is sent once the previous one is on the page.
+      const ctx = await browser.newContext();
+      const mock = watch(await ctx.newPage());
+      let socket = null;
+      let asked = null;
+      await mock.routeWebSocket(/\/ws(\?|$)/, (ws) => {
+        socket = ws;
+        ws.send(JSON.stringify({ type: "session", session_id: "mock-stream", user_id: "visitor-mock" }));
+        ws.onMessage((data) => {
+          const f = JSON.parse(String(data));
+          if (f.type === "query") asked = f;
+        });
+      });
+      await mock.goto(gatewayURL, { waitUntil: "load" });
+      await mock.waitForSelector('#status[data-state="connected"]');
+      const streamText = async () => ((await mock.locator(".answer-stream .answer-text").textContent()) || "").trim();
+      const typing = async () => mock.locator(".answer-stream.streaming .typing").isVisible();
+      const askMock = async (text, queryId) => {
+        asked = null;
+        await mock.fill("#question", text);
+        await mock.press("#question", "Enter");
+        for (let i = 0; !asked && i < 200; i++) await mock.waitForTimeout(25);
+        check(asked, "the page sent no query");
+        socket.send(JSON.stringify({ type: "ack", id: asked.id, message_id: queryId }));
+        await mock.waitForSelector(`.turn:last-child .state[data-state="sent"]`);
+      };
+      const delta = (reply_to, attempt, seq, text) => socket.send(JSON.stringify({ type: "answer_delta", reply_to, attempt, seq, text }));
+
+      await askMock("How do I start kchat?", "q-stream");
+      const renderings = [];
+      const waitText = async (want) => {
+        await mock.waitForFunction((w) => (document.querySelector(".answer-stream .answer-text")?.textContent || "").trim() === w, want);
+        renderings.push(await streamText());
+        check(await typing(), `no typing state while the answer reads ${JSON.stringify(want)}`);
+        check((await mock.locator(".turn:last-child .answer").count()) === 0, "a partial answer shows as an answer");
+      };
+      delta("q-stream", 1, 0, "Sta");
+      await waitText("Sta");
+      delta("q-stream", 2, 0, "Start kchat "); // a retry: the first attempt's text goes
+      await waitText("Start kchat");
+      delta("q-stream", 1, 1, "LEFTOVER"); // the old attempt, late: never shown
+      delta("q-stream", 2, 1, "with `make run` [1]. ");
+      await waitText("Start kchat with make run [1].");
+      delta("q-stream", 2, 2, "It embeds a broker.");
+      await waitText("Start kchat with make run [1]. It embeds a broker.");
+      const finalText = "Start kchat with `make run` [1]. It embeds a broker.";
+      socket.send(JSON.stringify({
+        type: "answer", reply_to: "q-stream", message_id: "a-stream", message: finalText,
+        citations: [{ n: 1, source: "running.md", title: "Running kchat", snippet: "make run starts everything" }],
+      }));
+      await mock.waitForSelector(".turn:last-child .answer .citations li");
+      const final = ((await mock.locator(".turn:last-child .answer .answer-text").textContent()) || "").trim();
+      renderings.push(final);
+      check(new Set(renderings.slice(0, -1)).size >= 2, `fewer than two distinct partial renderings: ${JSON.stringify(renderings)}`);
+      check(final === "Start kchat with make run [1]. It embeds a broker.", `the final answer reads ${JSON.stringify(final)}`);
+      check(final === renderings[renderings.length - 2], `the streamed text ${JSON.stringify(renderings[renderings.length - 2])} did not end equal to the final answer ${JSON.stringify(final)}`);
+      check((await mock.locator(".answer-stream").count()) === 0, "the streamed text stays beside the final answer");
+      check(!renderings.some((r) => r.includes("LEFTOVER")), `an old attempt's text was shown: ${JSON.stringify(renderings)}`);
+      check((await mock.locator(".turn:last-child .cite-ref").count()) === 1, "the final answer's marker is not a link to its source");
+
+      // The socket closes mid-stream: the half answer says it is one.
+      await askMock("And then?", "q-cut");
+      delta("q-cut", 1, 0, "Then open ");
+      await mock.waitForSelector(".turn:last-child .answer-stream .typing");
+      socket.close();
+      await mock.waitForSelector(".turn:last-child .answer-stream.interrupted .error");
+      const why = (await mock.locator(".turn:last-child .answer-stream .error").textContent()) || "";
+      check(/interrupted/.test(why) && /incomplete/.test(why), `the cut answer says ${JSON.stringify(why)}`);
+      check(!(await mock.locator(".turn:last-child .typing").count()), "the cut answer still shows a typing state");
+      check((await mock.locator(".turn:last-child .answer").count()) === 0, "the cut answer shows as an answer");
+      console.log(`streamed: ${renderings.map((r) => JSON.stringify(r)).join(" → ")}`);
+      await ctx.close();
+    }
+
     step("a question asked in a second tab shows in the first one with its answer (15)");
     {
       const second = watch(await context.newPage());

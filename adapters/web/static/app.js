@@ -100,7 +100,7 @@ function errorNode(code, message) {
 function newTurn() {
   const node = el("article", "turn");
   ui.messages.append(node);
-  return { node, text: "", ref: "", messageId: "", stateNode: null, retryNode: null, answered: false, socket: null };
+  return { node, text: "", ref: "", messageId: "", stateNode: null, retryNode: null, answered: false, socket: null, stream: null };
 }
 
 const STATE_TEXT = { sending: "sending…", sent: "sent", failed: "failed", unconfirmed: "not confirmed", elsewhere: "asked in another tab" };
@@ -239,6 +239,11 @@ function appendWithMarkers(parent, text, targets) {
 
 function renderAnswer(turn, messageId, text, citations) {
   answerSeq += 1;
+  // The final answer replaces whatever its deltas showed.
+  if (turn.stream) {
+    turn.stream.box.remove();
+    turn.stream = null;
+  }
   const box = el("div", "answer");
   if (messageId) box.dataset.messageId = messageId;
 
@@ -277,6 +282,61 @@ function renderAnswer(turn, messageId, text, citations) {
   turn.answered = true;
   if (messageId) shown.add(messageId);
   scrollToEnd();
+}
+
+// ---- answers as they are written (answer_delta) ---------------------------------
+
+// A turn's stream is the text of one attempt of its answer, shown as it grows
+// with a typing state, until the final answer replaces it. Deltas are taken only
+// in order (seq 0 of a greater attempt starts the text again, then seq n+1):
+// the gateway sends nothing else, and the page does not trust that it did.
+function onAnswerDelta(frame) {
+  const turn = byQueryId.get(frame.reply_to);
+  if (!turn || turn.answered) return;
+  const attempt = Number(frame.attempt);
+  const seq = Number(frame.seq);
+  const text = typeof frame.text === "string" ? frame.text : "";
+  if (!Number.isFinite(attempt) || !Number.isInteger(seq)) return;
+  let stream = turn.stream;
+  if (seq === 0 && (!stream || attempt > stream.attempt)) {
+    if (!stream) {
+      stream = { box: el("div", "answer-stream streaming"), body: el("div", "answer-text"), attempt, next: 0, text: "", socket: ws };
+      stream.box.setAttribute("aria-busy", "true");
+      const typing = el("p", "typing", "typing…");
+      typing.setAttribute("aria-live", "polite");
+      stream.box.append(stream.body, typing);
+      turn.node.append(stream.box);
+      turn.stream = stream;
+    }
+    stream.attempt = attempt;
+    stream.next = 0;
+    stream.text = ""; // a new attempt: the old one's text goes
+  }
+  if (!stream || attempt !== stream.attempt || seq !== stream.next || stream.interrupted) return;
+  stream.next += 1;
+  stream.text += text;
+  stream.socket = ws;
+  const body = el("div", "answer-text");
+  kchatMarkdown.render(body, stream.text, (parent, run) => parent.append(run));
+  stream.body.replaceWith(body);
+  stream.body = body;
+  scrollToEnd();
+}
+
+// A socket that closes mid-stream leaves a half answer: say so on it. The final
+// answer replaces it once the page has resumed (the history holds it).
+function interruptStreams(socket) {
+  for (const turn of byQueryId.values()) {
+    const stream = turn.stream;
+    if (!stream || turn.answered || stream.socket !== socket || stream.interrupted) continue;
+    stream.interrupted = true;
+    stream.box.classList.replace("streaming", "interrupted");
+    stream.box.removeAttribute("aria-busy");
+    stream.box.querySelector(".typing")?.remove();
+    stream.box.append(
+      errorNode("interrupted", "The connection closed while this answer was being written: the text above is incomplete. The full answer will show here once the page reconnects."),
+    );
+  }
 }
 
 function rememberAnswer(messageId) {
@@ -464,6 +524,9 @@ function onFrame(frame) {
     case "ack":
       onAck(frame);
       break;
+    case "answer_delta":
+      onAnswerDelta(frame);
+      break;
     case "answer":
       onAnswer(frame);
       break;
@@ -545,6 +608,7 @@ function connect() {
     stopPing();
     if (event.code === 1009) markTooLarge(socket);
     markUnconfirmed(socket);
+    interruptStreams(socket);
     if (opened) scheduleReconnect();
     else afterRefusal(socket.url);
   });
@@ -599,6 +663,7 @@ function reconnectNow() {
   stopPing();
   if (old) {
     markUnconfirmed(old);
+    interruptStreams(old);
     old.close(1000, "reconnect");
   }
   attempt = 0;
