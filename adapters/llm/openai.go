@@ -53,10 +53,11 @@ func (g *OpenAI) Generate(ctx context.Context, prompt domain.Prompt, onChunk fun
 	defer cancel()
 
 	msgs := renderMessages(prompt)
-	// max_tokens, not max_completion_tokens: the one every
-	// OpenAI-compatible server (vLLM, Ollama, llama.cpp) reads. An answer
-	// cut by the budget ends where it was cut, as the model streamed it.
-	req := openai.ChatCompletionRequest{Model: g.model, Stream: true, MaxTokens: g.maxTokens, Messages: make([]openai.ChatCompletionMessage, 0, len(msgs))}
+	// An answer cut by the budget ends where it was cut, as streamed.
+	req := openai.ChatCompletionRequest{
+		Model: g.model, Stream: true, Messages: make([]openai.ChatCompletionMessage, 0, len(msgs)),
+		MaxTokens: g.maxTokens, //nolint:staticcheck // max_tokens, not max_completion_tokens: the one every OpenAI-compatible server (vLLM, Ollama, llama.cpp) reads
+	}
 	for _, m := range msgs {
 		role := openai.ChatMessageRoleUser
 		switch m.Role {
