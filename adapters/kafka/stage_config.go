@@ -19,7 +19,8 @@ type StageConfig struct {
 	// transactional id fences the process it replaces.
 	Instance string `env:"KCHAT_ANSWERER_INSTANCE"`
 	// RetryBackoff is the wait before a failed batch (a dependency such as
-	// Redis down) is tried again; it doubles up to maxRetryBackoff.
+	// Redis down) is tried again; it doubles up to maxRetryBackoff (500 ms) or
+	// itself when it is longer.
 	RetryBackoff time.Duration `env:"KCHAT_ANSWERER_RETRY_BACKOFF" envDefault:"500ms"`
 	// SessionTimeout is how long a stage's group waits for a replica that
 	// stopped heartbeating (killed, hung) before giving its partitions to
