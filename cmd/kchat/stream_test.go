@@ -1,0 +1,293 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/kchat/kchat/adapters/auth"
+	"github.com/kchat/kchat/adapters/llm"
+	"github.com/kchat/kchat/internal/kafkatest"
+	"github.com/kchat/kchat/internal/testenv"
+)
+
+// Issue 17's acceptance at the WebSocket: with a model writing 50 tokens
+// 20 ms apart, the first answer_delta of each of 20 questions asked at once
+// reaches its socket before the model wrote its 10th token, and the deltas
+// of the final attempt add up to the final answer.
+func TestStreamedAnswersReachTheSocket(t *testing.T) {
+	testStreamedAnswersReachTheSocket(t, kafkatest.Fake(t), testenv.Prefix("kfake"), "")
+}
+
+func TestIntegrationStreamedAnswersReachTheSocket(t *testing.T) {
+	prefix := testenv.Prefix("it-wsstream")
+	testStreamedAnswersReachTheSocket(t, kafkatest.Real(t, prefix), prefix, testenv.RedisURL(t))
+}
+
+func testStreamedAnswersReachTheSocket(t *testing.T, brokers []string, prefix, redisURL string) {
+	const questions, tokens, delay = 20, 50, 20 * time.Millisecond
+	model := newTokenModel(t, tokens, delay)
+	cfg := allInOneConfig(t, brokers, prefix, auth.ModeNone)
+	cfg.Answerer.LLM.Generator, cfg.Answerer.LLM.BaseURL, cfg.Answerer.LLM.Model = llm.GeneratorOpenAI, model.url, "test-model"
+	cfg.Answerer.Stage.Concurrency = questions
+	if redisURL != "" {
+		cfg.Redis.URL, cfg.Redis.KeyPrefix = redisURL, prefix
+	}
+	app := startAllInOne(t, cfg)
+	waitReady(t, app.base["gateway"]+"/readyz")
+
+	socks := make([]*websocket.Conn, questions)
+	for i := range socks {
+		conn, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(app.base["gateway"], "http")+"/ws", nil)
+		if resp != nil {
+			_ = resp.Body.Close()
+		}
+		if err != nil {
+			t.Fatalf("socket %d: %v", i, err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		socks[i] = conn
+	}
+	got := make([]streamed, questions)
+	var wg sync.WaitGroup
+	for i, conn := range socks {
+		wg.Go(func() { got[i] = askAndFollow(t, conn, fmt.Sprintf("How do I start kchat? zqref%d", i)) })
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	var leads, margins []time.Duration
+	for i, s := range got {
+		ref := fmt.Sprint(i)
+		first, ok1 := model.tokenAt(ref, 0)
+		tenth, ok10 := model.tokenAt(ref, 9)
+		if !ok1 || !ok10 {
+			t.Errorf("question %d: the model never wrote its 10th token", i)
+			continue
+		}
+		if len(s.deltas) == 0 {
+			t.Errorf("question %d: no answer_delta before the answer %q", i, s.answer)
+			continue
+		}
+		if at := s.deltas[0].at; !at.Before(tenth) {
+			t.Errorf("question %d: the first answer_delta came %s after the model's first token, the 10th %s after it", i, at.Sub(first), tenth.Sub(first))
+		}
+		leads, margins = append(leads, s.deltas[0].at.Sub(first)), append(margins, tenth.Sub(s.deltas[0].at))
+		if text := s.finalAttemptText(t, i); text != s.answer {
+			t.Errorf("question %d: the final attempt's deltas add up to %q, the answer is %q", i, text, s.answer)
+		}
+		if want := strings.Join(modelTokens(ref, tokens), ""); s.answer != want {
+			t.Errorf("question %d: the answer is %q, the model wrote %q", i, s.answer, want)
+		}
+	}
+	if len(leads) == 0 {
+		return
+	}
+	slices.Sort(leads)
+	slices.Sort(margins)
+	t.Logf("first answer_delta at the socket after the model's first token: p50 %s, max %s; before the 10th token (%s after the first): by %s at least, p50 %s",
+		leads[len(leads)/2], leads[len(leads)-1], 9*delay, margins[0], margins[len(margins)/2])
+}
+
+// deltaFrame is an answer_delta frame and when the socket read it.
+type deltaFrame struct {
+	attempt int64
+	seq     int
+	text    string
+	at      time.Time
+}
+
+// streamed is what one socket got for its question: its deltas in the
+// order they came, and the final answer's text.
+type streamed struct {
+	deltas []deltaFrame
+	answer string
+}
+
+// finalAttemptText checks that the deltas come in order (seq 0, 1, 2… of
+// one attempt, a greater attempt starting at seq 0) and returns the text of
+// the last attempt.
+func (s streamed) finalAttemptText(t *testing.T, i int) string {
+	t.Helper()
+	var attempt int64 = -1
+	next, text := 0, ""
+	for _, d := range s.deltas {
+		if d.attempt != attempt {
+			if d.attempt < attempt || d.seq != 0 {
+				t.Errorf("question %d: attempt %d seq %d after attempt %d: not a new attempt's start", i, d.attempt, d.seq, attempt)
+			}
+			attempt, next, text = d.attempt, 0, ""
+		}
+		if d.seq != next {
+			t.Errorf("question %d: attempt %d seq %d, want %d", i, d.attempt, d.seq, next)
+		}
+		next, text = d.seq+1, text+d.text
+	}
+	return text
+}
+
+// askAndFollow asks question on conn and reads until its answer, noting
+// when each of its answer_delta frames came.
+func askAndFollow(t *testing.T, conn *websocket.Conn, question string) streamed {
+	var s streamed
+	_ = conn.SetReadDeadline(time.Now().Add(60 * time.Second))
+	if err := conn.WriteJSON(map[string]string{"type": "query", "id": "q", "message": question}); err != nil {
+		t.Errorf("%s: %v", question, err)
+		return s
+	}
+	var asked string
+	for {
+		_, raw, err := conn.ReadMessage()
+		at := time.Now()
+		if err != nil {
+			t.Errorf("%s: waiting for its answer: %v", question, err)
+			return s
+		}
+		var f struct {
+			Type      string `json:"type"`
+			MessageID string `json:"message_id"`
+			ReplyTo   string `json:"reply_to"`
+			Attempt   int64  `json:"attempt"`
+			Seq       int    `json:"seq"`
+			Text      string `json:"text"`
+			Message   string `json:"message"`
+			Error     string `json:"error"`
+		}
+		if err := json.Unmarshal(raw, &f); err != nil {
+			t.Errorf("%s: frame %q: %v", question, raw, err)
+			return s
+		}
+		switch f.Type {
+		case "ack":
+			asked = f.MessageID
+		case "error":
+			t.Errorf("%s: %s", question, raw)
+			return s
+		case "answer_delta":
+			if asked == "" || f.ReplyTo != asked {
+				t.Errorf("%s (asked as %q): a delta of %q", question, asked, f.ReplyTo)
+				continue
+			}
+			s.deltas = append(s.deltas, deltaFrame{f.Attempt, f.Seq, f.Text, at})
+		case "answer":
+			if f.ReplyTo != asked {
+				t.Errorf("%s (asked as %q): the answer to %q", question, asked, f.ReplyTo)
+				continue
+			}
+			if f.Error != "" {
+				t.Errorf("%s: the answer failed: %s", question, raw)
+			}
+			s.answer = f.Message
+			return s
+		}
+	}
+}
+
+// waitReady waits until url answers 200.
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready after 30 s: %v", url, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// tokenModel is a fake OpenAI-compatible model that streams answers of n
+// tokens, one every delay, and notes when it wrote each token of the
+// answer to a question ("zqref<x>" in it). It mirrors slowModel of
+// cmd/answerer's stream test, which a package main cannot share.
+type tokenModel struct {
+	n     int
+	delay time.Duration
+	url   string
+
+	mu      sync.Mutex
+	emitted map[string][]time.Time // by ref, of the latest request
+}
+
+func newTokenModel(t *testing.T, n int, delay time.Duration) *tokenModel {
+	t.Helper()
+	m := &tokenModel{n: n, delay: delay, emitted: map[string][]time.Time{}}
+	srv := httptest.NewServer(m)
+	t.Cleanup(srv.Close)
+	m.url = srv.URL
+	return m
+}
+
+var modelRef = regexp.MustCompile(`zqref(\d+)`)
+
+// modelTokens is the answer tokenModel streams for ref, token by token:
+// a sentence every 10 tokens and a citation at the end.
+func modelTokens(ref string, n int) []string {
+	tokens := make([]string, n)
+	for i := range tokens {
+		tokens[i] = fmt.Sprintf(" %s-%d", ref, i)
+		if i%10 == 9 {
+			tokens[i] += "."
+		}
+	}
+	tokens[0] = strings.TrimSpace(tokens[0])
+	tokens[n-1] += " [1]."
+	return tokens
+}
+
+func (m *tokenModel) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	raw, _ := io.ReadAll(r.Body)
+	ref := "none"
+	if all := modelRef.FindAllSubmatch(raw, -1); all != nil {
+		ref = string(all[len(all)-1][1]) // the question, after any history
+	}
+	m.mu.Lock()
+	m.emitted[ref] = nil
+	m.mu.Unlock()
+	w.Header().Set("Content-Type", "text/event-stream")
+	for _, tok := range modelTokens(ref, m.n) {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(m.delay):
+		}
+		chunk, _ := json.Marshal(map[string]any{
+			"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "m",
+			"choices": []any{map[string]any{"index": 0, "delta": map[string]any{"content": tok}}},
+		})
+		fmt.Fprintf(w, "data: %s\n\n", chunk)
+		w.(http.Flusher).Flush()
+		m.mu.Lock()
+		m.emitted[ref] = append(m.emitted[ref], time.Now())
+		m.mu.Unlock()
+	}
+	fmt.Fprint(w, "data: [DONE]\n\n")
+}
+
+// tokenAt is when the model wrote the i-th token (from 0) of ref's answer.
+func (m *tokenModel) tokenAt(ref string, i int) (time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if i >= len(m.emitted[ref]) {
+		return time.Time{}, false
+	}
+	return m.emitted[ref][i], true
+}
