@@ -20,6 +20,9 @@ go build -o "$bin" ./cmd/kchat
 # The server runs from a script of its own, so that the browser test can restart
 # it (KCHAT_E2E_RESTART): sessions are in memory, and a restart loses them. The
 # cookie key is fixed, so the visitor keeps its identity across the restart.
+# The extractive generator's clauses come KCHAT_EXTRACTIVE_PACE apart (80ms
+# unless set), so that the browser sees a real answer grow (issue 17).
+pace=${KCHAT_EXTRACTIVE_PACE:-80ms}
 cookie_key=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 kchat_free_ports
 gateway=$KCHAT_TEST_GATEWAY
@@ -34,7 +37,7 @@ fi
 KCHAT_GATEWAY_ADDR=$KCHAT_GATEWAY_ADDR KCHAT_PRODUCER_ADDR=$KCHAT_PRODUCER_ADDR KCHAT_CONSUMER_ADDR=$KCHAT_CONSUMER_ADDR \\
 	KCHAT_ANSWERER_ADDR=$KCHAT_ANSWERER_ADDR KCHAT_ADMIN_ADDR=127.0.0.1:0 KCHAT_LOG_LEVEL=warn \\
 	KCHAT_PRODUCER_URL=$KCHAT_PRODUCER_URL KCHAT_CONSUMER_URL=$KCHAT_CONSUMER_URL \\
-	KCHAT_COOKIE_KEY=$cookie_key nohup "$bin" >>"$work/kchat.log" 2>&1 </dev/null &
+	KCHAT_EXTRACTIVE_PACE=$pace KCHAT_COOKIE_KEY=$cookie_key nohup "$bin" >>"$work/kchat.log" 2>&1 </dev/null &
 echo \$! >"$work/pid"
 for _ in \$(seq 1 100); do
 	curl -fsS http://$gateway/readyz >/dev/null 2>&1 && exit 0

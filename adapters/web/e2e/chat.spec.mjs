@@ -9,7 +9,9 @@
 // is ready; without it the restart step is skipped),
 // KCHAT_CHROMIUM (default /usr/bin/chromium, e.g. Debian's chromium package),
 // KCHAT_E2E_TIMEOUT_MS (default 60000, per wait). Exits 0 on success, 1 on failure,
-// 2 on a usage error. It never downloads a browser.
+// 2 on a usage error. It never downloads a browser. The server's answers must
+// stream slowly enough to be seen growing (KCHAT_EXTRACTIVE_PACE=80ms, as
+// scripts/e2e.sh runs it): the "ask" step checks the real answer grows.
 import { execSync } from "node:child_process";
 import { chromium } from "playwright-core";
 
@@ -78,6 +80,18 @@ async function run() {
   };
   const context = await browser.newContext();
   const page = watch(await context.newPage());
+  // Every frame the page's sockets receive, parsed: what the server really
+  // sent, to check the page against.
+  const received = [];
+  page.on("websocket", (ws) =>
+    ws.on("framereceived", ({ payload }) => {
+      try {
+        received.push(JSON.parse(String(payload)));
+      } catch {
+        // not JSON: not a chat frame
+      }
+    }),
+  );
 
   try {
     step("open the page: the visitor gets an identity cookie scripts cannot read");
@@ -89,7 +103,18 @@ async function run() {
     check(visitor && visitor.httpOnly && visitor.sameSite === "Lax", `visitor cookie ${JSON.stringify(visitor)}: want HttpOnly, SameSite=Lax`);
     check(!(await page.evaluate(() => document.cookie)).includes("kchat_visitor"), "the page's script can read the visitor cookie");
 
-    step(`ask "${question}"`);
+    step(`ask "${question}": the real answer grows on the page, then the final answer with its citations replaces it (issue 17)`);
+    // Every text the streamed answer shows, as the page renders it (the
+    // server paces the extractive generator's clauses: scripts/e2e.sh).
+    await page.evaluate(() => {
+      window.__renderings = [];
+      new MutationObserver(() => {
+        const shown = (document.querySelector(".answer-stream .answer-text")?.textContent || "").trim();
+        const r = window.__renderings;
+        if (shown && r[r.length - 1] !== shown) r.push(shown);
+      }).observe(document.body, { childList: true, subtree: true, characterData: true });
+    });
+    const framesBefore = received.length;
     await page.fill("#question", question);
     await page.press("#question", "Enter");
     await page.waitForSelector('.question .state[data-state="sent"]');
@@ -100,7 +125,26 @@ async function run() {
     check(citations >= 1, "the answer lists no citation");
     const errors = await page.locator(".error").allTextContents();
     check(errors.length === 0, `the page shows errors: ${errors.join(" | ")}`);
-    console.log(`answer (${citations} citation(s)): ${answer.slice(0, 120)}`);
+    const partials = await page.evaluate(() => window.__renderings);
+    check(new Set(partials).size >= 2, `fewer than two distinct partial renderings before the final answer: ${JSON.stringify(partials)}`);
+    // Marker numbers aside (the final answer numbers its sources 1, 2… as
+    // listed; the streamed text shows the answer's own), the page ends
+    // showing the text it streamed.
+    const unnumbered = (t) => t.replace(/\[\d+(?:\s*,\s*\d+)*\]/g, "[n]");
+    check(unnumbered(answer) === unnumbered(partials[partials.length - 1]),
+      `the streamed text ${JSON.stringify(partials[partials.length - 1])} did not end equal to the final answer ${JSON.stringify(answer)}`);
+    // And what the server sent: the final attempt's deltas make the final
+    // answer's text exactly, citation markers included.
+    const frames = received.slice(framesBefore);
+    const final = frames.find((f) => f.type === "answer");
+    check(final && !final.error && Array.isArray(final.citations) && final.citations.length >= 1,
+      `the final answer frame ${JSON.stringify(final)} has no citation, or an error`);
+    const deltas = frames.filter((f) => f.type === "answer_delta" && f.reply_to === final.reply_to);
+    const last = Math.max(...deltas.map((d) => d.attempt));
+    const streamed = deltas.filter((d) => d.attempt === last).sort((a, b) => a.seq - b.seq).map((d) => d.text).join("");
+    check(streamed === final.message, `the final attempt's deltas add up to ${JSON.stringify(streamed)}, the final answer is ${JSON.stringify(final.message)}`);
+    check(/\[\d+\]/.test(final.message), `the final answer ${JSON.stringify(final.message)} has no citation marker`);
+    console.log(`answer (${citations} citation(s), ${deltas.length} deltas, ${partials.length} partial renderings): ${answer.slice(0, 120)}`);
 
     step("reload: the conversation comes back from history");
     await page.reload({ waitUntil: "load" });
