@@ -33,7 +33,7 @@ type config struct {
 	// docs (full runs) or bin/bench (short runs).
 	Out string `env:"KCHAT_BENCH_OUT"`
 	// Only limits the run to these scenarios (produce, fetch, chat,
-	// memory, huma, compression).
+	// memory, huma, compression, stream).
 	Only []string `env:"KCHAT_BENCH_ONLY" envSeparator:","`
 	// Profiles, when set, is a folder for CPU profiles of the services
 	// (pprof) taken during kchat's main runs.
@@ -69,7 +69,7 @@ var (
 
 // scenarios in the order they run: the in-process one first, on a small
 // heap the others have not grown yet.
-var scenarios = []string{"huma", "produce", "fetch", "chat", "memory", "compression"}
+var scenarios = []string{"huma", "produce", "fetch", "chat", "memory", "compression", "stream"}
 
 func main() {
 	if len(os.Args) == 3 && os.Args[1] == "wsecho" {
@@ -164,6 +164,8 @@ func (b *bench) runScenario(ctx context.Context, name string, res *Results) erro
 		res.Huma, err = b.runHuma(ctx)
 	case "compression":
 		res.Compression, err = b.runCompression(ctx)
+	case "stream":
+		res.Stream, err = b.runStream(ctx)
 	}
 	return err
 }

@@ -32,6 +32,7 @@ type Results struct {
 	Huma     *HumaResult    `json:"huma,omitempty"`
 
 	Compression *CompressionResult `json:"compression,omitempty"`
+	Stream      *StreamResult      `json:"stream,omitempty"`
 }
 
 // Machine describes where the figures come from.
@@ -129,7 +130,8 @@ func rows(r *Results) []Row {
 			Unit: "ns/op", Ratio: rt, Goal: "≤ 1.35×", Met: met(rt <= 1.35),
 			Note: fmt.Sprintf("allocs/op %d vs %d", h.Kchat.AllocsPerOp, h.Baseline.AllocsPerOp)})
 	}
-	return append(out, compressionRows(r.Compression)...)
+	out = append(out, compressionRows(r.Compression)...)
+	return append(out, streamRows(r.Stream)...)
 }
 
 func checksNote(cs map[string]FetchCheck) string {
@@ -158,6 +160,7 @@ func (b *bench) settings() []string {
 		"CPU per operation: user+system time of the load generator plus the kchat services under test (the broker, shared by both sides, is not counted)",
 		"every run uses its own topics (3 partitions, replication 1) and consumer groups, deleted at the end",
 		fmt.Sprintf("compression: chat questions in kchat's v1 envelope through adapters/kafka.NewClient with each KCHAT_KAFKA_COMPRESSION codec (franz-go's default levels), ProduceSync per message, %s warm-up, %s measured per codec, a topic per codec; bytes from DescribeLogDirs over the topic's records, warm-up included", p.warmup, p.duration),
+		fmt.Sprintf("stream: %d WebSocket sessions (JWTs as in chat), each asking one question per second, %s warm-up, %s measured; KCHAT_GENERATOR=openai against a fake OpenAI-compatible streaming model in kbench (%d tokens, %s apart), KCHAT_ANSWERER_CONCURRENCY=%d; Redis sessions", streamSessions, p.chatWarmup, p.chatDuration, streamTokens, streamTokenDelay, streamConcurrency),
 	}
 }
 
