@@ -1,6 +1,19 @@
 package app
 
-import "github.com/kchat/kchat/domain"
+import (
+	"strings"
+	"time"
+
+	"github.com/kchat/kchat/domain"
+)
+
+// tailWait bounds how long a receiver holds a final answer back for the
+// last deltas of the stream it shows: the answerer writes them before it
+// commits the answer, but they travel on another topic, read by another
+// reader, and may reach this process just after the answer. Held so, the
+// deltas a client saw add up to the answer, and a stream cut short still
+// ends at once with the answer, which replaces it.
+const tailWait = 100 * time.Millisecond
 
 // deltaOrder lets through, for one receiver (a socket, a waiting request),
 // only the deltas it can show as they are: per reply, seq 0 of an attempt
@@ -17,8 +30,9 @@ type deltaOrder struct {
 
 type replyStream struct {
 	attempt int64
-	next    int  // the seq expected next
-	stopped bool // nothing more of this attempt
+	next    int    // the seq expected next
+	stopped bool   // nothing more of this attempt
+	text    string // what the passed deltas of the attempt add up to
 }
 
 // admit reports whether d is the next delta of its reply to pass on.
@@ -26,7 +40,7 @@ func (o *deltaOrder) admit(d domain.Delta) bool {
 	s, ok := o.streams[d.ReplyTo]
 	switch {
 	case d.Seq == 0 && (!ok || d.Attempt > s.attempt):
-		o.set(d.ReplyTo, replyStream{attempt: d.Attempt, next: 1})
+		o.set(d.ReplyTo, replyStream{attempt: d.Attempt, next: 1, text: d.Text})
 		return true
 	case ok && d.Attempt < s.attempt:
 		return false // an older attempt's: its text was replaced
@@ -34,6 +48,7 @@ func (o *deltaOrder) admit(d domain.Delta) bool {
 		return false // seen already: a duplicate, not a gap
 	case ok && d.Attempt == s.attempt && !s.stopped && d.Seq == s.next:
 		s.next++
+		s.text += d.Text
 		o.streams[d.ReplyTo] = s
 		return true
 	}
@@ -49,6 +64,14 @@ func (o *deltaOrder) stop(d domain.Delta) {
 		return
 	}
 	o.set(d.ReplyTo, replyStream{attempt: d.Attempt, next: d.Seq + 1, stopped: true})
+}
+
+// awaits reports whether the stream shown for the question replyTo has
+// more to come before it adds up to the answer text final: it runs, and
+// its text is a proper beginning of final.
+func (o *deltaOrder) awaits(replyTo, final string) bool {
+	s, ok := o.streams[replyTo]
+	return ok && !s.stopped && len(s.text) < len(final) && strings.HasPrefix(final, s.text)
 }
 
 // end forgets the stream of the question replyTo: its final answer came.

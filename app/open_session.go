@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/kchat/kchat/domain"
 	"github.com/kchat/kchat/ports"
@@ -120,10 +121,18 @@ type replay struct {
 	question  func(domain.Message)
 	delta     func(domain.Delta)
 	mu        sync.Mutex
-	order     deltaOrder       // of the deltas passed on
-	replaying bool             // the history is being read: hold live answers
-	held      []domain.Message // live answers that came during the replay
-	seen      map[string]bool  // answers sent (or in the history); nil until the first
+	order     deltaOrder             // of the deltas passed on
+	replaying bool                   // the history is being read: hold live answers
+	held      []domain.Message       // live answers that came during the replay
+	seen      map[string]bool        // answers sent (or in the history); nil until the first
+	tails     map[string]*heldAnswer // answers waiting for their stream's last deltas, by question
+}
+
+// heldAnswer is a final answer held back, at most tailWait, for the last
+// deltas of the stream the connection shows.
+type heldAnswer struct {
+	m     domain.Message
+	timer *time.Timer
 }
 
 func (r *replay) offer(m domain.Message) {
@@ -152,13 +161,18 @@ func (r *replay) offerDelta(d domain.Delta) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	tail := r.tails[d.ReplyTo]
 	switch {
-	case r.seen[d.AnswerID()]:
+	case tail == nil && r.seen[d.AnswerID()]:
 		return // the final answer was sent, or is in the history
 	case r.replaying:
 		r.order.stop(d)
 	case r.order.admit(d):
 		r.delta(d)
+		if tail != nil && !r.order.awaits(d.ReplyTo, tail.m.Text) {
+			tail.timer.Stop()
+			r.finishLocked(tail.m)
+		}
 	}
 }
 
@@ -169,8 +183,36 @@ func (r *replay) deliverLocked(m domain.Message) {
 		r.question(m)
 		return
 	}
-	r.order.end(m.ReplyTo) // the answer replaces its deltas
+	if r.order.awaits(m.ReplyTo, m.Text) {
+		r.holdLocked(m)
+		return
+	}
+	r.finishLocked(m)
+}
+
+// finishLocked sends the answer m, which replaces its deltas. r.mu must be
+// held.
+func (r *replay) finishLocked(m domain.Message) {
+	delete(r.tails, m.ReplyTo)
+	r.order.end(m.ReplyTo)
 	r.answer(m)
+}
+
+// holdLocked holds the answer m back until the deltas shown add up to it,
+// or tailWait passed. r.mu must be held.
+func (r *replay) holdLocked(m domain.Message) {
+	if r.tails == nil {
+		r.tails = map[string]*heldAnswer{}
+	}
+	h := &heldAnswer{m: m}
+	h.timer = time.AfterFunc(tailWait, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.tails[m.ReplyTo] == h {
+			r.finishLocked(m)
+		}
+	})
+	r.tails[m.ReplyTo] = h
 }
 
 // handOver passes the history on, then the live answers held meanwhile

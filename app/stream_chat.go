@@ -35,6 +35,8 @@ type ChatStream struct {
 	timeout time.Duration
 	timer   *time.Timer
 	order   deltaOrder
+	final   *domain.Message // the answer, held for its stream's last deltas
+	tail    <-chan time.Time
 }
 
 // ChatEvent is one step of a ChatStream: a delta of the answer, or (Final)
@@ -53,6 +55,9 @@ type ChatEvent struct {
 // use case's Timeout of the question, or ctx ended.
 func (s *ChatStream) Next(ctx context.Context) (ChatEvent, error) {
 	for {
+		if s.final != nil && !s.order.awaits(s.final.ReplyTo, s.final.Text) {
+			return s.end(), nil
+		}
 		// Deltas already here first: they were written before the answer.
 		select {
 		case d := <-s.waiter.deltas:
@@ -64,18 +69,36 @@ func (s *ChatStream) Next(ctx context.Context) (ChatEvent, error) {
 		}
 		select {
 		case a := <-s.waiter.answer:
-			s.order.end(a.ReplyTo)
-			return ChatEvent{Answer: a, Final: true}, nil
+			if s.order.awaits(a.ReplyTo, a.Text) {
+				// Its last deltas are on their way: wait for them, a while.
+				s.final, s.tail = &a, time.After(tailWait)
+				continue
+			}
+			s.final = &a
+			return s.end(), nil
+		case <-s.tail: // nil until an answer is held
+			return s.end(), nil
 		case d := <-s.waiter.deltas: // nil without deltas: never ready
 			if s.order.admit(d) {
 				return ChatEvent{Delta: d}, nil
 			}
 		case <-s.timer.C:
+			if s.final != nil {
+				return s.end(), nil
+			}
 			return ChatEvent{}, &AnswerTimeoutError{QueryID: s.Query.MessageID, Timeout: s.timeout}
 		case <-ctx.Done():
 			return ChatEvent{}, &AnswerTimeoutError{QueryID: s.Query.MessageID}
 		}
 	}
+}
+
+// end returns the held final answer, which ends the stream.
+func (s *ChatStream) end() ChatEvent {
+	a := *s.final
+	s.order.end(a.ReplyTo)
+	s.final, s.tail = nil, nil
+	return ChatEvent{Answer: a, Final: true}
 }
 
 // Close stops waiting for the answer.

@@ -4,13 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,83 +18,18 @@ import (
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/adapters/wire"
 	"github.com/kchat/kchat/domain"
+	"github.com/kchat/kchat/internal/fakemodel"
 	"github.com/kchat/kchat/internal/kafkatest"
 	"github.com/kchat/kchat/internal/testenv"
 )
 
-// slowModel is a fake OpenAI-compatible model that streams tokens answers
-// of n tokens, one every delay, and notes when it wrote each token of the
-// answer to a question ("ref <x>" in its text). It stops when its client
-// goes away (an answerer killed mid-stream).
-type slowModel struct {
-	n     int
-	delay time.Duration
-
-	mu      sync.Mutex
-	emitted map[string][]time.Time // by ref, of the latest request
-}
-
-func newSlowModel(t *testing.T, n int, delay time.Duration) (*slowModel, string) {
+// newSlowModel is the fake model (internal/fakemodel) streaming answers of
+// n tokens, one every delay, to questions tagged "zqref<n>".
+func newSlowModel(t *testing.T, n int, delay time.Duration) (*fakemodel.Server, string) {
 	t.Helper()
-	m := &slowModel{n: n, delay: delay, emitted: map[string][]time.Time{}}
-	srv := httptest.NewServer(m)
-	t.Cleanup(srv.Close)
-	return m, srv.URL
-}
-
-var refPattern = regexp.MustCompile(`zqref(\d+)`)
-
-// slowAnswer is the answer slowModel streams for ref, token by token.
-func slowTokens(ref string, n int) []string {
-	tokens := make([]string, n)
-	for i := range tokens {
-		tokens[i] = fmt.Sprintf(" %s-%d", ref, i)
-		if i%10 == 9 {
-			tokens[i] += "." // sentences, so both flushes happen
-		}
-	}
-	tokens[0] = strings.TrimSpace(tokens[0])
-	tokens[n-1] += " [1]."
-	return tokens
-}
-
-func (m *slowModel) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	raw, _ := io.ReadAll(r.Body)
-	ref := "none"
-	if all := refPattern.FindAllSubmatch(raw, -1); all != nil {
-		ref = string(all[len(all)-1][1]) // the question, after any history
-	}
-	m.mu.Lock()
-	m.emitted[ref] = nil
-	m.mu.Unlock()
-	w.Header().Set("Content-Type", "text/event-stream")
-	for _, tok := range slowTokens(ref, m.n) {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-time.After(m.delay):
-		}
-		chunk, _ := json.Marshal(map[string]any{
-			"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "m",
-			"choices": []any{map[string]any{"index": 0, "delta": map[string]any{"content": tok}}},
-		})
-		fmt.Fprintf(w, "data: %s\n\n", chunk)
-		w.(http.Flusher).Flush()
-		m.mu.Lock()
-		m.emitted[ref] = append(m.emitted[ref], time.Now())
-		m.mu.Unlock()
-	}
-	fmt.Fprint(w, "data: [DONE]\n\n")
-}
-
-// tokenAt is when the model wrote the i-th token (from 0) of ref's answer.
-func (m *slowModel) tokenAt(ref string, i int) (time.Time, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if i >= len(m.emitted[ref]) {
-		return time.Time{}, false
-	}
-	return m.emitted[ref][i], true
+	m := fakemodel.Start(n, delay, "zqref")
+	t.Cleanup(m.Close)
+	return m, m.URL()
 }
 
 // arrivedDelta is a delta as a gateway would read it, and when.
@@ -252,18 +184,18 @@ func testStreamingAnswers(t *testing.T, brokers []string, prefix string) {
 		ref := fmt.Sprint(i)
 		ds := deltas.of(q.MessageID)
 		checkDeltas(t, key, ds, a)
-		tenth, ok := model.tokenAt(ref, 9)
+		tenth, ok := model.TokenAt(ref, 9)
 		if !ok || len(ds) == 0 {
 			t.Fatalf("question %d: the model wrote no 10th token, or no delta came", i)
 		}
-		first, _ := model.tokenAt(ref, 0)
+		first, _ := model.TokenAt(ref, 0)
 		if !ds[0].at.Before(tenth) {
 			t.Errorf("question %d: first delta %s after the first token, the 10th came after %s", i, ds[0].at.Sub(first), tenth.Sub(first))
 		}
 		leads = append(leads, ds[0].at.Sub(first))
 		// At most one delta per 50 ms of the model's writing (as long as
 		// it really took) and one per sentence, plus the first and the last.
-		last, _ := model.tokenAt(ref, tokens-1)
+		last, _ := model.TokenAt(ref, tokens-1)
 		if n := len(ds); n > int(last.Sub(first)/(50*time.Millisecond))+tokens/10+2 {
 			t.Errorf("question %d: %d deltas for %d tokens over %s: more than one per 50 ms and per sentence", i, n, tokens, last.Sub(first))
 		}

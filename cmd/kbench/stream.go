@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/kchat/kchat/internal/fakemodel"
 )
 
 // The stream scenario's load and model (issue 17): 100 sessions each
@@ -59,7 +62,7 @@ type StreamResult struct {
 // streamTimes gathers the figures of the questions due after the warm-up.
 type streamTimes struct {
 	measureFrom time.Time
-	model       *fakeModel
+	model       *fakemodel.Server
 
 	firstDelta, final, modelFirst, modelLast, gap, afterLast *latencies
 
@@ -67,7 +70,7 @@ type streamTimes struct {
 	firstErr                                                 atomic.Value
 }
 
-func newStreamTimes(measureFrom time.Time, model *fakeModel) *streamTimes {
+func newStreamTimes(measureFrom time.Time, model *fakemodel.Server) *streamTimes {
 	return &streamTimes{measureFrom: measureFrom, model: model,
 		firstDelta: newLatencies(), final: newLatencies(), modelFirst: newLatencies(),
 		modelLast: newLatencies(), gap: newLatencies(), afterLast: newLatencies()}
@@ -90,11 +93,11 @@ func (s *streamTimes) finish(q *streamQuestion) {
 	s.answered.Add(1)
 	s.deltas.Add(int64(q.deltas))
 	s.final.record(q.final.Sub(q.due))
-	m, ok := s.model.times(q.ref)
+	first, last, ok := s.model.Finished(strconv.Itoa(q.ref))
 	if ok {
-		s.modelFirst.record(m.first.Sub(q.due))
-		s.modelLast.record(m.last.Sub(q.due))
-		s.afterLast.record(q.final.Sub(m.last))
+		s.modelFirst.record(first.Sub(q.due))
+		s.modelLast.record(last.Sub(q.due))
+		s.afterLast.record(q.final.Sub(last))
 	} else {
 		s.unmatched.Add(1)
 	}
@@ -104,7 +107,7 @@ func (s *streamTimes) finish(q *streamQuestion) {
 	}
 	s.firstDelta.record(q.firstDelta.Sub(q.due))
 	if ok {
-		s.gap.record(q.firstDelta.Sub(m.first))
+		s.gap.record(q.firstDelta.Sub(first))
 	}
 }
 
@@ -131,11 +134,11 @@ func (s *streamTimes) result(cpuUsed time.Duration) *StreamResult {
 // answerer with KCHAT_GENERATOR=openai against a fake streaming model in
 // this process, streamSessions sessions each asking a question a second.
 func (b *bench) runStream(ctx context.Context) (*StreamResult, error) {
-	model := startFakeModel(streamTokens, streamTokenDelay)
-	defer model.close()
+	model := fakemodel.Start(streamTokens, streamTokenDelay, "kbref")
+	defer model.Close()
 	prefix := b.prefix("stream")
 	env := append(b.serviceEnv(prefix), "KCHAT_QUERY_PUBLISHER=kafka", "KCHAT_GENERATOR=openai",
-		"KCHAT_LLM_BASE_URL="+model.baseURL(), "KCHAT_LLM_MODEL=fake", fmt.Sprintf("KCHAT_ANSWERER_CONCURRENCY=%d", streamConcurrency))
+		"KCHAT_LLM_BASE_URL="+model.URL(), "KCHAT_LLM_MODEL=fake", fmt.Sprintf("KCHAT_ANSWERER_CONCURRENCY=%d", streamConcurrency))
 	answerer, err := b.bins.start(ctx, b.logDir, "answerer", "KCHAT_ANSWERER_ADDR", env...)
 	if err != nil {
 		return nil, err

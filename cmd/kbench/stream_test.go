@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestStreamRowsJudgeTheGapToTheModel: the goal row is the per-question
@@ -47,52 +44,5 @@ func TestStreamRowsJudgeTheGapToTheModel(t *testing.T) {
 	}
 	if rows := streamRows(&StreamResult{}); *rows[0].Met {
 		t.Error("a run with no measured question meets the goal")
-	}
-}
-
-// TestFakeModelStreamsAndNotesTheQuestion: the fake model streams its
-// tokens the set delay apart as chat-completion chunks and notes the first
-// and last token's times under the reference of the last question in the
-// request (the one asked, after the history).
-func TestFakeModelStreamsAndNotesTheQuestion(t *testing.T) {
-	m := startFakeModel(5, 20*time.Millisecond)
-	defer m.close()
-	body := `{"messages":[{"role":"user","content":"old (kbref7)"},{"role":"user","content":"new (kbref42)"}],"stream":true}`
-	start := time.Now()
-	resp, err := http.Post(m.baseURL()+"/chat/completions", "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var chunks int
-	var done bool
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case line == "data: [DONE]":
-			done = true
-		case strings.HasPrefix(line, "data: "):
-			chunks++
-			if !strings.Contains(line, `"chat.completion.chunk"`) {
-				t.Errorf("not a chunk: %s", line)
-			}
-		}
-	}
-	if chunks != 5 || !done {
-		t.Fatalf("%d chunks, [DONE] %v; want 5 and true", chunks, done)
-	}
-	got, ok := m.times(42)
-	if !ok {
-		t.Fatal("no times for the question asked (kbref42)")
-	}
-	if _, old := m.times(7); old {
-		t.Error("times noted for a question of the history (kbref7)")
-	}
-	if first := got.first.Sub(start); first < 20*time.Millisecond {
-		t.Errorf("first token %s after the request, want ≥ 20ms", first)
-	}
-	if span := got.last.Sub(got.first); span < 4*20*time.Millisecond {
-		t.Errorf("first to last token %s, want ≥ 4 × 20ms", span)
 	}
 }

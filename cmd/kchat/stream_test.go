@@ -3,10 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +14,7 @@ import (
 
 	"github.com/kchat/kchat/adapters/auth"
 	"github.com/kchat/kchat/adapters/llm"
+	"github.com/kchat/kchat/internal/fakemodel"
 	"github.com/kchat/kchat/internal/kafkatest"
 	"github.com/kchat/kchat/internal/testenv"
 )
@@ -36,9 +34,10 @@ func TestIntegrationStreamedAnswersReachTheSocket(t *testing.T) {
 
 func testStreamedAnswersReachTheSocket(t *testing.T, brokers []string, prefix, redisURL string) {
 	const questions, tokens, delay = 20, 50, 20 * time.Millisecond
-	model := newTokenModel(t, tokens, delay)
+	model := fakemodel.Start(tokens, delay, "zqref")
+	t.Cleanup(model.Close)
 	cfg := allInOneConfig(t, brokers, prefix, auth.ModeNone)
-	cfg.Answerer.LLM.Generator, cfg.Answerer.LLM.BaseURL, cfg.Answerer.LLM.Model = llm.GeneratorOpenAI, model.url, "test-model"
+	cfg.Answerer.LLM.Generator, cfg.Answerer.LLM.BaseURL, cfg.Answerer.LLM.Model = llm.GeneratorOpenAI, model.URL(), "test-model"
 	cfg.Answerer.Stage.Concurrency = questions
 	if redisURL != "" {
 		cfg.Redis.URL, cfg.Redis.KeyPrefix = redisURL, prefix
@@ -71,8 +70,8 @@ func testStreamedAnswersReachTheSocket(t *testing.T, brokers []string, prefix, r
 	var leads, margins []time.Duration
 	for i, s := range got {
 		ref := fmt.Sprint(i)
-		first, ok1 := model.tokenAt(ref, 0)
-		tenth, ok10 := model.tokenAt(ref, 9)
+		first, ok1 := model.TokenAt(ref, 0)
+		tenth, ok10 := model.TokenAt(ref, 9)
 		if !ok1 || !ok10 {
 			t.Errorf("question %d: the model never wrote its 10th token", i)
 			continue
@@ -88,7 +87,7 @@ func testStreamedAnswersReachTheSocket(t *testing.T, brokers []string, prefix, r
 		if text := s.finalAttemptText(t, i); text != s.answer {
 			t.Errorf("question %d: the final attempt's deltas add up to %q, the answer is %q", i, text, s.answer)
 		}
-		if want := strings.Join(modelTokens(ref, tokens), ""); s.answer != want {
+		if want := strings.Join(fakemodel.Tokens(ref, tokens), ""); s.answer != want {
 			t.Errorf("question %d: the answer is %q, the model wrote %q", i, s.answer, want)
 		}
 	}
@@ -212,82 +211,4 @@ func waitReady(t *testing.T, url string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// tokenModel is a fake OpenAI-compatible model that streams answers of n
-// tokens, one every delay, and notes when it wrote each token of the
-// answer to a question ("zqref<x>" in it). It mirrors slowModel of
-// cmd/answerer's stream test, which a package main cannot share.
-type tokenModel struct {
-	n     int
-	delay time.Duration
-	url   string
-
-	mu      sync.Mutex
-	emitted map[string][]time.Time // by ref, of the latest request
-}
-
-func newTokenModel(t *testing.T, n int, delay time.Duration) *tokenModel {
-	t.Helper()
-	m := &tokenModel{n: n, delay: delay, emitted: map[string][]time.Time{}}
-	srv := httptest.NewServer(m)
-	t.Cleanup(srv.Close)
-	m.url = srv.URL
-	return m
-}
-
-var modelRef = regexp.MustCompile(`zqref(\d+)`)
-
-// modelTokens is the answer tokenModel streams for ref, token by token:
-// a sentence every 10 tokens and a citation at the end.
-func modelTokens(ref string, n int) []string {
-	tokens := make([]string, n)
-	for i := range tokens {
-		tokens[i] = fmt.Sprintf(" %s-%d", ref, i)
-		if i%10 == 9 {
-			tokens[i] += "."
-		}
-	}
-	tokens[0] = strings.TrimSpace(tokens[0])
-	tokens[n-1] += " [1]."
-	return tokens
-}
-
-func (m *tokenModel) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	raw, _ := io.ReadAll(r.Body)
-	ref := "none"
-	if all := modelRef.FindAllSubmatch(raw, -1); all != nil {
-		ref = string(all[len(all)-1][1]) // the question, after any history
-	}
-	m.mu.Lock()
-	m.emitted[ref] = nil
-	m.mu.Unlock()
-	w.Header().Set("Content-Type", "text/event-stream")
-	for _, tok := range modelTokens(ref, m.n) {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-time.After(m.delay):
-		}
-		chunk, _ := json.Marshal(map[string]any{
-			"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "m",
-			"choices": []any{map[string]any{"index": 0, "delta": map[string]any{"content": tok}}},
-		})
-		fmt.Fprintf(w, "data: %s\n\n", chunk)
-		w.(http.Flusher).Flush()
-		m.mu.Lock()
-		m.emitted[ref] = append(m.emitted[ref], time.Now())
-		m.mu.Unlock()
-	}
-	fmt.Fprint(w, "data: [DONE]\n\n")
-}
-
-// tokenAt is when the model wrote the i-th token (from 0) of ref's answer.
-func (m *tokenModel) tokenAt(ref string, i int) (time.Time, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if i >= len(m.emitted[ref]) {
-		return time.Time{}, false
-	}
-	return m.emitted[ref][i], true
 }
