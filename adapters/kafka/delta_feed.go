@@ -1,15 +1,12 @@
 package kafka
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kchat/kchat/adapters/wire"
@@ -24,21 +21,7 @@ import (
 // read_uncommitted: deltas ride no transaction, and waiting for one would
 // defeat them. A record that is not a delta is logged and skipped.
 type DeltaFeed struct {
-	cl    *kgo.Client
-	adm   *kadm.Client
-	topic string
-	log   *slog.Logger
-
-	pinned chan struct{} // closed once the start offsets are set
-
-	mu   sync.Mutex
-	subs map[int]deltaSub
-	next int
-}
-
-type deltaSub struct {
-	ctx context.Context
-	fn  func(domain.Delta)
+	feedReader[domain.Delta]
 }
 
 var _ ports.DeltaFeed = (*DeltaFeed)(nil)
@@ -58,74 +41,8 @@ func NewDeltaFeed(cfg Config, log *slog.Logger, metrics *Metrics) (*DeltaFeed, e
 	if err != nil {
 		return nil, err
 	}
-	return &DeltaFeed{
-		cl: cl, adm: kadm.NewClient(cl), topic: domain.StreamTopicName(cfg.TopicPrefix), log: log,
-		pinned: make(chan struct{}), subs: map[int]deltaSub{},
-	}, nil
-}
-
-// Subscribe registers fn until ctx ends; fn is not called once ctx has
-// ended. It waits until Run has pinned where the feed starts, so every
-// delta written after it returns reaches fn; it returns ctx's error if ctx
-// ends first.
-func (f *DeltaFeed) Subscribe(ctx context.Context, fn func(domain.Delta)) error {
-	select {
-	case <-f.pinned:
-	case <-ctx.Done():
-		return fmt.Errorf("delta feed not started: %w", ctx.Err())
-	}
-	f.mu.Lock()
-	id := f.next
-	f.next++
-	f.subs[id] = deltaSub{ctx: ctx, fn: fn}
-	f.mu.Unlock()
-	context.AfterFunc(ctx, func() {
-		f.mu.Lock()
-		delete(f.subs, id)
-		f.mu.Unlock()
-	})
-	return nil
-}
-
-// Run pins the start, then reads deltas until ctx ends, then closes the
-// client.
-func (f *DeltaFeed) Run(ctx context.Context) error {
-	defer f.cl.Close()
-	if err := pinAtEnd(ctx, f.cl, f.adm, f.topic, f.log, "delta feed"); err != nil {
-		return nil //nolint:nilerr // stopped before the broker answered
-	}
-	close(f.pinned)
-	for {
-		fetches := f.cl.PollFetches(ctx)
-		if ctx.Err() != nil || fetches.IsClientClosed() {
-			return nil
-		}
-		fetches.EachRecord(f.deliver)
-	}
-}
-
-// Ready reports whether a broker answers a request now (ping).
-func (f *DeltaFeed) Ready(ctx context.Context) error {
-	return ping(ctx, f.cl)
-}
-
-func (f *DeltaFeed) deliver(r *kgo.Record) {
-	d, err := decodeDelta(r.Value)
-	if err != nil {
-		f.log.Warn("delta feed: not a delta; skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
-		return
-	}
-	f.mu.Lock()
-	subs := make([]deltaSub, 0, len(f.subs))
-	for _, s := range f.subs {
-		subs = append(subs, s)
-	}
-	f.mu.Unlock()
-	for _, s := range subs {
-		if s.ctx.Err() == nil {
-			s.fn(d)
-		}
-	}
+	decode := func(r *kgo.Record) (domain.Delta, error) { return decodeDelta(r.Value) }
+	return &DeltaFeed{newFeedReader(cl, domain.StreamTopicName(cfg.TopicPrefix), "delta feed", decode, log)}, nil
 }
 
 var errNotDelta = errors.New("not a version 1 delta naming its question and session")

@@ -23,7 +23,7 @@ const sigtermShutdownTimeout = 5 * time.Second
 func TestIntegrationChaosAnswererSIGTERM(t *testing.T) {
 	brokers := testenv.ClusterBrokers(t)
 	redisURL := testenv.RedisURL(t)
-	between := chaosPick(150, 600) // answered before the SIGTERM, and again after the restart
+	between := testenv.ChaosPick(150, 600) // answered before the SIGTERM, and again after the restart
 	// The rig sets the answerer's own variables; the process inherits the
 	// rest of the test's environment.
 	t.Setenv("KCHAT_SHUTDOWN_TIMEOUT", sigtermShutdownTimeout.String())

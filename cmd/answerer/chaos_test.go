@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -24,21 +23,6 @@ import (
 // questions recorded in a history, and every question judged by the
 // history checker against the query, prompt and answer topics read to
 // their end offsets at read_committed.
-
-// chaosShort reports whether KCHAT_CHAOS_SHORT asks for CI's short run:
-// smaller counts, the same assertions.
-func chaosShort() bool {
-	v := os.Getenv("KCHAT_CHAOS_SHORT")
-	return v != "" && v != "0"
-}
-
-// chaosPick returns short in the short run and full otherwise.
-func chaosPick[T any](short, full T) T {
-	if chaosShort() {
-		return short
-	}
-	return full
-}
 
 // The answerer's failover settings in the scenarios: the defaults of
 // KCHAT_ANSWERER_SESSION_TIMEOUT and KCHAT_ANSWERER_TRANSACTION_TIMEOUT, the
@@ -68,7 +52,7 @@ func TestIntegrationChaosAnswerer(t *testing.T) {
 }
 
 func testChaosAnswerer(t *testing.T, brokers []string, redisURL string, instances []string, bound time.Duration) {
-	between := chaosPick(100, 400) // the stream's questions answered before each kill, and after the last
+	between := testenv.ChaosPick(100, 400) // the stream's questions answered before each kill, and after the last
 	rig := newChaosRig(t, brokers, redisURL, fmt.Sprintf("chaos-answerer%d", len(instances)))
 	for _, i := range instances {
 		rig.start(i)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -23,13 +22,9 @@ import (
 	"github.com/kchat/kchat/internal/testenv"
 )
 
-// chaosShort reports whether the scenarios run in CI's short mode
-// (KCHAT_CHAOS_SHORT=1): smaller counts, the same assertions.
-func chaosShort() bool { return os.Getenv("KCHAT_CHAOS_SHORT") != "" }
-
 // sized returns short in the short mode and full otherwise.
 func sized(full, short int) int {
-	if chaosShort() {
+	if testenv.ChaosShort() {
 		return short
 	}
 	return full

@@ -2,7 +2,6 @@ package main
 
 import (
 	"io"
-	"strings"
 	"testing"
 
 	"github.com/kchat/kchat/cmd/internal/config/configtest"
@@ -13,14 +12,5 @@ import (
 // admin listener runner.Main loads), as the README's table does; any other
 // argument is refused.
 func TestHelpListsWhatItReads(t *testing.T) {
-	for _, arg := range []string{"-h", "--help"} {
-		var out strings.Builder
-		if err := run([]string{arg}, nil, &out); err != nil {
-			t.Fatalf("run %s: %v", arg, err)
-		}
-		configtest.CheckHelp(t, "consumer", out.String(), &Config{}, &runner.AdminConfig{})
-	}
-	if err := run([]string{"--verbose"}, nil, io.Discard); err == nil || !strings.Contains(err.Error(), "--help") {
-		t.Errorf("run --verbose = %v, want a refusal that points at --help", err)
-	}
+	configtest.CheckBinary(t, "consumer", func(args []string, out io.Writer) error { return run(args, nil, out) }, &Config{}, &runner.AdminConfig{})
 }

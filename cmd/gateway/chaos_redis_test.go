@@ -17,6 +17,7 @@ import (
 
 	"github.com/kchat/kchat/internal/history"
 	"github.com/kchat/kchat/internal/proctest"
+	"github.com/kchat/kchat/internal/testenv"
 )
 
 // TestIntegrationChaosRedisDown stops the sessions' Redis for 45 s (10 s in
@@ -36,8 +37,8 @@ import (
 // visitor's socket or, for an answer the gateway could not check while
 // Redis was down, its session's history).
 func TestIntegrationChaosRedisDown(t *testing.T) {
-	outage := chaosPick(10*time.Second, 45*time.Second)
-	chatters, before, later := chaosPick(4, 8), chaosPick(40, 160), chaosPick(40, 160)
+	outage := testenv.ChaosPick(10*time.Second, 45*time.Second)
+	chatters, before, later := testenv.ChaosPick(4, 8), testenv.ChaosPick(40, 160), testenv.ChaosPick(40, 160)
 	rs := startRedisServer(t)
 	rig := newChatRig(t, "chaos-redis", rs.url())
 	h := history.New("redis-down")

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -25,21 +24,6 @@ import (
 // test cluster (chatRig), visitors chatting over WebSockets (chatLoad,
 // chaos_chat_test.go), and judge every question with the history checker
 // (chaos_check_test.go).
-
-// chaosShort reports whether KCHAT_CHAOS_SHORT asks for CI's short run:
-// smaller counts, shorter outages, the same assertions.
-func chaosShort() bool {
-	v := os.Getenv("KCHAT_CHAOS_SHORT")
-	return v != "" && v != "0"
-}
-
-// chaosPick returns short in the short run and full otherwise.
-func chaosPick[T any](short, full T) T {
-	if chaosShort() {
-		return short
-	}
-	return full
-}
 
 // chatRig is a chat deployment on the test cluster: topics under a prefix
 // of its own (deleted when the test ends), an answerer and a gateway as

@@ -33,8 +33,8 @@ const sigtermShutdownTimeout = 5 * time.Second
 // session or another's answer.
 func TestIntegrationChaosGatewaySIGTERM(t *testing.T) {
 	redisURL := testenv.RedisURL(t)
-	chatters, pace := chaosPick(10, 50), chaosPick(500*time.Millisecond, time.Second)
-	before, later := chaosPick(60, 300), chaosPick(60, 300)
+	chatters, pace := testenv.ChaosPick(10, 50), testenv.ChaosPick(500*time.Millisecond, time.Second)
+	before, later := testenv.ChaosPick(60, 300), testenv.ChaosPick(60, 300)
 	rig := newChatRig(t, "chaos-gateway-term", redisURL, "KCHAT_SHUTDOWN_TIMEOUT="+sigtermShutdownTimeout.String())
 	h := history.New("gateway-sigterm")
 	l := newChatLoad(rig, h, pace)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -18,21 +17,6 @@ import (
 	"github.com/kchat/kchat/internal/proctest"
 	"github.com/kchat/kchat/internal/testenv"
 )
-
-// chaosShort reports whether KCHAT_CHAOS_SHORT asks for CI's short run:
-// smaller counts, shorter outages, the same assertions.
-func chaosShort() bool {
-	v := os.Getenv("KCHAT_CHAOS_SHORT")
-	return v != "" && v != "0"
-}
-
-// chaosPick returns short in the short run and full otherwise.
-func chaosPick[T any](short, full T) T {
-	if chaosShort() {
-		return short
-	}
-	return full
-}
 
 // chaos is a producer fault scenario's view of the 3-broker test cluster:
 // its topics (under prefix, deleted when the test ends) and an admin client.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kchat/kchat/internal/history"
+	"github.com/kchat/kchat/internal/testenv"
 )
 
 // sigtermShutdownTimeout is KCHAT_SHUTDOWN_TIMEOUT in the SIGTERM scenario:
@@ -23,7 +24,7 @@ func TestIntegrationChaosProducerSIGTERM(t *testing.T) {
 	c := newChaos(t, "chaos-producer-term")
 	t.Setenv("KCHAT_SHUTDOWN_TIMEOUT", sigtermShutdownTimeout.String()) // inherited by the process
 	p := c.startProducer(t)
-	termAt := chaosPick[int64](1000, 5000)
+	termAt := testenv.ChaosPick[int64](1000, 5000)
 	h := history.New("producer-sigterm")
 	load := startLoad(h, p.URL, chaosClients)
 	defer load.end()

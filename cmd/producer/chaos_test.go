@@ -39,7 +39,7 @@ var deliveryTimeout = kafka.DefaultConfig().DeliveryTimeout
 func TestIntegrationChaosProducerLeaderKill(t *testing.T) {
 	c := newChaos(t, "chaos-producer-kill")
 	p := c.startProducer(t)
-	killAt, restartAfter, endAfter := chaosPick[int64](1000, 5000), chaosPick[int64](300, 1500), chaosPick[int64](1000, 5000)
+	killAt, restartAfter, endAfter := testenv.ChaosPick[int64](1000, 5000), testenv.ChaosPick[int64](300, 1500), testenv.ChaosPick[int64](1000, 5000)
 	h := history.New("producer-leader-kill")
 	load := startLoad(h, p.URL, chaosClients)
 	defer load.end()
@@ -99,7 +99,7 @@ const recoveryBound = 6 * time.Second
 func TestIntegrationChaosProducerTwoBrokersDown(t *testing.T) {
 	c := newChaos(t, "chaos-producer-two")
 	p := c.startProducer(t)
-	killAt, unknownAt, endAfter := chaosPick[int64](1000, 5000), chaosPick[int64](chaosClients, 3*chaosClients), chaosPick[int64](1000, 5000)
+	killAt, unknownAt, endAfter := testenv.ChaosPick[int64](1000, 5000), testenv.ChaosPick[int64](chaosClients, 3*chaosClients), testenv.ChaosPick[int64](1000, 5000)
 	h := history.New("producer-two-brokers-down")
 	load := startLoad(h, p.URL, chaosClients)
 	defer load.end()
@@ -171,7 +171,7 @@ func TestIntegrationChaosProducerTwoBrokersDown(t *testing.T) {
 func TestIntegrationChaosProducerBrokerPause(t *testing.T) {
 	c := newChaos(t, "chaos-producer-pause")
 	p := c.startProducer(t)
-	pauseAt, endAfter, pause := chaosPick[int64](1000, 5000), chaosPick[int64](1000, 5000), chaosPick(15*time.Second, 20*time.Second)
+	pauseAt, endAfter, pause := testenv.ChaosPick[int64](1000, 5000), testenv.ChaosPick[int64](1000, 5000), testenv.ChaosPick(15*time.Second, 20*time.Second)
 	h := history.New("producer-broker-pause")
 	load := startLoad(h, p.URL, chaosClients)
 	defer load.end()

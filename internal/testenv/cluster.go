@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -57,4 +58,20 @@ func RunBroker(ctx context.Context, script string, command BrokerCommand, node i
 		return fmt.Errorf("%s %s %d: %w\n%s", filepath.Base(script), command, node, err, out)
 	}
 	return nil
+}
+
+// ChaosShort reports whether KCHAT_CHAOS_SHORT asks for CI's short run of
+// the fault scenarios: smaller counts and shorter outages, the same
+// assertions (make chaos; docs/reliability.md).
+func ChaosShort() bool {
+	v := os.Getenv("KCHAT_CHAOS_SHORT")
+	return v != "" && v != "0"
+}
+
+// ChaosPick returns short in the short run and full otherwise.
+func ChaosPick[T any](short, full T) T {
+	if ChaosShort() {
+		return short
+	}
+	return full
 }

@@ -4,6 +4,7 @@
 package configtest
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -151,5 +152,23 @@ func repoRoot(t *testing.T) string {
 			t.Fatal("no go.mod above the working directory")
 		}
 		dir = parent
+	}
+}
+
+// CheckBinary checks a service binary's arguments: run (its main's run,
+// with the arguments and where to write) answers -h and --help with the
+// variables cfgs name (CheckHelp), and refuses any other argument with an
+// error that points at --help.
+func CheckBinary(t *testing.T, binary string, run func(args []string, out io.Writer) error, cfgs ...any) {
+	t.Helper()
+	for _, arg := range []string{"-h", "--help"} {
+		var out strings.Builder
+		if err := run([]string{arg}, &out); err != nil {
+			t.Fatalf("run %s: %v", arg, err)
+		}
+		CheckHelp(t, binary, out.String(), cfgs...)
+	}
+	if err := run([]string{"--verbose"}, io.Discard); err == nil || !strings.Contains(err.Error(), "--help") {
+		t.Errorf("run --verbose = %v, want a refusal that points at --help", err)
 	}
 }
