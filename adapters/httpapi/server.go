@@ -65,8 +65,8 @@ type Server struct {
 //
 // Metrics are not served here: /metrics and Go's profiling endpoints are
 // on the process's admin listener (KCHAT_ADMIN_ADDR, cmd/internal/runner),
-// apart from the API and loopback by default. The registry parameter is no
-// longer read and goes when its callers stop passing it.
+// apart from the API and loopback by default. Requests are counted and
+// timed by the HTTPMetrics middleware each service passes first.
 func NewServer(cfg ServerConfig, title string, checks []Check, log *slog.Logger, middlewares ...func(http.Handler) http.Handler) *Server {
 	router := chi.NewRouter()
 	router.Use(middleware.RequestID, middleware.Recoverer)

@@ -90,11 +90,11 @@ func Answerer(cfg AnswererConfig) fx.Option {
 			},
 		),
 		check(func(topics *kafka.TopicAdmin) httpapi.Check { return httpapi.Check{Name: "kafka", Check: topics.Ready} }),
-		fx.Provide(fx.Annotate(func(checks []httpapi.Check, log *slog.Logger) AnswererServer {
-			s := httpapi.NewServer(cfg.HTTP, "kchat answerer", checks, log)
+		fx.Provide(fx.Annotate(func(checks []httpapi.Check, m *httpapi.HTTPMetrics, log *slog.Logger) AnswererServer {
+			s := httpapi.NewServer(cfg.HTTP, "kchat answerer", checks, log, m.Middleware("answerer"))
 			s.RegisterRoot("Answerer") // a newcomer opening the port finds the docs
 			return AnswererServer{s}
-		}, fx.ParamTags(checks, ``))),
+		}, fx.ParamTags(checks, ``, ``))),
 		fx.Invoke(func(lc fx.Lifecycle, sd fx.Shutdowner, log *slog.Logger, topics *kafka.TopicAdmin) {
 			runner.Hook(lc, sd, log, "kafka-topics", topics)
 		}),

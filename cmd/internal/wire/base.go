@@ -27,6 +27,7 @@ func Base(log *slog.Logger, shutdown time.Duration) fx.Option {
 		fx.Supply(log),
 		fx.Provide(
 			httpapi.NewRegistry,
+			httpapi.NewHTTPMetrics,
 			func(r *prometheus.Registry) prometheus.Registerer { return r },
 		),
 	)

@@ -57,8 +57,8 @@ func Consumer(cfg ConsumerConfig) fx.Option {
 			},
 			func(q ports.MessageQueue) *app.Acknowledge { return &app.Acknowledge{Queue: q} },
 			func(q ports.MessageQueue, c ports.Censor) *app.Browse { return &app.Browse{Queue: q, Censor: c} },
-			func(q *kafka.Queue, kcfg kafka.Config, f *app.FetchNext, a *app.Acknowledge, b *app.Browse, log *slog.Logger) ConsumerServer {
-				s := httpapi.NewServer(cfg.HTTP, "kchat consumer", []httpapi.Check{{Name: "kafka", Check: q.Ready}}, log)
+			func(q *kafka.Queue, kcfg kafka.Config, f *app.FetchNext, a *app.Acknowledge, b *app.Browse, m *httpapi.HTTPMetrics, log *slog.Logger) ConsumerServer {
+				s := httpapi.NewServer(cfg.HTTP, "kchat consumer", []httpapi.Check{{Name: "kafka", Check: q.Ready}}, log, m.Middleware("consumer"))
 				c := httpapi.NewConsumer(f, a, b, log)
 				c.TopicPrefix = kcfg.TopicPrefix
 				c.Register(s.API())

@@ -141,10 +141,10 @@ func Gateway(cfg GatewayConfig) fx.Option {
 				return deltas.Ready(ctx)
 			}}
 		}),
-		fx.Provide(fx.Annotate(func(checks []httpapi.Check, g *httpapi.Gateway, wsh *ws.Handler, a *auth.Authenticator, l ports.Limiter, open *app.OpenSession, log *slog.Logger) GatewayServer {
+		fx.Provide(fx.Annotate(func(checks []httpapi.Check, g *httpapi.Gateway, wsh *ws.Handler, a *auth.Authenticator, l ports.Limiter, open *app.OpenSession, m *httpapi.HTTPMetrics, log *slog.Logger) GatewayServer {
 			// Every route behind the edge: the client's address, and the
 			// visitor's cookie (KCHAT_AUTH=none); each route authenticates.
-			s := httpapi.NewServer(cfg.HTTP, "kchat gateway", checks, log, a.Edge)
+			s := httpapi.NewServer(cfg.HTTP, "kchat gateway", checks, log, m.Middleware("gateway"), a.Edge)
 			g.Register(s.API())
 			httpapi.DocumentGatewayRoutes(s.API()) // the routes mounted below, in /openapi.yaml
 			s.Mount("/ws", wsh)

@@ -40,8 +40,8 @@ func Producer(cfg ProducerConfig) fx.Option {
 			func(p ports.Publisher) *app.SubmitMessage { return &app.SubmitMessage{Publisher: p} },
 			func(p ports.Publisher) *app.SubmitBatch { return &app.SubmitBatch{Publisher: p} },
 			func(t ports.TopicAdmin) *app.ListTopics { return &app.ListTopics{Topics: t} },
-			func(topics *kafka.TopicAdmin, submit *app.SubmitMessage, batch *app.SubmitBatch, list *app.ListTopics, log *slog.Logger) ProducerServer {
-				s := httpapi.NewServer(cfg.HTTP, "kchat producer", []httpapi.Check{{Name: "kafka", Check: topics.Ready}}, log)
+			func(topics *kafka.TopicAdmin, submit *app.SubmitMessage, batch *app.SubmitBatch, list *app.ListTopics, m *httpapi.HTTPMetrics, log *slog.Logger) ProducerServer {
+				s := httpapi.NewServer(cfg.HTTP, "kchat producer", []httpapi.Check{{Name: "kafka", Check: topics.Ready}}, log, m.Middleware("producer"))
 				httpapi.NewProducer(submit, batch, list, log).Register(s.API())
 				s.RegisterSeedRoutes("Producer", nil)
 				return ProducerServer{s}
