@@ -166,6 +166,7 @@ func (c *conn) write(frame any) bool {
 			c.closeWith(websocket.CloseGoingAway, "write failed")
 			return false
 		}
+		c.h.metrics.sent.WithLabelValues(sentType(frame)).Inc()
 	}
 	return true
 }

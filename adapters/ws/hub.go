@@ -35,13 +35,17 @@ func (h *Handler) register(c *conn) bool {
 		return false
 	}
 	h.conns[c] = struct{}{}
+	h.metrics.open.Inc()
 	return true
 }
 
 // unregister forgets c and closes it.
 func (h *Handler) unregister(c *conn) {
 	h.mu.Lock()
-	delete(h.conns, c)
+	if _, ok := h.conns[c]; ok {
+		delete(h.conns, c)
+		h.metrics.open.Dec()
+	}
 	h.mu.Unlock()
 	c.closeWith(websocket.CloseNormalClosure, "")
 }

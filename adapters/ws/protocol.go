@@ -86,6 +86,7 @@ func (c *conn) readLoop(ctx context.Context) {
 		}
 		deadline()
 		if !utf8.Valid(data) {
+			c.h.metrics.received.WithLabelValues("invalid").Inc()
 			// RFC 6455 §8.1: a text frame is UTF-8, or the endpoint fails
 			// the connection with 1007. After what is queued, so the
 			// client sees what came before.
@@ -97,9 +98,11 @@ func (c *conn) readLoop(ctx context.Context) {
 		if !jsontext.Value(data).IsValid() || json.Unmarshal(data, &f) != nil {
 			// Strict JSON: a repeated member ("type" twice) is refused,
 			// not resolved one way here and another elsewhere.
+			c.h.metrics.received.WithLabelValues("invalid").Inc()
 			c.enqueue(errorFrame{Type: "error", Code: codeBadRequest, Message: "frames are JSON objects with a type, each member once"})
 			continue
 		}
+		c.h.metrics.received.WithLabelValues(receivedType(f.Type)).Inc()
 		switch f.Type {
 		case "ping":
 			c.enqueue(map[string]string{"type": "pong"})

@@ -36,6 +36,7 @@ type Handler struct {
 	maxPerClient int
 	connContext  func(*http.Request) context.Context
 	schemeOf     func(*http.Request) string
+	metrics      *Metrics
 
 	mu        sync.Mutex
 	conns     map[*conn]struct{} // every open socket, for shutdown
@@ -78,6 +79,7 @@ func New(cfg Config, open *app.OpenSession, ask *app.Ask, userOf func(*http.Requ
 		cfg: cfg, open: open, ask: ask, userOf: userOf, log: log,
 		conns: map[*conn]struct{}{}, perUser: map[string]int{}, perClient: map[string]int{},
 		clientOf:    func(*http.Request) string { return "" },
+		metrics:     NewMetrics(nil),
 		connContext: func(*http.Request) context.Context { return context.Background() },
 		schemeOf: func(r *http.Request) string {
 			if r.TLS != nil {

@@ -125,8 +125,9 @@ func Gateway(cfg GatewayConfig) fx.Option {
 			func(s ports.SessionStore, a *app.Answers) *app.SessionHistory {
 				return &app.SessionHistory{Sessions: s, Answers: a, Limit: historyLimit}
 			},
-			func(open *app.OpenSession, ask *app.Ask, a *auth.Authenticator, log *slog.Logger) *ws.Handler {
-				return ws.New(cfg.WS, open, ask, a.AuthenticateUpgrade, log, wsOptions(a, cfg.AddrLimit)...)
+			func(open *app.OpenSession, ask *app.Ask, a *auth.Authenticator, reg prometheus.Registerer, log *slog.Logger) *ws.Handler {
+				opts := append(wsOptions(a, cfg.AddrLimit), ws.WithMetrics(ws.NewMetrics(reg)))
+				return ws.New(cfg.WS, open, ask, a.AuthenticateUpgrade, log, opts...)
 			},
 			func(chat *app.Chat, stream *app.StreamChat, h *app.SessionHistory, a *auth.Authenticator, log *slog.Logger) *httpapi.Gateway {
 				return &httpapi.Gateway{Chat: chat, StreamChat: stream, History: h, Authenticate: a.Authenticate, Log: log}
