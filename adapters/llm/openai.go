@@ -97,7 +97,7 @@ func (g *OpenAI) Generate(ctx context.Context, prompt domain.Prompt, onChunk fun
 		return "", ctx.Err()
 	}
 	if callCtx.Err() != nil {
-		return "", fmt.Errorf("openai chat %s: no answer within %s: %w", g.model, g.timeout, domain.ErrUnavailable)
+		return "", timeoutError{fmt.Errorf("openai chat %s: no answer within %s: %w", g.model, g.timeout, domain.ErrUnavailable)}
 	}
 	if strings.TrimSpace(answer.String()) == "" {
 		return "", fmt.Errorf("openai chat %s: empty answer: %w", g.model, domain.ErrUnavailable)
@@ -135,7 +135,7 @@ func (g *OpenAI) mapError(ctx, callCtx context.Context, err error) error {
 		return fmt.Errorf("openai chat %s: unreadable stream: %w", g.model, err)
 	}
 	if errors.Is(err, context.DeadlineExceeded) || callCtx.Err() != nil {
-		return fmt.Errorf("openai chat %s: no answer within %s: %w", g.model, g.timeout, domain.ErrUnavailable)
+		return timeoutError{fmt.Errorf("openai chat %s: no answer within %s: %w", g.model, g.timeout, domain.ErrUnavailable)}
 	}
 	return fmt.Errorf("openai chat %s: %w: %w", g.model, domain.ErrUnavailable, err)
 }

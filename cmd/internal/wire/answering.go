@@ -2,7 +2,9 @@ package wire
 
 import (
 	"errors"
+	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 
 	"github.com/kchat/kchat/adapters/llm"
@@ -30,11 +32,15 @@ func Retriever(cfg rag.Config) fx.Option {
 // generator anyway fails the app's start with a message naming the
 // variable rather than handing out a nil one.
 func Generator(cfg llm.Config) fx.Option {
-	return fx.Provide(func() (ports.Generator, error) {
+	return fx.Provide(func(reg prometheus.Registerer, log *slog.Logger) (ports.Generator, error) {
 		if cfg.External() {
 			return nil, errors.New("KCHAT_GENERATOR=external: an outside service answers the prompts, so this process has no generator and must not run the generate stage")
 		}
-		return llm.New(cfg)
+		g, err := llm.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return llm.Instrument(g, llm.NewMetrics(reg), log.With("component", "generator")), nil
 	})
 }
 

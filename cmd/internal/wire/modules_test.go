@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 
@@ -67,9 +68,14 @@ func TestRetriever(t *testing.T) {
 
 func TestGenerator(t *testing.T) {
 	var g ports.Generator
-	fxtest.New(t, Generator(llm.DefaultConfig()), fx.Populate(&g)).RequireStart().RequireStop()
-	if _, ok := g.(*llm.Extractive); !ok {
-		t.Errorf("got %T, want *llm.Extractive", g)
+	reg := fx.Provide(func() prometheus.Registerer { return prometheus.NewRegistry() })
+	fxtest.New(t, quiet, reg, Generator(llm.DefaultConfig()), fx.Populate(&g)).RequireStart().RequireStop()
+	in, ok := g.(*llm.Instrumented)
+	if !ok {
+		t.Fatalf("got %T, want the generator counted (*llm.Instrumented)", g)
+	}
+	if _, ok := in.Unwrap().(*llm.Extractive); !ok {
+		t.Errorf("got %T, want *llm.Extractive", in.Unwrap())
 	}
 
 	// External: the module may be in the graph as long as nothing asks for
@@ -78,7 +84,7 @@ func TestGenerator(t *testing.T) {
 	if err := fx.New(fx.NopLogger, Generator(cfg)).Err(); err != nil {
 		t.Fatalf("module without a consumer: %v", err)
 	}
-	err := fx.New(fx.NopLogger, Generator(cfg), fx.Populate(&g)).Err()
+	err := fx.New(fx.NopLogger, quiet, reg, Generator(cfg), fx.Populate(&g)).Err()
 	if err == nil || !strings.Contains(err.Error(), "KCHAT_GENERATOR=external") {
 		t.Fatalf("got %v, want an error naming KCHAT_GENERATOR=external", err)
 	}
