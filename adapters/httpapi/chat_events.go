@@ -78,7 +78,9 @@ func (g *Gateway) events(api huma.API, hctx huma.Context, s *app.ChatStream) {
 			}
 			return
 		case ev.Final:
-			send("answer", chatBodyOf(s.SessionID, s.Query, ev.Answer))
+			if send("answer", chatBodyOf(s.SessionID, s.Query, ev.Answer)) {
+				inc(g.Delivered)
+			}
 			return
 		case !send("delta", chatDelta{ReplyTo: ev.Delta.ReplyTo, Attempt: ev.Delta.Attempt, Seq: ev.Delta.Seq, Text: ev.Delta.Text}):
 			return // the client is gone

@@ -8,6 +8,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humachi"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kchat/kchat/adapters/wire"
 	"github.com/kchat/kchat/app"
@@ -25,6 +26,16 @@ type Gateway struct {
 	// Authenticate returns the caller's user id, or an error (401).
 	Authenticate func(*http.Request) (string, error)
 	Log          *slog.Logger
+	// Asked counts the questions POST /chat published, Delivered the
+	// answers it returned (nil: not counted).
+	Asked, Delivered prometheus.Counter
+}
+
+// inc adds one to c, if counted.
+func inc(c prometheus.Counter) {
+	if c != nil {
+		c.Inc()
+	}
 }
 
 type userKey struct{}
@@ -132,16 +143,20 @@ func (g *Gateway) chat(api huma.API) func(context.Context, *chatInput) (*chatOut
 			if err != nil {
 				return nil, problem(ctx, g.Log, err)
 			}
+			inc(g.Asked)
 			return &chatOutput{Body: func(hctx huma.Context) { g.events(api, hctx, s) }}, nil
 		}
 		res, err := g.Chat.Execute(ctx, input)
 		var late *app.AnswerTimeoutError
 		if errors.As(err, &late) {
+			inc(g.Asked) // published; its answer comes later, to the history
 			return nil, lateProblem(late)
 		}
 		if err != nil {
 			return nil, problem(ctx, g.Log, err)
 		}
+		inc(g.Asked)
+		inc(g.Delivered)
 		body := chatBodyOf(res.SessionID, res.Query, res.Answer)
 		return &chatOutput{Body: func(hctx huma.Context) {
 			hctx.SetHeader("Content-Type", "application/json")

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kchat/kchat/domain"
 	"github.com/kchat/kchat/ports"
 )
@@ -57,6 +59,8 @@ type Seed struct {
 	OwnRecordsOnly bool
 	// Log gets the reasons of refusals, which clients are not told.
 	Log *slog.Logger
+	// Asked counts the questions /send forwarded (nil: not counted).
+	Asked prometheus.Counter
 }
 
 // caller authenticates r; false means a 401 was written.
@@ -136,6 +140,9 @@ func (s Seed) Send() http.Handler {
 		if res.StatusCode != http.StatusOK {
 			relay(w, res)
 			return
+		}
+		if s.Asked != nil {
+			s.Asked.Inc()
 		}
 		forwarded(w, res)
 	})

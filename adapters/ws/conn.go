@@ -167,6 +167,9 @@ func (c *conn) write(frame any) bool {
 			return false
 		}
 		c.h.metrics.sent.WithLabelValues(sentType(frame)).Inc()
+		if _, ok := frame.(answerFrame); ok {
+			c.h.metrics.Delivered.Inc()
+		}
 	}
 	return true
 }

@@ -12,12 +12,18 @@ type Metrics struct {
 	open     prometheus.Gauge
 	sent     *prometheus.CounterVec
 	received *prometheus.CounterVec
+	// Asked counts the questions taken (acknowledged) over WebSocket, and
+	// Delivered the answers written to a socket: the gateway's counters
+	// of every entry point, one label each; unregistered by default.
+	Asked, Delivered prometheus.Counter
 }
 
 // NewMetrics registers the WebSocket metrics on reg (nil: unregistered, as
 // the handler's default), once per registry.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return &Metrics{
+		Asked:     prometheus.NewCounter(prometheus.CounterOpts{Name: "unregistered_asked"}),
+		Delivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "unregistered_delivered"}),
 		open: registerOnce(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "kchat", Subsystem: "ws", Name: "connections_open",
 			Help: "Open WebSocket connections.",

@@ -11,7 +11,7 @@ func TestMetricsCountSocketsAndFramesByType(t *testing.T) {
 	s := start(t, nil)
 	m := s.h.metrics
 	conn := s.dial("")
-	readType(t, conn, "session")
+	sess := readType(t, conn, "session")
 	eventually(t, "one open socket", func() bool { return testutil.ToFloat64(m.open) == 1 })
 
 	for _, msg := range []string{`{"type":"ping"}`, `{"type":"query","id":"r1","message":"hi"}`, `{"type":"nope"}`, `not json`} {
@@ -43,6 +43,15 @@ func TestMetricsCountSocketsAndFramesByType(t *testing.T) {
 			return testutil.ToFloat64(m.sent.WithLabelValues(give)) == want
 		})
 	}
+
+	if got := testutil.ToFloat64(m.Asked); got != 1 {
+		t.Errorf("questions asked over WebSocket = %v, want 1", got)
+	}
+	s.answer(sess["session_id"].(string), "a1", "the answer")
+	readType(t, conn, "answer")
+	eventually(t, "kchat_ws_frames_sent_total{type=answer} and an answer delivered", func() bool {
+		return testutil.ToFloat64(m.sent.WithLabelValues("answer")) == 1 && testutil.ToFloat64(m.Delivered) == 1
+	})
 
 	_ = conn.Close()
 	s.released()

@@ -150,6 +150,7 @@ func (c *conn) query(ctx context.Context, f clientFrame) bool {
 		c.enqueue(errorFrame{Type: "error", ID: f.ID, Code: errorCode(err, f.Message), Message: errorText(err)})
 		return true
 	}
+	c.h.metrics.Asked.Inc()
 	c.enqueue(ackFrame{Type: "ack", ID: f.ID, MessageID: q.MessageID})
 	return true
 }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/netip"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kchat/kchat/adapters/auth"
 	"github.com/kchat/kchat/adapters/ratelimit"
 	"github.com/kchat/kchat/adapters/restclient"
@@ -46,12 +48,13 @@ func (c AddrLimits) Validate() error {
 
 // gatewayLimiter is the limit of every question the gateway takes: the
 // user's, and its address's when KCHAT_ADDR_RATE asks for one.
-func gatewayLimiter(users ratelimit.Config, addrs AddrLimits) ports.Limiter {
-	perUser := ratelimit.New(users)
+func gatewayLimiter(users ratelimit.Config, addrs AddrLimits, refused *prometheus.CounterVec) ports.Limiter {
+	perUser := ratelimit.Counted{Next: ratelimit.New(users), Refused: refused.WithLabelValues("user")}
 	if addrs.Rate <= 0 {
 		return perUser
 	}
-	return auth.ClientLimiter{Users: perUser, Clients: ratelimit.New(ratelimit.Config{Rate: addrs.Rate, Burst: addrs.Burst})}
+	perAddr := ratelimit.Counted{Next: ratelimit.New(ratelimit.Config{Rate: addrs.Rate, Burst: addrs.Burst}), Refused: refused.WithLabelValues("address")}
+	return auth.ClientLimiter{Users: perUser, Clients: perAddr}
 }
 
 // wsOptions tell the WebSocket handler what the edge knows of a request:

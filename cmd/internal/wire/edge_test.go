@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/kchat/kchat/adapters/auth"
 	"github.com/kchat/kchat/adapters/ratelimit"
 )
@@ -65,13 +68,20 @@ func TestAddrLimitsValidate(t *testing.T) {
 	}
 }
 
-// The gateway's limiter counts the address too, unless KCHAT_ADDR_RATE=0.
+// The gateway's limiter counts the address too, unless KCHAT_ADDR_RATE=0;
+// each limit's refusals are counted under its name.
 func TestGatewayLimiter(t *testing.T) {
-	users := ratelimit.Config{Rate: 100, Burst: 100}
-	if _, ok := gatewayLimiter(users, AddrLimits{}).(*ratelimit.Limiter); !ok {
-		t.Fatal("KCHAT_ADDR_RATE=0 still limits by address")
+	m, err := newGatewayMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
 	}
-	l := gatewayLimiter(users, AddrLimits{Rate: 0.001, Burst: 2})
+	users := ratelimit.Config{Rate: 100, Burst: 100}
+	if c, ok := gatewayLimiter(users, AddrLimits{}, m.rateLimited).(ratelimit.Counted); !ok {
+		t.Fatal("KCHAT_ADDR_RATE=0 still limits by address")
+	} else if _, ok := c.Next.(*ratelimit.Limiter); !ok {
+		t.Fatalf("got %T under the count, want the user's limiter", c.Next)
+	}
+	l := gatewayLimiter(users, AddrLimits{Rate: 0.001, Burst: 2}, m.rateLimited)
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.RemoteAddr = "127.0.0.9:4000"
 	a, err := auth.New(auth.DefaultConfig(), slog.New(slog.DiscardHandler), nil)
@@ -83,6 +93,18 @@ func TestGatewayLimiter(t *testing.T) {
 		ok, err := l.Allow(ctx, user)
 		if err != nil || ok != (i < 2) {
 			t.Fatalf("question %d from one address: %v %v", i+1, ok, err)
+		}
+	}
+	one := gatewayLimiter(ratelimit.Config{Rate: 0.001, Burst: 1}, AddrLimits{}, m.rateLimited)
+	for range 2 {
+		_, _ = one.Allow(context.Background(), "u")
+	}
+	for _, tt := range []struct {
+		give string
+		want float64
+	}{{"address", 1}, {"user", 1}} {
+		if got := testutil.ToFloat64(m.rateLimited.WithLabelValues(tt.give)); got != tt.want {
+			t.Errorf("kchat_gateway_rate_limited_total{limit=%q} = %v, want %v", tt.give, got, tt.want)
 		}
 	}
 }

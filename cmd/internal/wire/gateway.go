@@ -108,7 +108,10 @@ func Gateway(cfg GatewayConfig) fx.Option {
 			func(log *slog.Logger, reg prometheus.Registerer) (*auth.Authenticator, error) {
 				return auth.New(cfg.Auth, log, reg)
 			},
-			func() ports.Limiter { return gatewayLimiter(cfg.UserLimit, cfg.AddrLimit) },
+			newGatewayMetrics,
+			func(m *gatewayMetrics) ports.Limiter {
+				return gatewayLimiter(cfg.UserLimit, cfg.AddrLimit, m.rateLimited)
+			},
 			newAnswers(cfg.AnswerKey),
 			func(s ports.SessionStore, p ports.QueryPublisher, l ports.Limiter, a *app.Answers) *app.Ask {
 				return &app.Ask{Sessions: s, Publisher: p, Limiter: l, Answers: a}
@@ -125,12 +128,15 @@ func Gateway(cfg GatewayConfig) fx.Option {
 			func(s ports.SessionStore, a *app.Answers) *app.SessionHistory {
 				return &app.SessionHistory{Sessions: s, Answers: a, Limit: historyLimit}
 			},
-			func(open *app.OpenSession, ask *app.Ask, a *auth.Authenticator, reg prometheus.Registerer, log *slog.Logger) *ws.Handler {
-				opts := append(wsOptions(a, cfg.AddrLimit), ws.WithMetrics(ws.NewMetrics(reg)))
+			func(open *app.OpenSession, ask *app.Ask, a *auth.Authenticator, reg prometheus.Registerer, gm *gatewayMetrics, log *slog.Logger) *ws.Handler {
+				m := ws.NewMetrics(reg)
+				m.Asked, m.Delivered = gm.asked.WithLabelValues(entryWebSocket), gm.delivered.WithLabelValues(entryWebSocket)
+				opts := append(wsOptions(a, cfg.AddrLimit), ws.WithMetrics(m))
 				return ws.New(cfg.WS, open, ask, a.AuthenticateUpgrade, log, opts...)
 			},
-			func(chat *app.Chat, stream *app.StreamChat, h *app.SessionHistory, a *auth.Authenticator, log *slog.Logger) *httpapi.Gateway {
-				return &httpapi.Gateway{Chat: chat, StreamChat: stream, History: h, Authenticate: a.Authenticate, Log: log}
+			func(chat *app.Chat, stream *app.StreamChat, h *app.SessionHistory, a *auth.Authenticator, gm *gatewayMetrics, log *slog.Logger) *httpapi.Gateway {
+				return &httpapi.Gateway{Chat: chat, StreamChat: stream, History: h, Authenticate: a.Authenticate, Log: log,
+					Asked: gm.asked.WithLabelValues(entryChat), Delivered: gm.delivered.WithLabelValues(entryChat)}
 			},
 		),
 		check(func(feed *kafka.AnswerFeed, deltas *kafka.DeltaFeed) httpapi.Check {
@@ -142,7 +148,7 @@ func Gateway(cfg GatewayConfig) fx.Option {
 				return deltas.Ready(ctx)
 			}}
 		}),
-		fx.Provide(fx.Annotate(func(checks []httpapi.Check, g *httpapi.Gateway, wsh *ws.Handler, a *auth.Authenticator, l ports.Limiter, open *app.OpenSession, m *httpapi.HTTPMetrics, log *slog.Logger) GatewayServer {
+		fx.Provide(fx.Annotate(func(checks []httpapi.Check, g *httpapi.Gateway, wsh *ws.Handler, a *auth.Authenticator, l ports.Limiter, open *app.OpenSession, m *httpapi.HTTPMetrics, gm *gatewayMetrics, log *slog.Logger) GatewayServer {
 			// Every route behind the edge: the client's address, and the
 			// visitor's cookie (KCHAT_AUTH=none); each route authenticates.
 			s := httpapi.NewServer(cfg.HTTP, "kchat gateway", checks, log, m.Middleware("gateway"), a.Edge)
@@ -151,6 +157,7 @@ func Gateway(cfg GatewayConfig) fx.Option {
 			s.Mount("/ws", wsh)
 			// The seed's routes, through the generated REST client.
 			seed := seedRoutes(cfg.REST, a, l, open, log)
+			seed.Asked = gm.asked.WithLabelValues(entrySend)
 			s.Mount("/send", seed.Send())
 			s.Mount("/messages", seed.Messages())
 			s.Mount("/*", a.Visitors(web.Handler()))

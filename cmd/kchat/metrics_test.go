@@ -1,0 +1,119 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/kchat/kchat/adapters/auth"
+	"github.com/kchat/kchat/internal/kafkatest"
+	"github.com/kchat/kchat/internal/testenv"
+)
+
+// Issue 18, point 3: one question over WebSocket shows on the admin
+// listener's /metrics as the HTTP upgrade, the socket and its frames, the
+// question and its answer, and the generator's call.
+func TestMetricsOfAQuestionOverWebSocket(t *testing.T) {
+	cfg := allInOneConfig(t, kafkatest.Fake(t), testenv.Prefix("kfake"), auth.ModeNone)
+	app := startAllInOne(t, cfg)
+	waitReady(t, app.base["gateway"]+"/readyz")
+
+	conn, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(app.base["gateway"], "http")+"/ws", nil)
+	if resp != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	if err := conn.WriteJSON(map[string]string{"type": "query", "id": "q1", "message": "How do I start kchat?"}); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		var f map[string]any
+		if err := conn.ReadJSON(&f); err != nil {
+			t.Fatalf("waiting for the answer: %v", err)
+		}
+		if f["type"] == "answer" {
+			break
+		}
+	}
+
+	want := []struct {
+		give    string // a series, as /metrics prints it
+		atLeast float64
+	}{
+		{`kchat_http_requests_total{code="101",method="GET",route="/ws",service="gateway"}`, 1},
+		{`kchat_http_requests_total{code="200",method="GET",route="/readyz",service="gateway"}`, 1},
+		{`kchat_http_request_duration_seconds_count{method="GET",route="/readyz",service="gateway"}`, 1},
+		{`kchat_ws_connections_open`, 1},
+		{`kchat_ws_frames_received_total{type="query"}`, 1},
+		{`kchat_ws_frames_sent_total{type="ack"}`, 1},
+		{`kchat_ws_frames_sent_total{type="answer"}`, 1},
+		{`kchat_gateway_questions_asked_total{entry="websocket"}`, 1},
+		{`kchat_gateway_answers_delivered_total{entry="websocket"}`, 1},
+		{`kchat_answerer_generator_calls_total`, 1},
+		{`kchat_answerer_generator_duration_seconds_count`, 1},
+		{`kchat_answerer_generator_failures_total{reason="unavailable"}`, 0},
+		{`kchat_gateway_rate_limited_total{limit="user"}`, 0},
+	}
+	// The answer frame is counted once written: poll briefly.
+	var body string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		body = scrape(t, app.base["admin"]+"/metrics")
+		missing := ""
+		for _, w := range want {
+			if v, ok := sample(body, w.give); !ok || v < w.atLeast {
+				missing = w.give
+				break
+			}
+		}
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics has no %s of at least the value expected:\n%s", missing, grepKchat(body))
+		}
+	}
+}
+
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = res.Body.Close() }()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", url, res.StatusCode, err)
+	}
+	return string(b)
+}
+
+// sample is the value of series in an exposition.
+func sample(body, series string) (float64, bool) {
+	for line := range strings.SplitSeq(body, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			v, err := strconv.ParseFloat(rest, 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+func grepKchat(body string) string {
+	var b strings.Builder
+	for line := range strings.SplitSeq(body, "\n") {
+		if strings.HasPrefix(line, "kchat_") && !strings.HasPrefix(line, "kchat_consumer_") && !strings.Contains(line, "_bucket") {
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.String()
+}
