@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	neturl "net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,7 +20,8 @@ import (
 
 // Issue 18, point 3: one question over WebSocket shows on the admin
 // listener's /metrics as the HTTP upgrade, the socket and its frames, the
-// question and its answer, and the generator's call.
+// question and its answer, and the generator's call; one over POST /chat
+// and one over the seed's POST /send under their own entry points.
 func TestMetricsOfAQuestionOverWebSocket(t *testing.T) {
 	cfg := allInOneConfig(t, kafkatest.Fake(t), testenv.Prefix("kfake"), auth.ModeNone)
 	app := startAllInOne(t, cfg)
@@ -45,6 +49,34 @@ func TestMetricsOfAQuestionOverWebSocket(t *testing.T) {
 		}
 	}
 
+	// The same visitor (its cookie) asks over POST /chat, then the seed's
+	// POST /send in that session.
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	res, err := client.Post(app.base["gateway"]+"/chat", "application/json", strings.NewReader(`{"message":"What does ack=manual do?"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chat struct {
+		SessionID string `json:"session_id"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&chat)
+	_ = res.Body.Close()
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("POST /chat: %d %v", res.StatusCode, err)
+	}
+	res, err = client.PostForm(app.base["gateway"]+"/send", neturl.Values{"session_id": {chat.SessionID}, "type": {"query"}, "message": {"hi"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("POST /send: %d", res.StatusCode)
+	}
+
 	want := []struct {
 		give    string // a series, as /metrics prints it
 		atLeast float64
@@ -58,6 +90,10 @@ func TestMetricsOfAQuestionOverWebSocket(t *testing.T) {
 		{`kchat_ws_frames_sent_total{type="answer"}`, 1},
 		{`kchat_gateway_questions_asked_total{entry="websocket"}`, 1},
 		{`kchat_gateway_answers_delivered_total{entry="websocket"}`, 1},
+		{`kchat_gateway_questions_asked_total{entry="chat"}`, 1},
+		{`kchat_gateway_answers_delivered_total{entry="chat"}`, 1},
+		{`kchat_gateway_questions_asked_total{entry="send"}`, 1},
+		{`kchat_http_requests_total{code="200",method="POST",route="/chat",service="gateway"}`, 1},
 		{`kchat_answerer_generator_calls_total`, 1},
 		{`kchat_answerer_generator_duration_seconds_count`, 1},
 		{`kchat_answerer_generator_failures_total{reason="unavailable"}`, 0},
