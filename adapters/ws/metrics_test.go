@@ -3,6 +3,7 @@ package ws
 import (
 	"testing"
 
+	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -15,7 +16,7 @@ func TestMetricsCountSocketsAndFramesByType(t *testing.T) {
 	eventually(t, "one open socket", func() bool { return testutil.ToFloat64(m.open) == 1 })
 
 	for _, msg := range []string{`{"type":"ping"}`, `{"type":"query","id":"r1","message":"hi"}`, `{"type":"nope"}`, `not json`} {
-		if err := conn.WriteMessage(1, []byte(msg)); err != nil {
+		if err := conn.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
 			t.Fatal(err)
 		}
 	}
