@@ -14,17 +14,16 @@ import (
 	"github.com/kchat/kchat/ports"
 )
 
-// handFeed is an answer feed the test drives: Answer hands an answer to
-// every subscriber, as the Kafka feed would once it is committed.
-type handFeed struct {
+// handFed is a feed the test drives: send hands a value to every
+// subscriber, as a Kafka feed would once it is read; up is closed once the
+// first subscribed.
+type handFed[T any] struct {
 	mu   sync.Mutex
-	subs []func(domain.Message)
+	subs []func(T)
 	up   chan struct{}
 }
 
-func newHandFeed() *handFeed { return &handFeed{up: make(chan struct{})} }
-
-func (f *handFeed) Subscribe(_ context.Context, fn func(domain.Message)) error {
+func (f *handFed[T]) Subscribe(_ context.Context, fn func(T)) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.subs = append(f.subs, fn)
@@ -34,14 +33,22 @@ func (f *handFeed) Subscribe(_ context.Context, fn func(domain.Message)) error {
 	return nil
 }
 
-func (f *handFeed) Answer(m domain.Message) {
+func (f *handFed[T]) send(v T) {
 	f.mu.Lock()
-	subs := append([]func(domain.Message){}, f.subs...)
+	subs := append([]func(T){}, f.subs...)
 	f.mu.Unlock()
 	for _, fn := range subs {
-		fn(m)
+		fn(v)
 	}
 }
+
+// handFeed is an answer feed the test drives: Answer hands an answer to
+// every subscriber, as the Kafka feed would once it is committed.
+type handFeed struct{ handFed[domain.Message] }
+
+func newHandFeed() *handFeed { return &handFeed{handFed[domain.Message]{up: make(chan struct{})}} }
+
+func (f *handFeed) Answer(m domain.Message) { f.send(m) }
 
 // runAnswers runs the router on f until the test ends.
 func runAnswers(t *testing.T, f *handFeed) *app.Answers {

@@ -16,32 +16,11 @@ import (
 
 // handDeltas is a delta feed the test drives: Delta hands a delta to every
 // subscriber, as the Kafka feed would once it is written.
-type handDeltas struct {
-	mu   sync.Mutex
-	subs []func(domain.Delta)
-	up   chan struct{}
-}
+type handDeltas struct{ handFed[domain.Delta] }
 
-func newHandDeltas() *handDeltas { return &handDeltas{up: make(chan struct{})} }
+func newHandDeltas() *handDeltas { return &handDeltas{handFed[domain.Delta]{up: make(chan struct{})}} }
 
-func (f *handDeltas) Subscribe(_ context.Context, fn func(domain.Delta)) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.subs = append(f.subs, fn)
-	if len(f.subs) == 1 {
-		close(f.up)
-	}
-	return nil
-}
-
-func (f *handDeltas) Delta(d domain.Delta) {
-	f.mu.Lock()
-	subs := append([]func(domain.Delta){}, f.subs...)
-	f.mu.Unlock()
-	for _, fn := range subs {
-		fn(d)
-	}
-}
+func (f *handDeltas) Delta(d domain.Delta) { f.send(d) }
 
 // deltaRouter runs a router that checks answers and deltas with ourSecret,
 // until the test ends; rejected collects the refused deltas' errors.

@@ -192,21 +192,22 @@ func testForgedAnswers(t *testing.T, brokers []string, prefix, redisURL string) 
 		t.Errorf("the logs do not say %q at ERROR:\n%s", wantLog, out)
 	}
 	for reason, atLeast := range map[string]float64{"unsigned": 2, "key_mismatch": 2, "not_asked": 1} {
-		if got := rejected(t, reg, reason); got < atLeast {
+		if got := counted(t, reg, "kchat_gateway_answers_rejected_total", reason); got < atLeast {
 			t.Errorf("kchat_gateway_answers_rejected_total{reason=%q} = %v, want at least %v", reason, got, atLeast)
 		}
 	}
 }
 
-// rejected reads the gateway's count of refused answers for reason.
-func rejected(t *testing.T, reg *prometheus.Registry, reason string) float64 {
+// counted reads the gateway's counter name for reason (its refused
+// answers, its refused deltas).
+func counted(t *testing.T, reg *prometheus.Registry, name, reason string) float64 {
 	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() != "kchat_gateway_answers_rejected_total" {
+		if f.GetName() != name {
 			continue
 		}
 		for _, m := range f.GetMetric() {
