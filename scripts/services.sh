@@ -354,6 +354,18 @@ prepare_kafka() {
 	fi
 }
 
+# A new KRaft cluster id: any 16 random bytes in base64url without padding, except that
+# one starting with "-" reads as an option to kafka-storage's argument parser (Kafka's own
+# Uuid.randomUuid draws again in that case too; a CI run failed on it once in 64).
+new_cluster_id() {
+	local cid
+	cid=-
+	while [[ $cid == -* ]]; do
+		cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+	done
+	echo "$cid"
+}
+
 # Start the broker on data dir $1 (formatting it when it is empty) and wait for it.
 launch_kafka() {
 	local data=$1 pid cid
@@ -364,8 +376,7 @@ launch_kafka() {
 	[[ -f $KAFKA_OUT ]] && mv -f "$KAFKA_OUT" "$KAFKA_OUT.prev"
 	: >"$KAFKA_OUT"
 	if [[ ! -f $data/meta.properties ]]; then
-		# Any 16 random bytes, base64url without padding, is a valid cluster id.
-		cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+		cid=$(new_cluster_id)
 		kafka_java kafka.tools.StorageTool format --standalone -t "$cid" -c "$KAFKA_PROPS" \
 			</dev/null >>"$KAFKA_OUT" 2>&1 9>&- ||
 			kafka_fail "formatting $data failed"

@@ -277,8 +277,7 @@ cluster_up() {
 	data=$(mktemp -d "${TMPDIR:-/tmp}/kchat-cluster-data.XXXXXX")
 	mkdir -p "$CLUSTER_STATE"
 	echo "$data" >"$CLUSTER_DATA_REC"
-	# Any 16 random bytes, base64url without padding, is a valid cluster id.
-	cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+	cid=$(new_cluster_id)
 	log "cluster: formatting three nodes (cluster id $cid, data $data) ..."
 	for n in "${CLUSTER_NODES[@]}"; do
 		write_node_config "$n" "$data"
