@@ -3,21 +3,35 @@
 #   - Apache Kafka 4.x, single node in KRaft mode (broker+controller in one JVM),
 #     run from jars fetched from Maven Central (scripts/kafka/pom.xml);
 #   - Redis (Debian's redis-server), without persistence.
+#   - Jaeger v2 (all-in-one: OTLP receivers, in-memory span storage, query API and UI),
+#     built with Go from the version scripts/jaeger/go.mod pins, run with no config file.
 #   - on demand, a 3-broker Kafka cluster for the fault tests (cluster-* commands below).
 #
 # Usage: scripts/services.sh COMMAND
-#   up           start Kafka and Redis unless already answering, wait until both answer,
-#                then print the env lines (on stdout; progress goes to stderr), so
+#   up           start Kafka, Redis and Jaeger unless already answering, wait until all three
+#                answer, then print the env lines (on stdout; progress goes to stderr), so
 #                `eval "$(scripts/services.sh up)"` works.
 #                Kafka started from nothing gets a fresh, empty data dir; a broker stopped
 #                with stop-kafka is resumed on its data dir instead.
-#   down         stop both, delete Kafka's data dir. No error when nothing runs.
-#   status       tell whether each answers; exit 0 only when both do.
+#                Jaeger's binary is built first when the cached one is missing or older than
+#                scripts/jaeger/go.sum (about 5 minutes the first time; see build-jaeger).
+#   down         stop the three, delete Kafka's data dir. No error when nothing runs.
+#   status       tell whether each answers; exit 0 only when all three do.
 #   env          print the env lines.
+#   build-jaeger only build Jaeger's binary into $KCHAT_SERVICES_DIR/jaeger (unless it is
+#                fresh). CI runs it early in the background; an `up` meanwhile waits for
+#                that build (a lock of its own) and reuses its binary.
 #   stop-kafka   stop only the Kafka broker, keeping its data dir (simulate an outage).
 #   start-kafka  start the Kafka broker again on the same data dir (topics survive).
 #   stop-redis   stop only Redis (simulate an outage; it keeps no data anyway).
 #   start-redis  start Redis again.
+#
+# Jaeger listens on loopback only: query API and UI on 127.0.0.1:16686 (gRPC query :16685),
+# OTLP on 127.0.0.1:4317 (gRPC) and :4318 (HTTP), and its other default ports (Jaeger and
+# Zipkin receivers, sampling, health :13133, its own metrics :8888). Its default config
+# (no --config) puts every port on localhost except the query API's, which listen on every
+# interface: the two --set flags below put those on 127.0.0.1 too. Spans are kept in memory
+# (up to 100000 traces) and lost when it stops.
 #
 # The 3-broker test cluster (scripts/kafka/cluster.sh; docs/reliability.md, "The test cluster"),
 # three KRaft nodes (broker+controller each) on 127.0.0.1:19092, :19094, :19096 (controllers on
@@ -41,6 +55,8 @@
 #   KCHAT_CLUSTER_EXTRA_CONFIG  extra server.properties lines for every cluster node
 #   KAFKA_JVM_OPTS          extra JVM options for the broker (and the cluster's nodes)
 #   JAVA                    java binary to use (otherwise the first java >= 17 found)
+#   GO                      go binary that builds Jaeger (default go)
+#   KCHAT_JAEGER_BUILD_TIMEOUT  seconds to wait for another process's Jaeger build (default 1800)
 
 # The bash -c snippets below take $0/$1 as arguments on purpose.
 # shellcheck disable=SC2016
@@ -50,11 +66,17 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 STATE_DIR=${KCHAT_SERVICES_DIR:-${HOME:-/root}/.cache/kchat-services}
 KAFKA_VERSION=${KAFKA_VERSION:-4.1.1}
 TIMEOUT=${KCHAT_SERVICES_TIMEOUT:-120}
+JAEGER_BUILD_TIMEOUT=${KCHAT_JAEGER_BUILD_TIMEOUT:-1800}
+GO=${GO:-go}
 
 HOST=127.0.0.1
 KAFKA_PORT=9092
 CONTROLLER_PORT=9093
 REDIS_PORT=6379
+JAEGER_QUERY_PORT=16686
+JAEGER_QUERY_GRPC_PORT=16685
+OTLP_GRPC_PORT=4317
+OTLP_HTTP_PORT=4318
 
 KAFKA_POM=$SCRIPT_DIR/kafka/pom.xml
 KAFKA_LIBS=$STATE_DIR/kafka-libs
@@ -69,6 +91,13 @@ KAFKA_STOPPED=$KAFKA_STATE/stopped      # present while stopped by stop-kafka (d
 REDIS_STATE=$STATE_DIR/redis
 REDIS_PID=$REDIS_STATE/redis.pid
 REDIS_LOG=$REDIS_STATE/redis.log
+JAEGER_MOD=$SCRIPT_DIR/jaeger              # the module whose go.mod pins Jaeger as a tool
+JAEGER_STATE=$STATE_DIR/jaeger
+JAEGER_BIN=$JAEGER_STATE/jaeger
+JAEGER_BUILD_LOG=$JAEGER_STATE/build.log
+JAEGER_BUILD_LOCK=$JAEGER_STATE/.build.lock
+JAEGER_PID=$JAEGER_STATE/jaeger.pid
+JAEGER_LOG=$JAEGER_STATE/jaeger.log
 
 log() { echo "services: $*" >&2; }
 die() { echo "services: ERROR: $*" >&2; exit 1; }
@@ -76,6 +105,8 @@ die() { echo "services: ERROR: $*" >&2; exit 1; }
 print_env() {
 	echo "export KCHAT_TEST_KAFKA_BROKERS=$HOST:$KAFKA_PORT"
 	echo "export KCHAT_TEST_REDIS_URL=redis://$HOST:$REDIS_PORT/0"
+	echo "export KCHAT_TEST_JAEGER_URL=http://$HOST:$JAEGER_QUERY_PORT"
+	echo "export KCHAT_TEST_OTLP_ENDPOINT=http://$HOST:$OTLP_HTTP_PORT"
 }
 
 # ---------------------------------------------------------------- helpers
@@ -514,6 +545,132 @@ redis_down() {
 	log "redis: stopped"
 }
 
+# ---------------------------------------------------------------- Jaeger
+
+jaeger_version() { # the version scripts/jaeger/go.mod pins (module v1.76.0 is Jaeger v2.13.0)
+	awk '$1 == "github.com/jaegertracing/jaeger" { print $2; exit }' "$JAEGER_MOD/go.mod"
+}
+
+# True when the cached binary is at least as new as scripts/jaeger/go.sum.
+jaeger_fresh() {
+	[[ -x $JAEGER_BIN && $JAEGER_BIN -nt $JAEGER_MOD/go.sum ]]
+}
+
+# Build Jaeger into the cache unless the binary there is fresh. The build has a lock of its
+# own (fd 8), apart from the one of the state-changing commands: an `up` (which holds that
+# one) waits here for a build-jaeger running in the background, then finds its binary fresh.
+jaeger_build() {
+	local tmp start=$SECONDS
+	mkdir -p "$JAEGER_STATE"
+	exec 8>"$JAEGER_BUILD_LOCK"
+	if ! flock -n 8; then
+		log "jaeger: another process is building Jaeger, waiting for it (up to ${JAEGER_BUILD_TIMEOUT}s) ..."
+		flock -w "$JAEGER_BUILD_TIMEOUT" 8 || die "could not lock $JAEGER_BUILD_LOCK"
+	fi
+	if jaeger_fresh; then
+		exec 8>&-
+		return 0
+	fi
+	command -v "$GO" >/dev/null 2>&1 || die "no $GO on PATH: building Jaeger needs Go"
+	log "building Jaeger $(jaeger_version) (about 5 minutes the first time) into $JAEGER_BIN; log: $JAEGER_BUILD_LOG"
+	tmp=$JAEGER_BIN.tmp.$$
+	# GOWORK=off: scripts/jaeger is a module of its own; a go.work elsewhere must not pull it in.
+	if ! (cd "$JAEGER_MOD" && GOWORK=off "$GO" build -o "$tmp" github.com/jaegertracing/jaeger/cmd/jaeger) \
+		</dev/null >"$JAEGER_BUILD_LOG" 2>&1 8>&- 9>&-; then
+		tail -n 40 "$JAEGER_BUILD_LOG" >&2 || true
+		rm -f "$tmp"
+		die "building Jaeger failed (see above)"
+	fi
+	mv -f "$tmp" "$JAEGER_BIN"
+	log "jaeger: built in $((SECONDS - start))s"
+	exec 8>&-
+}
+
+# True when Jaeger's query API answers GET /api/services with a 200 (pure bash, no curl).
+jaeger_answers() {
+	local reply
+	reply=$(timeout 3 bash -c '
+		exec 3<>"/dev/tcp/$0/$1" || exit 1
+		printf "GET /api/services HTTP/1.0\r\nHost: %s:%s\r\n\r\n" "$0" "$1" >&3
+		head -c 12 <&3' "$HOST" "$JAEGER_QUERY_PORT" 2>/dev/null) || return 1
+	[[ $reply == "HTTP/1."[01]" 200" ]]
+}
+
+jaeger_ready() { # the query API answers and both OTLP receivers accept connections
+	jaeger_answers && port_open "$OTLP_HTTP_PORT" && port_open "$OTLP_GRPC_PORT"
+}
+
+jaeger_pid() { # the pid of the Jaeger this script started
+	local pid
+	[[ -f $JAEGER_PID ]] || return 1
+	pid=$(<"$JAEGER_PID")
+	pid_is "$pid" "$JAEGER_BIN --set=" || return 1
+	echo "$pid"
+}
+
+jaeger_fail() {
+	echo "services: ERROR: $*" >&2
+	echo "---- tail of $JAEGER_LOG" >&2
+	tail -n 30 "$JAEGER_LOG" >&2 2>/dev/null || true
+	exit 1
+}
+
+wait_jaeger() {
+	local pid=$1 start=$SECONDS
+	until jaeger_ready; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			rm -f "$JAEGER_PID"
+			jaeger_fail "Jaeger (pid $pid) exited during startup"
+		fi
+		((SECONDS - start < TIMEOUT)) || jaeger_fail "Jaeger did not answer on $HOST:$JAEGER_QUERY_PORT within ${TIMEOUT}s"
+		sleep 0.2
+	done
+}
+
+jaeger_up() {
+	local pid p
+	if jaeger_answers; then
+		log "jaeger: already answering on $HOST:$JAEGER_QUERY_PORT"
+		return 0
+	fi
+	if pid=$(jaeger_pid); then
+		log "jaeger: pid $pid is starting, waiting for it ..."
+		wait_jaeger "$pid"
+		return 0
+	fi
+	jaeger_build
+	for p in "$JAEGER_QUERY_PORT" "$JAEGER_QUERY_GRPC_PORT" "$OTLP_GRPC_PORT" "$OTLP_HTTP_PORT"; do
+		port_open "$p" && die "port $p is taken by something that is not a working Jaeger"
+	done
+	[[ -f $JAEGER_LOG ]] && mv -f "$JAEGER_LOG" "$JAEGER_LOG.prev"
+	# No config file: the binary's all-in-one default (memory storage). JAEGER_LISTEN_HOST
+	# places its receivers and extensions; the query API's endpoints ignore it (":16686").
+	JAEGER_LISTEN_HOST=$HOST setsid nohup "$JAEGER_BIN" \
+		--set=extensions.jaeger_query.http.endpoint="$HOST:$JAEGER_QUERY_PORT" \
+		--set=extensions.jaeger_query.grpc.endpoint="$HOST:$JAEGER_QUERY_GRPC_PORT" \
+		</dev/null >"$JAEGER_LOG" 2>&1 8>&- 9>&- &
+	pid=$!
+	echo "$pid" >"$JAEGER_PID"
+	log "jaeger: started pid $pid (Jaeger $(jaeger_version), spans in memory), waiting for it ..."
+	wait_jaeger "$pid"
+	log "jaeger: ready: UI and query API http://$HOST:$JAEGER_QUERY_PORT, OTLP $HOST:$OTLP_GRPC_PORT (gRPC) and http://$HOST:$OTLP_HTTP_PORT (HTTP)"
+}
+
+jaeger_down() {
+	local pid
+	if pid=$(jaeger_pid); then
+		log "jaeger: stopping pid $pid ..."
+		kill -TERM "$pid" 2>/dev/null || true
+		wait_exit "$pid" 20 || die "could not stop Jaeger pid $pid"
+		log "jaeger: stopped"
+	elif jaeger_answers; then
+		log "jaeger: WARNING: a Jaeger answers on $HOST:$JAEGER_QUERY_PORT but was not started from $STATE_DIR; left alone"
+	else
+		log "jaeger: not running"
+	fi
+	rm -f "$JAEGER_PID"
+}
+
 # ---------------------------------------------------------------- the 3-broker cluster
 
 # shellcheck source=scripts/kafka/cluster.sh
@@ -543,6 +700,19 @@ cmd_status() {
 		echo "redis: down"
 		rc=3
 	fi
+	if jaeger_answers; then
+		pid=$(jaeger_pid || echo "not started by this script")
+		echo "jaeger: up  http://$HOST:$JAEGER_QUERY_PORT (UI, query API), OTLP $HOST:$OTLP_GRPC_PORT gRPC, $HOST:$OTLP_HTTP_PORT HTTP (pid $pid, Jaeger $(jaeger_version))"
+	elif pid=$(jaeger_pid); then
+		echo "jaeger: starting (pid $pid, not answering yet)"
+		rc=3
+	elif jaeger_fresh; then
+		echo "jaeger: down"
+		rc=3
+	else
+		echo "jaeger: down (binary not built yet, or older than scripts/jaeger/go.sum: up or build-jaeger builds it)"
+		rc=3
+	fi
 	return $rc
 }
 
@@ -557,6 +727,7 @@ main() {
 		take_lock
 		redis_up
 		kafka_up
+		jaeger_up
 		print_env
 		;;
 	down)
@@ -564,7 +735,9 @@ main() {
 		kafka_stop
 		remove_kafka_data
 		redis_down
+		jaeger_down
 		;;
+	build-jaeger) jaeger_build ;;
 	start-kafka)
 		take_lock
 		kafka_start
