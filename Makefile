@@ -29,7 +29,7 @@ build: ## Build every binary into bin/
 test: ## Hermetic tests: only Go needed (memory adapters, kfake)
 	$(GO) test -race -count=1 $(GOTESTFLAGS) -skip '^TestIntegration' ./...
 
-test-integration: ## Tests against the real Kafka and Redis of `make services-up`
+test-integration: ## Tests against the real Kafka, Redis and Jaeger of `make services-up` (its exported KCHAT_TEST_* variables)
 	@if [ -z "$$KCHAT_TEST_KAFKA_BROKERS" ] || [ -z "$$KCHAT_TEST_REDIS_URL" ]; then \
 		echo "KCHAT_TEST_KAFKA_BROKERS and KCHAT_TEST_REDIS_URL must be set: run 'make services-up' and export what it prints" >&2; \
 		if [ -n "$$CI" ]; then echo "CI is set: missing services are a failure, not a skip" >&2; exit 1; fi; \
@@ -87,13 +87,13 @@ openapi-check: ## Fail if openapi.yaml or openapi-gateway.yaml differs from what
 	@$(GO) generate ./adapters/restclient/ && git diff --exit-code -- adapters/restclient/ \
 		|| { echo "adapters/restclient is stale: run 'make openapi' and commit it" >&2; exit 1; }
 
-services-up: ## Start real Kafka (KRaft, 127.0.0.1:9092) and Redis (127.0.0.1:6379); prints the env to export
+services-up: ## Start real Kafka (KRaft, 127.0.0.1:9092), Redis (127.0.0.1:6379) and Jaeger v2 (UI 127.0.0.1:16686, OTLP :4317/:4318; built with Go the first time, about 5 min); prints the env to export
 	@bash $(SERVICES) up
 
-services-down: ## Stop them and delete Kafka's data
+services-down: ## Stop the three and delete Kafka's data
 	@bash $(SERVICES) down
 
-services-status: ## Tell whether Kafka and Redis answer
+services-status: ## Tell whether Kafka, Redis and Jaeger answer
 	@bash $(SERVICES) status
 
 cluster-up: ## Start the 3-broker test cluster (KRaft, 127.0.0.1:19092,19094,19096; RF 3, min ISR 2) unless it runs; prints the env to export
