@@ -28,6 +28,8 @@ type Delta struct {
 	// Signature is "<key id>.<base64url HMAC>" over the canonical form,
 	// made with the answer key, as answers are.
 	Signature string
+	// Trace is for observability only, outside the signature.
+	Trace Trace
 }
 
 // AnswerID is the id of the final answer this delta is part of.

@@ -73,6 +73,9 @@ type Message struct {
 	// Signature is set on what the answerer writes (prompts and answers),
 	// by AnswerKey.Sign; empty on everything else.
 	Signature string
+	// Trace is for observability only, outside the envelope and its
+	// signature.
+	Trace Trace
 }
 
 // CorrelationID is the id that ties a query to its prompt and answer: the

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -69,10 +68,7 @@ func (m *HTTPMetrics) Middleware(service string) func(http.Handler) http.Handler
 			start := time.Now()
 			sw := &statusWriter{ResponseWriter: w}
 			next.ServeHTTP(sw, r)
-			route := unmatched
-			if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-				route = rc.RoutePattern()
-			}
+			route := routeOf(r)
 			m.requests.WithLabelValues(service, r.Method, route, strconv.Itoa(sw.code())).Inc()
 			m.duration.WithLabelValues(service, r.Method, route).Observe(time.Since(start).Seconds())
 		})

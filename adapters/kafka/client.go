@@ -7,15 +7,14 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/plugin/kprom"
 	"github.com/twmb/franz-go/plugin/kslog"
 )
 
 // clientOpts are the options every client of this package starts from:
 // the seed brokers, cfg.ClientID, cfg.Compression for what it produces,
-// franz-go's logs into log and, when metrics is not nil, franz-go's
-// metrics. Each caller adds the options of its role.
-func clientOpts(cfg Config, log *slog.Logger, metrics *kprom.Metrics) []kgo.Opt {
+// franz-go's logs into log and hooks (franz-go's metrics and the tracing
+// hooks of Metrics.client). Each caller adds the options of its role.
+func clientOpts(cfg Config, log *slog.Logger, hooks []kgo.Hook) []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID(cfg.ClientID),
@@ -31,8 +30,8 @@ func clientOpts(cfg Config, log *slog.Logger, metrics *kprom.Metrics) []kgo.Opt 
 		// Refreshes this frequent happen only while something is wrong.
 		kgo.MetadataMinAge(500 * time.Millisecond),
 	}
-	if metrics != nil {
-		opts = append(opts, kgo.WithHooks(metrics))
+	if len(hooks) > 0 {
+		opts = append(opts, kgo.WithHooks(hooks...))
 	}
 	return opts
 }
@@ -41,9 +40,9 @@ func clientOpts(cfg Config, log *slog.Logger, metrics *kprom.Metrics) []kgo.Opt 
 // no linger (every request waits for its own acknowledgement, so lingering
 // would only add latency), and records that fail after DeliveryTimeout.
 // It does not dial: a broker that is down at startup is not an error.
-// metrics may be nil.
-func NewClient(cfg Config, log *slog.Logger, metrics *kprom.Metrics, extra ...kgo.Opt) (*kgo.Client, error) {
-	opts := append(clientOpts(cfg, log, metrics),
+// hooks may be nil.
+func NewClient(cfg Config, log *slog.Logger, hooks []kgo.Hook, extra ...kgo.Opt) (*kgo.Client, error) {
+	opts := append(clientOpts(cfg, log, hooks),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
 		kgo.RecordDeliveryTimeout(cfg.DeliveryTimeout),

@@ -41,8 +41,14 @@ func NewDeltaFeed(cfg Config, log *slog.Logger, metrics *Metrics) (*DeltaFeed, e
 	if err != nil {
 		return nil, err
 	}
-	decode := func(r *kgo.Record) (domain.Delta, error) { return decodeDelta(r.Value) }
-	return &DeltaFeed{newFeedReader(cl, domain.StreamTopicName(cfg.TopicPrefix), "delta feed", decode, log)}, nil
+	decode := func(r *kgo.Record) (domain.Delta, error) {
+		d, err := decodeDelta(r.Value)
+		if err == nil {
+			d.Trace = recordTrace(r, false)
+		}
+		return d, err
+	}
+	return &DeltaFeed{newFeedReader(cl, domain.StreamTopicName(cfg.TopicPrefix), "delta feed", decode, log, metrics.tracer())}, nil
 }
 
 var errNotDelta = errors.New("not a version 1 delta naming its question and session")

@@ -71,6 +71,9 @@ func (p *DeltaPublisher) PublishDelta(ctx context.Context, d domain.Delta) error
 		return fmt.Errorf("encode delta: %w", err)
 	}
 	rec := &kgo.Record{Topic: p.topic, Key: []byte(d.SessionID), Value: value}
+	if h, ok := askedAtHeader(d.Trace); ok {
+		rec.Headers = append(rec.Headers, h)
+	}
 	acked := make(chan error, 1)
 	p.cl.TryProduce(context.WithoutCancel(ctx), rec, func(_ *kgo.Record, err error) {
 		if err == nil {

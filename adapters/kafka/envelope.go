@@ -2,12 +2,16 @@ package kafka
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	json "github.com/goccy/go-json"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kchat/kchat/adapters/wire"
 	"github.com/kchat/kchat/domain"
@@ -19,6 +23,10 @@ const (
 	HeaderMessageID     = "kchat-message-id"
 	HeaderCorrelationID = "kchat-correlation-id"
 	HeaderUserID        = "kchat-user-id"
+	// HeaderAskedAt carries, on prompts, answers and deltas, when their
+	// question was published (its query record's timestamp, Unix
+	// milliseconds), for the end-to-end latency (docs/design.md, "Tracing").
+	HeaderAskedAt = "kchat-asked-at"
 )
 
 // NewRecord encodes msg as a record for topic: key = session id, value =
@@ -28,7 +36,7 @@ func NewRecord(topic string, msg domain.Message) (*kgo.Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode envelope %s: %w", msg.MessageID, err)
 	}
-	return &kgo.Record{
+	r := &kgo.Record{
 		Topic: topic,
 		Key:   []byte(msg.SessionID),
 		Value: value,
@@ -38,7 +46,42 @@ func NewRecord(topic string, msg domain.Message) (*kgo.Record, error) {
 			{Key: HeaderCorrelationID, Value: []byte(msg.CorrelationID())},
 			{Key: HeaderUserID, Value: []byte(msg.UserID)},
 		},
-	}, nil
+	}
+	if h, ok := askedAtHeader(msg.Trace); ok {
+		r.Headers = append(r.Headers, h)
+	}
+	return r, nil
+}
+
+// askedAtHeader is t's question time as a record header.
+func askedAtHeader(t domain.Trace) (kgo.RecordHeader, bool) {
+	if t.AskedAt.IsZero() {
+		return kgo.RecordHeader{}, false
+	}
+	return kgo.RecordHeader{Key: HeaderAskedAt, Value: strconv.AppendInt(nil, t.AskedAt.UnixMilli(), 10)}, true
+}
+
+// recordTrace is what r tells of its question's way: its own time, its
+// question's (the header, or r's own for a query) and the trace context of
+// the span r.Context holds (the reader's span, when tracing is on).
+func recordTrace(r *kgo.Record, asked bool) domain.Trace {
+	t := domain.Trace{PublishedAt: r.Timestamp}
+	if asked {
+		t.AskedAt = r.Timestamp
+	}
+	for _, h := range r.Headers {
+		if h.Key == HeaderAskedAt {
+			if ms, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil && ms > 0 {
+				t.AskedAt = time.UnixMilli(ms)
+			}
+		}
+	}
+	if r.Context != nil && trace.SpanContextFromContext(r.Context).IsValid() {
+		c := propagation.MapCarrier{}
+		propagation.TraceContext{}.Inject(r.Context, c)
+		t.Parent = c.Get("traceparent")
+	}
+	return t
 }
 
 // DecodeValue decodes a record value. It fails for anything that is not a
@@ -82,6 +125,14 @@ type legacyValue struct {
 // time the record's. An empty message, or fields of other JSON types, are
 // poison, as is anything else that is no envelope.
 func DecodeRecord(r *kgo.Record) (domain.Message, error) {
+	m, err := decodeRecord(r)
+	if err == nil {
+		m.Trace = recordTrace(r, m.Type == domain.TypeQuery)
+	}
+	return m, err
+}
+
+func decodeRecord(r *kgo.Record) (domain.Message, error) {
 	var lv legacyValue
 	if err := json.Unmarshal(r.Value, &lv); err != nil || lv.V != nil {
 		return DecodeValue(r.Value)

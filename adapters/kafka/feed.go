@@ -37,7 +37,7 @@ func NewAnswerFeed(cfg Config, log *slog.Logger, metrics *Metrics) (*AnswerFeed,
 		return nil, err
 	}
 	topic := domain.TopicName(cfg.TopicPrefix, domain.TypeAnswer)
-	return &AnswerFeed{newFeedReader(cl, topic, "answer feed", DecodeRecord, log)}, nil
+	return &AnswerFeed{newFeedReader(cl, topic, "answer feed", DecodeRecord, log, metrics.tracer())}, nil
 }
 
 // PublishQuery publishes a query directly to Kafka: the gateway's "kafka"

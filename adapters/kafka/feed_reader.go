@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // feedReader reads one topic as this process's own reader (no consumer
@@ -30,6 +31,9 @@ type feedReader[T any] struct {
 	name   string // "answer feed": in logs and errors
 	decode func(*kgo.Record) (T, error)
 	log    *slog.Logger
+	// tracer starts the delivery span of each record, the parent of what
+	// the subscribers do with it (the gateway's socket write).
+	tracer trace.Tracer
 
 	pinned chan struct{} // closed once the start offsets are set
 
@@ -43,9 +47,9 @@ type feedSub[T any] struct {
 	fn  func(T)
 }
 
-func newFeedReader[T any](cl *kgo.Client, topic, name string, decode func(*kgo.Record) (T, error), log *slog.Logger) feedReader[T] {
+func newFeedReader[T any](cl *kgo.Client, topic, name string, decode func(*kgo.Record) (T, error), log *slog.Logger, tracer trace.Tracer) feedReader[T] {
 	return feedReader[T]{
-		cl: cl, adm: kadm.NewClient(cl), topic: topic, name: name, decode: decode, log: log,
+		cl: cl, adm: kadm.NewClient(cl), topic: topic, name: name, decode: decode, log: log, tracer: tracer,
 		pinned: make(chan struct{}), subs: map[int]feedSub[T]{},
 	}
 }
@@ -95,6 +99,13 @@ func (f *feedReader[T]) Ready(ctx context.Context) error {
 }
 
 func (f *feedReader[T]) deliver(r *kgo.Record) {
+	ctx := r.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, span := f.tracer.Start(ctx, f.name+" deliver", trace.WithSpanKind(trace.SpanKindConsumer))
+	defer span.End()
+	r.Context = ctx // decode hands the span's context on (domain.Trace)
 	v, err := f.decode(r)
 	if err != nil {
 		f.log.Warn(f.name+": a record it cannot read; skipped", "partition", r.Partition, "offset", r.Offset, "err", err)

@@ -12,7 +12,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/kchat/kchat/adapters/tracing"
 	"github.com/kchat/kchat/domain"
 )
 
@@ -69,6 +73,11 @@ type Stage struct {
 	log       *slog.Logger
 	// otherKey counts records signed with another KCHAT_ANSWER_KEY.
 	otherKey prometheus.Counter
+	// tracer starts the stage's span per record; hops times its hop (hop)
+	// from each input record to the commit of its output.
+	tracer trace.Tracer
+	hops   *tracing.Hops
+	hop    string
 }
 
 // NewStage returns a stage named name reading typ's topic.
@@ -80,6 +89,7 @@ func NewStage(name string, typ domain.MessageType, cfg Config, scfg StageConfig,
 		name: name, in: in, dlq: DeadLetterTopic(in), outPrefix: cfg.TopicPrefix,
 		transform: transform, group: scfg.Group + "-" + name, cfg: scfg, log: log.With("stage", name),
 		otherKey: keyMismatches(metrics).WithLabelValues(name),
+		tracer:   metrics.tracer(), hops: metrics.hopTimer(), hop: hopOf(typ),
 	}
 	// The short-lived clients that fence and leave have no metrics: a
 	// kprom.Metrics serves one client at a time.
@@ -107,6 +117,14 @@ func NewStage(name string, typ domain.MessageType, cfg Config, scfg StageConfig,
 		kgo.RecordDeliveryTimeout(30*time.Second),
 	)
 	return s
+}
+
+// hopOf is the hop a stage reading typ makes.
+func hopOf(typ domain.MessageType) string {
+	if typ == domain.TypeQuery {
+		return tracing.HopQueryToPrompt
+	}
+	return tracing.HopPromptToAnswer
 }
 
 // Run processes batches until ctx ends, then leaves the group. A batch
@@ -224,6 +242,9 @@ func (s *Stage) process(ctx context.Context, sess *kgo.GroupTransactSession, rec
 	case !committed:
 		return fmt.Errorf("transaction aborted (rebalance or commit failure): %w", domain.ErrUnavailable)
 	}
+	for _, r := range recs {
+		s.hops.Hop(s.hop, r.Timestamp)
+	}
 	return nil
 }
 
@@ -289,13 +310,36 @@ func (s *Stage) handleRetrying(ctx context.Context, r *kgo.Record) (*kgo.Record,
 
 // handle returns the record to produce for r: the transformed message, or
 // r itself routed to the dead-letter topic with the reason.
-func (s *Stage) handle(ctx context.Context, r *kgo.Record) (*kgo.Record, error) {
+//
+// The record's span (the stage's name, a child of the span that fetched r,
+// itself a child of the one that published it) is the parent of what the
+// transform does and of the output's publish span.
+func (s *Stage) handle(ctx context.Context, r *kgo.Record) (_ *kgo.Record, err error) {
+	if r.Context != nil {
+		// The parent is the fetch's span; the deadline and cancellation
+		// stay the stage's.
+		ctx = trace.ContextWithSpan(ctx, trace.SpanFromContext(r.Context))
+	}
+	ctx, span := s.tracer.Start(ctx, s.name, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("messaging.destination.name", r.Topic), attribute.String("kchat.session_id", string(r.Key))))
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	msg, err := DecodeRecord(r)
 	if err == nil {
+		span.SetAttributes(attribute.String("kchat.correlation_id", msg.CorrelationID()))
 		var out domain.Message
 		out, err = s.transform(ctx, msg)
 		if err == nil {
-			return NewRecord(domain.TopicName(s.outPrefix, out.Type), out)
+			out.Trace.AskedAt = msg.Trace.AskedAt
+			rec, err := NewRecord(domain.TopicName(s.outPrefix, out.Type), out)
+			if rec != nil {
+				rec.Context = ctx
+			}
+			return rec, err
 		}
 		if errors.Is(err, domain.ErrUnavailable) || ctx.Err() != nil {
 			return nil, err

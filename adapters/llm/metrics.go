@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kchat/kchat/domain"
 	"github.com/kchat/kchat/ports"
@@ -70,6 +73,7 @@ type Instrumented struct {
 	next    ports.Generator
 	metrics *Metrics
 	log     *slog.Logger
+	tracer  trace.Tracer // nil: no span
 }
 
 var _ ports.Generator = (*Instrumented)(nil)
@@ -79,6 +83,12 @@ func Instrument(g ports.Generator, m *Metrics, log *slog.Logger) *Instrumented {
 	return &Instrumented{next: g, metrics: m, log: log}
 }
 
+// Traced makes each call a span of t, a child of the generate stage's.
+func (g *Instrumented) Traced(t trace.Tracer) *Instrumented {
+	g.tracer = t
+	return g
+}
+
 // Unwrap returns the generator counted.
 func (g *Instrumented) Unwrap() ports.Generator { return g.next }
 
@@ -86,9 +96,18 @@ func (g *Instrumented) Unwrap() ports.Generator { return g.next }
 // stopping) is timed but is not a failure of the generator.
 func (g *Instrumented) Generate(ctx context.Context, prompt domain.Prompt, onChunk func(string)) (string, error) {
 	g.metrics.calls.Inc()
+	var span trace.Span
+	if g.tracer != nil {
+		ctx, span = g.tracer.Start(ctx, "generator call", trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.Int("kchat.passages", len(prompt.Passages))))
+		defer span.End()
+	}
 	start := time.Now()
 	text, err := g.next.Generate(ctx, prompt, onChunk)
 	took := time.Since(start)
+	if span != nil && err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
 	g.metrics.duration.Observe(took.Seconds())
 	if err != nil && ctx.Err() == nil {
 		reason := FailureReason(err)

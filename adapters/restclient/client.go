@@ -7,15 +7,26 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
+	"github.com/kchat/kchat/adapters/tracing"
 )
 
 // maxProblemBytes bounds how much of an error response is read for its
 // problem detail.
 const maxProblemBytes = 64 << 10
 
-// newClient returns the generated client for one service.
-func newClient(baseURL string, timeout time.Duration) *Client {
-	c, err := NewClient(baseURL, WithHTTPClient(&http.Client{Timeout: timeout}))
+// newClient returns the generated client for one service; with tracing
+// on, each call is a span whose context goes along in the traceparent
+// header, so the service called continues the caller's trace.
+func newClient(baseURL string, timeout time.Duration, tr *tracing.Provider) *Client {
+	hc := &http.Client{Timeout: timeout}
+	if tr.Enabled() {
+		hc.Transport = otelhttp.NewTransport(http.DefaultTransport,
+			otelhttp.WithTracerProvider(tr.TracerProvider()), otelhttp.WithPropagators(tr.Propagator()))
+	}
+	c, err := NewClient(baseURL, WithHTTPClient(hc))
 	if err != nil {
 		// Only client options can fail, and WithHTTPClient never does.
 		panic("restclient: " + err.Error())

@@ -86,7 +86,7 @@ func (s Seed) caller(w http.ResponseWriter, r *http.Request) (string, bool) {
 // 415, 400 for a body that is no form, and 503 when the producer does not
 // answer within Config.Timeout.
 func (s Seed) Send() http.Handler {
-	producer := newClient(s.Config.ProducerURL, s.Config.Timeout)
+	producer := newClient(s.Config.ProducerURL, s.Config.Timeout, nil)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
@@ -242,7 +242,7 @@ func parseForm(w http.ResponseWriter, r *http.Request) (status int, detail strin
 // (true/false, 1/0, yes/no, on/off) gets 422, and a consumer that does not
 // answer within Config.Timeout 503, all problem+json.
 func (s Seed) Messages() http.Handler {
-	consumer := newClient(s.Config.ConsumerURL, s.Config.Timeout)
+	consumer := newClient(s.Config.ConsumerURL, s.Config.Timeout, nil)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			w.Header().Set("Allow", http.MethodGet)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/kchat/kchat/adapters/tracing"
 	"github.com/kchat/kchat/domain"
 	"github.com/kchat/kchat/ports"
 )
@@ -21,9 +22,10 @@ type Publisher struct {
 var _ ports.QueryPublisher = (*Publisher)(nil)
 
 // NewPublisher returns a publisher to cfg.ProducerURL whose calls each take
-// at most cfg.Timeout. cfg should have passed Validate.
-func NewPublisher(cfg Config) *Publisher {
-	return &Publisher{producer: newClient(cfg.ProducerURL, cfg.Timeout)}
+// at most cfg.Timeout, traced with tr (nil: not traced). cfg should have
+// passed Validate.
+func NewPublisher(cfg Config, tr *tracing.Provider) *Publisher {
+	return &Publisher{producer: newClient(cfg.ProducerURL, cfg.Timeout, tr)}
 }
 
 // PublishQuery posts q to the producer, which answers 202 only once Kafka

@@ -29,7 +29,7 @@ func query() domain.Message {
 func TestPublisherPostsTheQuery(t *testing.T) {
 	producer := newFakeService(t, http.StatusAccepted, jsonHeader,
 		`{"status":"queued","message_id":"0193a2f4-8c1e-7d2a-9f00-1c2d3e4f5a6b","topic":"query","partition":0,"offset":7}`)
-	p := restclient.NewPublisher(config(producer.URL, ""))
+	p := restclient.NewPublisher(config(producer.URL, ""), nil)
 
 	if err := p.PublishQuery(context.Background(), query()); err != nil {
 		t.Fatalf("PublishQuery: %v", err)
@@ -60,7 +60,7 @@ func TestPublisherOmitsAnEmptyMessageID(t *testing.T) {
 	q := query()
 	q.MessageID = ""
 	q.Metadata = nil
-	if err := restclient.NewPublisher(config(producer.URL, "")).PublishQuery(context.Background(), q); err != nil {
+	if err := restclient.NewPublisher(config(producer.URL, ""), nil).PublishQuery(context.Background(), q); err != nil {
 		t.Fatalf("PublishQuery: %v", err)
 	}
 	var body map[string]any
@@ -78,7 +78,7 @@ func TestPublisherOmitsAnEmptyMessageID(t *testing.T) {
 // (a reverse proxy) is reached under that prefix.
 func TestPublisherKeepsTheBasePath(t *testing.T) {
 	producer := newFakeService(t, http.StatusAccepted, jsonHeader, `{}`)
-	if err := restclient.NewPublisher(config(producer.URL+"/producer", "")).PublishQuery(context.Background(), query()); err != nil {
+	if err := restclient.NewPublisher(config(producer.URL+"/producer", ""), nil).PublishQuery(context.Background(), query()); err != nil {
 		t.Fatalf("PublishQuery: %v", err)
 	}
 	if got := producer.only(t).Path; got != "/producer/messages" {
@@ -142,7 +142,7 @@ func TestPublisherErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			producer := newFakeService(t, tt.giveStatus, tt.giveHeader, tt.giveBody)
-			err := restclient.NewPublisher(config(producer.URL, "")).PublishQuery(context.Background(), query())
+			err := restclient.NewPublisher(config(producer.URL, ""), nil).PublishQuery(context.Background(), query())
 			if err == nil {
 				t.Fatal("PublishQuery: nil error")
 			}
@@ -167,7 +167,7 @@ func TestPublisherErrors(t *testing.T) {
 }
 
 func TestPublisherUnreachableIsUnavailable(t *testing.T) {
-	err := restclient.NewPublisher(config(deadURL(t), "")).PublishQuery(context.Background(), query())
+	err := restclient.NewPublisher(config(deadURL(t), ""), nil).PublishQuery(context.Background(), query())
 	if !errors.Is(err, domain.ErrUnavailable) {
 		t.Fatalf("PublishQuery to a closed port: %v, want ErrUnavailable", err)
 	}
@@ -177,7 +177,7 @@ func TestPublisherTimeoutIsUnavailable(t *testing.T) {
 	cfg := config(hangingURL(t), "")
 	cfg.Timeout = 200 * time.Millisecond
 	start := time.Now()
-	err := restclient.NewPublisher(cfg).PublishQuery(context.Background(), query())
+	err := restclient.NewPublisher(cfg, nil).PublishQuery(context.Background(), query())
 	if !errors.Is(err, domain.ErrUnavailable) {
 		t.Fatalf("PublishQuery to a producer that never answers: %v, want ErrUnavailable", err)
 	}
@@ -191,7 +191,7 @@ func TestPublisherTimeoutIsUnavailable(t *testing.T) {
 func TestPublisherKeepsTheContextError(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	err := restclient.NewPublisher(config(hangingURL(t), "")).PublishQuery(ctx, query())
+	err := restclient.NewPublisher(config(hangingURL(t), ""), nil).PublishQuery(ctx, query())
 	if !errors.Is(err, domain.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("PublishQuery past the caller's deadline: %v, want ErrUnavailable and DeadlineExceeded", err)
 	}
@@ -201,7 +201,7 @@ func TestPublisherRejectsOtherTypes(t *testing.T) {
 	producer := newFakeService(t, http.StatusAccepted, jsonHeader, `{}`)
 	q := query()
 	q.Type = domain.TypeAnswer
-	if err := restclient.NewPublisher(config(producer.URL, "")).PublishQuery(context.Background(), q); err == nil {
+	if err := restclient.NewPublisher(config(producer.URL, ""), nil).PublishQuery(context.Background(), q); err == nil {
 		t.Fatal("PublishQuery of an answer: nil error")
 	}
 	if n := producer.count(); n != 0 {
@@ -211,17 +211,17 @@ func TestPublisherRejectsOtherTypes(t *testing.T) {
 
 func TestPublisherReady(t *testing.T) {
 	up := newFakeService(t, http.StatusOK, jsonHeader, `{"status":"ok"}`)
-	if err := restclient.NewPublisher(config(up.URL, "")).Ready(context.Background()); err != nil {
+	if err := restclient.NewPublisher(config(up.URL, ""), nil).Ready(context.Background()); err != nil {
 		t.Fatalf("Ready: %v", err)
 	}
 	if got := up.only(t); got.Method != http.MethodGet || got.Path != "/readyz" {
 		t.Fatalf("producer got %s %s, want GET /readyz", got.Method, got.Path)
 	}
 	down := newFakeService(t, http.StatusServiceUnavailable, problemHeader, `{"status":503,"detail":"kafka"}`)
-	if err := restclient.NewPublisher(config(down.URL, "")).Ready(context.Background()); !errors.Is(err, domain.ErrUnavailable) {
+	if err := restclient.NewPublisher(config(down.URL, ""), nil).Ready(context.Background()); !errors.Is(err, domain.ErrUnavailable) {
 		t.Fatalf("Ready on 503: %v, want ErrUnavailable", err)
 	}
-	if err := restclient.NewPublisher(config(deadURL(t), "")).Ready(context.Background()); !errors.Is(err, domain.ErrUnavailable) {
+	if err := restclient.NewPublisher(config(deadURL(t), ""), nil).Ready(context.Background()); !errors.Is(err, domain.ErrUnavailable) {
 		t.Fatalf("Ready on a closed port: %v, want ErrUnavailable", err)
 	}
 }

@@ -29,7 +29,7 @@ func TestPublisherQueryPublisherContract(t *testing.T) {
 	porttest.RunQueryPublisher(t, func(t *testing.T) porttest.QueryPublisherHarness {
 		b := memory.NewBroker("")
 		return porttest.QueryPublisherHarness{
-			Publisher: restclient.NewPublisher(producerConfig(producerOn(t, b))),
+			Publisher: restclient.NewPublisher(producerConfig(producerOn(t, b)), nil),
 			Read: func(t *testing.T, typ domain.MessageType, want int) []porttest.Stored {
 				t.Helper()
 				topic := domain.TopicName("", typ)
@@ -46,7 +46,7 @@ func TestPublisherQueryPublisherContract(t *testing.T) {
 				return out
 			},
 			Down: func(t *testing.T) ports.QueryPublisher {
-				return restclient.NewPublisher(producerConfig(producerOn(t, downStore{})))
+				return restclient.NewPublisher(producerConfig(producerOn(t, downStore{})), nil)
 			},
 		}
 	})
@@ -70,7 +70,7 @@ func TestIntegrationPublisherQueryPublisherContract(t *testing.T) {
 			t.Fatalf("EnsureTopics: %v", err)
 		}
 		return porttest.QueryPublisherHarness{
-			Publisher: restclient.NewPublisher(producerConfig(producerOn(t, kafka.NewPublisher(cl, cfg)))),
+			Publisher: restclient.NewPublisher(producerConfig(producerOn(t, kafka.NewPublisher(cl, cfg))), nil),
 			Read: func(t *testing.T, typ domain.MessageType, want int) []porttest.Stored {
 				t.Helper()
 				var out []porttest.Stored
@@ -92,7 +92,7 @@ func TestIntegrationPublisherQueryPublisherContract(t *testing.T) {
 					t.Fatal(err)
 				}
 				t.Cleanup(cl.Close)
-				return restclient.NewPublisher(producerConfig(producerOn(t, kafka.NewPublisher(cl, dead))))
+				return restclient.NewPublisher(producerConfig(producerOn(t, kafka.NewPublisher(cl, dead))), nil)
 			},
 		}
 	})

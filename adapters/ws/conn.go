@@ -2,11 +2,15 @@ package ws
 
 import (
 	"bufio"
+	"context"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 )
 
@@ -161,15 +165,43 @@ func (c *conn) write(frame any) bool {
 			return false
 		}
 	default:
+		span := c.writeSpan(frame)
 		_ = c.ws.SetWriteDeadline(time.Now().Add(c.h.cfg.WriteTimeout))
-		if err := c.ws.WriteJSON(frame); err != nil {
+		err := c.ws.WriteJSON(frame)
+		if span != nil {
+			if err != nil {
+				span.SetStatus(codes.Error, err.Error())
+			}
+			span.End()
+		}
+		if err != nil {
 			c.closeWith(websocket.CloseGoingAway, "write failed")
 			return false
 		}
 		c.h.metrics.sent.WithLabelValues(sentType(frame)).Inc()
-		if _, ok := frame.(answerFrame); ok {
+		switch f := frame.(type) {
+		case answerFrame:
 			c.h.metrics.Delivered.Inc()
+			c.h.hops.Delivered(f.trace)
+		case answerDeltaFrame:
+			if f.Seq == 0 {
+				c.h.hops.FirstDelta(f.trace)
+			}
 		}
 	}
 	return true
+}
+
+// writeSpan starts the span of an answer frame's write, a child of the
+// gateway's delivery span the answer carries; nil for other frames, or
+// with tracing off.
+func (c *conn) writeSpan(frame any) trace.Span {
+	f, ok := frame.(answerFrame)
+	if !ok || f.trace.Parent == "" || !c.h.tracing.Enabled() {
+		return nil
+	}
+	ctx := c.h.tracing.WithParent(context.Background(), f.trace.Parent)
+	_, span := c.h.tracer.Start(ctx, "ws write answer", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("kchat.session_id", c.session), attribute.String("kchat.correlation_id", f.ReplyTo)))
+	return span
 }

@@ -30,6 +30,7 @@ type answerFrame struct {
 	Type    string `json:"type"` // answer
 	ReplyTo string `json:"reply_to"`
 	wire.Answer
+	trace domain.Trace // not sent: the answer's way here, for its span and hops
 }
 
 // answerDeltaFrame is a piece of an answer being generated, before its
@@ -38,11 +39,12 @@ type answerFrame struct {
 // text shown so far, and the answer frame replaces it all. A client that
 // ignores it loses nothing but the wait.
 type answerDeltaFrame struct {
-	Type    string `json:"type"` // answer_delta
-	ReplyTo string `json:"reply_to"`
-	Attempt int64  `json:"attempt"`
-	Seq     int    `json:"seq"`
-	Text    string `json:"text"`
+	Type    string       `json:"type"` // answer_delta
+	ReplyTo string       `json:"reply_to"`
+	Attempt int64        `json:"attempt"`
+	Seq     int          `json:"seq"`
+	Text    string       `json:"text"`
+	trace   domain.Trace // not sent: for the first delta's time
 }
 
 // questionFrame is a question asked in the session on another socket (or
@@ -79,11 +81,11 @@ const (
 )
 
 func answerOf(m domain.Message) answerFrame {
-	return answerFrame{Type: "answer", ReplyTo: m.ReplyTo, Answer: wire.AnswerOf(m)}
+	return answerFrame{Type: "answer", ReplyTo: m.ReplyTo, Answer: wire.AnswerOf(m), trace: m.Trace}
 }
 
 func answerDeltaOf(d domain.Delta) answerDeltaFrame {
-	return answerDeltaFrame{Type: "answer_delta", ReplyTo: d.ReplyTo, Attempt: d.Attempt, Seq: d.Seq, Text: d.Text}
+	return answerDeltaFrame{Type: "answer_delta", ReplyTo: d.ReplyTo, Attempt: d.Attempt, Seq: d.Seq, Text: d.Text, trace: d.Trace}
 }
 
 func historyOf(turns []domain.Turn) historyFrame {

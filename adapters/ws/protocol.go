@@ -9,6 +9,8 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/gorilla/websocket"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kchat/kchat/adapters/wire"
 	"github.com/kchat/kchat/app"
@@ -107,13 +109,25 @@ func (c *conn) readLoop(ctx context.Context) {
 		case "ping":
 			c.enqueue(map[string]string{"type": "pong"})
 		case "query":
-			if !c.query(ctx, f) {
+			if !c.tracedQuery(ctx, f) {
 				return
 			}
 		default:
 			c.enqueue(errorFrame{Type: "error", ID: f.ID, Code: codeBadRequest, Message: `type must be "query" or "ping"`})
 		}
 	}
+}
+
+// tracedQuery is query in a span of its own: the root of the question's
+// trace, linked to the socket's (the upgrade request's) span.
+func (c *conn) tracedQuery(ctx context.Context, f clientFrame) bool {
+	if !c.h.tracing.Enabled() {
+		return c.query(ctx, f)
+	}
+	ctx, span := c.h.tracer.Start(ctx, "ws receive query", trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithLinks(trace.LinkFromContext(ctx)), trace.WithAttributes(attribute.String("kchat.session_id", c.session)))
+	defer span.End()
+	return c.query(ctx, f)
 }
 
 // query asks the question of frame f. The connection's own rate and the

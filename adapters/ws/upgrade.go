@@ -11,8 +11,10 @@ import (
 	"sync"
 
 	"github.com/gorilla/websocket"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
+	"github.com/kchat/kchat/adapters/tracing"
 	"github.com/kchat/kchat/app"
 	"github.com/kchat/kchat/domain"
 )
@@ -37,6 +39,11 @@ type Handler struct {
 	connContext  func(*http.Request) context.Context
 	schemeOf     func(*http.Request) string
 	metrics      *Metrics
+	// tracing makes the spans of a question's frames, hops times the
+	// answers written (WithTracing); off and untimed by default.
+	tracing *tracing.Provider
+	tracer  trace.Tracer
+	hops    *tracing.Hops
 
 	mu        sync.Mutex
 	conns     map[*conn]struct{} // every open socket, for shutdown
@@ -72,6 +79,15 @@ func SchemeOf(fn func(*http.Request) string) Option {
 	return func(h *Handler) { h.schemeOf = fn }
 }
 
+// WithTracing has the handler start a trace per question received (its
+// root: a socket's questions are traces of their own, linked to the
+// upgrade request's span) and a span per answer written, a child of the
+// gateway's delivery span; and time each answer written (the
+// answer_to_socket hop, end to end, the first delta) on hops.
+func WithTracing(p *tracing.Provider, hops *tracing.Hops) Option {
+	return func(h *Handler) { h.tracing, h.tracer, h.hops = p, p.Tracer("adapters/ws"), hops }
+}
+
 // New returns the handler. userOf authenticates the upgrade request (an
 // error refuses it with 401).
 func New(cfg Config, open *app.OpenSession, ask *app.Ask, userOf func(*http.Request) (string, error), log *slog.Logger, opts ...Option) *Handler {
@@ -80,6 +96,7 @@ func New(cfg Config, open *app.OpenSession, ask *app.Ask, userOf func(*http.Requ
 		conns: map[*conn]struct{}{}, perUser: map[string]int{}, perClient: map[string]int{},
 		clientOf:    func(*http.Request) string { return "" },
 		metrics:     NewMetrics(nil),
+		tracer:      tracing.Disabled().Tracer("adapters/ws"),
 		connContext: func(*http.Request) context.Context { return context.Background() },
 		schemeOf: func(r *http.Request) string {
 			if r.TLS != nil {

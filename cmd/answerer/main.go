@@ -17,6 +17,7 @@ import (
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/adapters/profanity"
 	"github.com/kchat/kchat/adapters/redis"
+	"github.com/kchat/kchat/adapters/tracing"
 	"github.com/kchat/kchat/cmd/internal/config"
 	"github.com/kchat/kchat/cmd/internal/runner"
 	"github.com/kchat/kchat/cmd/internal/wire"
@@ -29,11 +30,15 @@ type Config struct {
 	Redis     redis.Config
 	Profanity profanity.Config
 	Log       runner.LogConfig
+	Tracing   tracing.Config
 }
 
 // Validate checks every part, naming the variable at fault. The instance
 // name defaults to the host name.
 func (c *Config) Validate() error {
+	if err := c.Tracing.Validate(); err != nil {
+		return err
+	}
 	if c.Answerer.Stage.Instance == "" {
 		host, err := os.Hostname()
 		if err != nil || host == "" {
@@ -84,6 +89,7 @@ func run(args []string, environ []string, out io.Writer) error {
 func options(cfg Config, log *slog.Logger) []fx.Option {
 	return []fx.Option{
 		wire.Base(log, cfg.Answerer.HTTP.ShutdownTimeout),
+		wire.Tracing(cfg.Tracing, "answerer"),
 		wire.Kafka(cfg.Kafka),
 		wire.Sessions(cfg.Redis),
 		wire.Censor(cfg.Profanity),

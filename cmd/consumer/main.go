@@ -13,6 +13,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/kchat/kchat/adapters/kafka"
+	"github.com/kchat/kchat/adapters/tracing"
 	"github.com/kchat/kchat/cmd/internal/config"
 	"github.com/kchat/kchat/cmd/internal/runner"
 	"github.com/kchat/kchat/cmd/internal/wire"
@@ -23,10 +24,14 @@ type Config struct {
 	Consumer wire.ConsumerConfig
 	Kafka    kafka.Config
 	Log      runner.LogConfig
+	Tracing  tracing.Config
 }
 
 // Validate checks every part, naming the variable at fault.
 func (c *Config) Validate() error {
+	if err := c.Tracing.Validate(); err != nil {
+		return err
+	}
 	if err := c.Consumer.Validate(); err != nil {
 		return err
 	}
@@ -62,6 +67,7 @@ func run(args []string, environ []string, out io.Writer) error {
 func options(cfg Config, log *slog.Logger) []fx.Option {
 	return []fx.Option{
 		wire.Base(log, cfg.Consumer.HTTP.ShutdownTimeout),
+		wire.Tracing(cfg.Tracing, "consumer"),
 		wire.Kafka(cfg.Kafka),
 		wire.Censor(cfg.Consumer.Profanity),
 		wire.Consumer(cfg.Consumer),

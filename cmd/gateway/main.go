@@ -15,6 +15,7 @@ import (
 
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/adapters/redis"
+	"github.com/kchat/kchat/adapters/tracing"
 	"github.com/kchat/kchat/cmd/internal/config"
 	"github.com/kchat/kchat/cmd/internal/runner"
 	"github.com/kchat/kchat/cmd/internal/wire"
@@ -26,10 +27,14 @@ type Config struct {
 	Kafka   kafka.Config
 	Redis   redis.Config
 	Log     runner.LogConfig
+	Tracing tracing.Config
 }
 
 // Validate checks every part, naming the variable at fault.
 func (c *Config) Validate() error {
+	if err := c.Tracing.Validate(); err != nil {
+		return err
+	}
 	if err := c.Gateway.Validate(); err != nil {
 		return err
 	}
@@ -73,6 +78,7 @@ func run(args []string, environ []string, out io.Writer) error {
 func options(cfg Config, log *slog.Logger) []fx.Option {
 	return []fx.Option{
 		wire.Base(log, cfg.Gateway.HTTP.ShutdownTimeout),
+		wire.Tracing(cfg.Tracing, "gateway"),
 		wire.Kafka(cfg.Kafka),
 		wire.Sessions(cfg.Redis),
 		wire.Gateway(cfg.Gateway),

@@ -59,8 +59,15 @@ type allInOne struct {
 // startAllInOne starts the all-in-one with cfg, stopped when the test ends.
 func startAllInOne(t *testing.T, cfg Config) *allInOne {
 	t.Helper()
+	return startAllInOneWith(t, cfg)
+}
+
+// startAllInOneWith is startAllInOne with extra options (a decorator).
+func startAllInOneWith(t *testing.T, cfg Config, extra ...fx.Option) *allInOne {
+	t.Helper()
 	r := &allInOne{}
-	app := fx.New(append(options(cfg, slog.New(slog.DiscardHandler)), fx.Populate(&r.producer, &r.consumer, &r.answerer, &r.gateway, &r.admin))...)
+	opts := append(options(cfg, slog.New(slog.DiscardHandler)), extra...)
+	app := fx.New(append(opts, fx.Populate(&r.producer, &r.consumer, &r.answerer, &r.gateway, &r.admin))...)
 	if err := app.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/adapters/redis"
+	"github.com/kchat/kchat/adapters/tracing"
 	"github.com/kchat/kchat/cmd/internal/config"
 	"github.com/kchat/kchat/cmd/internal/runner"
 	"github.com/kchat/kchat/cmd/internal/wire"
@@ -33,6 +34,7 @@ type Config struct {
 	Redis    redis.Config
 	Kafka    kafka.Config
 	Log      runner.LogConfig
+	Tracing  tracing.Config
 	// Admin is the one admin listener of every service in the process.
 	Admin runner.AdminConfig
 
@@ -42,6 +44,9 @@ type Config struct {
 
 // Validate checks every part; Kafka brokers are optional here.
 func (c *Config) Validate() error {
+	if err := c.Tracing.Validate(); err != nil {
+		return err
+	}
 	if err := c.Producer.Validate(); err != nil {
 		return err
 	}
@@ -187,6 +192,7 @@ func options(cfg Config, log *slog.Logger) []fx.Option {
 	return []fx.Option{
 		runner.Admin(cfg.Admin, "kchat"),
 		wire.Base(log, cfg.Producer.HTTP.ShutdownTimeout),
+		wire.Tracing(cfg.Tracing, "kchat"),
 		wire.Kafka(cfg.Kafka),
 		wire.Producer(cfg.Producer),
 		wire.Censor(cfg.Consumer.Profanity),

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/kchat/kchat/adapters/kafka"
+	"github.com/kchat/kchat/adapters/tracing"
 	"github.com/kchat/kchat/cmd/internal/config"
 	"github.com/kchat/kchat/cmd/internal/runner"
 	"github.com/kchat/kchat/cmd/internal/wire"
@@ -22,10 +23,14 @@ type Config struct {
 	Producer wire.ProducerConfig
 	Kafka    kafka.Config
 	Log      runner.LogConfig
+	Tracing  tracing.Config
 }
 
 // Validate checks every part, naming the variable at fault.
 func (c *Config) Validate() error {
+	if err := c.Tracing.Validate(); err != nil {
+		return err
+	}
 	if err := c.Producer.Validate(); err != nil {
 		return err
 	}
@@ -61,6 +66,7 @@ func run(args []string, environ []string, out io.Writer) error {
 func options(cfg Config, log *slog.Logger) []fx.Option {
 	return []fx.Option{
 		wire.Base(log, cfg.Producer.HTTP.ShutdownTimeout),
+		wire.Tracing(cfg.Tracing, "producer"),
 		wire.Kafka(cfg.Kafka),
 		wire.Producer(cfg.Producer),
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/term"
+
+	"github.com/kchat/kchat/adapters/tracing"
 )
 
 // LogConfig configures the process's structured logs.
@@ -48,7 +50,8 @@ func NewLogger(cfg LogConfig, service string) (*slog.Logger, error) {
 	default:
 		h = slog.NewJSONHandler(os.Stderr, opts)
 	}
-	return slog.New(h).With("service", service), nil
+	// Lines logged inside a span carry its trace_id and span_id.
+	return slog.New(tracing.LogHandler(h)).With("service", service), nil
 }
 
 // libraries are the components (the "component" attribute) whose info

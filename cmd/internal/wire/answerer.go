@@ -13,6 +13,7 @@ import (
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/adapters/llm"
 	"github.com/kchat/kchat/adapters/rag"
+	"github.com/kchat/kchat/adapters/tracing"
 	"github.com/kchat/kchat/app"
 	"github.com/kchat/kchat/cmd/internal/runner"
 	"github.com/kchat/kchat/domain"
@@ -90,8 +91,8 @@ func Answerer(cfg AnswererConfig) fx.Option {
 			},
 		),
 		check(func(topics *kafka.TopicAdmin) httpapi.Check { return httpapi.Check{Name: "kafka", Check: topics.Ready} }),
-		fx.Provide(fx.Annotate(func(checks []httpapi.Check, m *httpapi.HTTPMetrics, log *slog.Logger) AnswererServer {
-			s := httpapi.NewServer(cfg.HTTP, "kchat answerer", checks, log, m.Middleware("answerer"))
+		fx.Provide(fx.Annotate(func(checks []httpapi.Check, m *httpapi.HTTPMetrics, tr *tracing.Provider, log *slog.Logger) AnswererServer {
+			s := httpapi.NewServer(cfg.HTTP, "kchat answerer", checks, log, httpapi.Tracing(tr, "answerer"), m.Middleware("answerer"))
 			s.RegisterRoot("Answerer") // a newcomer opening the port finds the docs
 			return AnswererServer{s}
 		}, fx.ParamTags(checks, ``, ``))),

@@ -10,6 +10,7 @@ import (
 	"github.com/kchat/kchat/adapters/llm"
 	"github.com/kchat/kchat/adapters/profanity"
 	"github.com/kchat/kchat/adapters/rag"
+	"github.com/kchat/kchat/adapters/tracing"
 	"github.com/kchat/kchat/ports"
 )
 
@@ -32,7 +33,7 @@ func Retriever(cfg rag.Config) fx.Option {
 // generator anyway fails the app's start with a message naming the
 // variable rather than handing out a nil one.
 func Generator(cfg llm.Config) fx.Option {
-	return fx.Provide(func(reg prometheus.Registerer, log *slog.Logger) (ports.Generator, error) {
+	return fx.Provide(func(reg prometheus.Registerer, tr *tracing.Provider, log *slog.Logger) (ports.Generator, error) {
 		if cfg.External() {
 			return nil, errors.New("KCHAT_GENERATOR=external: an outside service answers the prompts, so this process has no generator and must not run the generate stage")
 		}
@@ -40,7 +41,7 @@ func Generator(cfg llm.Config) fx.Option {
 		if err != nil {
 			return nil, err
 		}
-		return llm.Instrument(g, llm.NewMetrics(reg), log.With("component", "generator")), nil
+		return llm.Instrument(g, llm.NewMetrics(reg), log.With("component", "generator")).Traced(tr.Tracer("adapters/llm")), nil
 	})
 }
 

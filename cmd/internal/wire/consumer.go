@@ -10,6 +10,7 @@ import (
 	"github.com/kchat/kchat/adapters/httpapi"
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/adapters/profanity"
+	"github.com/kchat/kchat/adapters/tracing"
 	"github.com/kchat/kchat/app"
 	"github.com/kchat/kchat/cmd/internal/runner"
 	"github.com/kchat/kchat/ports"
@@ -57,8 +58,8 @@ func Consumer(cfg ConsumerConfig) fx.Option {
 			},
 			func(q ports.MessageQueue) *app.Acknowledge { return &app.Acknowledge{Queue: q} },
 			func(q ports.MessageQueue, c ports.Censor) *app.Browse { return &app.Browse{Queue: q, Censor: c} },
-			func(q *kafka.Queue, kcfg kafka.Config, f *app.FetchNext, a *app.Acknowledge, b *app.Browse, m *httpapi.HTTPMetrics, log *slog.Logger) ConsumerServer {
-				s := httpapi.NewServer(cfg.HTTP, "kchat consumer", []httpapi.Check{{Name: "kafka", Check: q.Ready}}, log, m.Middleware("consumer"))
+			func(q *kafka.Queue, kcfg kafka.Config, f *app.FetchNext, a *app.Acknowledge, b *app.Browse, m *httpapi.HTTPMetrics, tr *tracing.Provider, log *slog.Logger) ConsumerServer {
+				s := httpapi.NewServer(cfg.HTTP, "kchat consumer", []httpapi.Check{{Name: "kafka", Check: q.Ready}}, log, httpapi.Tracing(tr, "consumer"), m.Middleware("consumer"))
 				c := httpapi.NewConsumer(f, a, b, log)
 				c.TopicPrefix = kcfg.TopicPrefix
 				c.Register(s.API())

@@ -14,6 +14,7 @@ import (
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/adapters/ratelimit"
 	"github.com/kchat/kchat/adapters/restclient"
+	"github.com/kchat/kchat/adapters/tracing"
 	"github.com/kchat/kchat/adapters/web"
 	"github.com/kchat/kchat/adapters/ws"
 	"github.com/kchat/kchat/app"
@@ -89,7 +90,7 @@ type GatewayServer struct {
 func QueryPublisher(choice string, rest restclient.Config) fx.Option {
 	if choice == PublishToProducer {
 		return fx.Options(
-			fx.Provide(fx.Annotate(func() *restclient.Publisher { return restclient.NewPublisher(rest) },
+			fx.Provide(fx.Annotate(func(tr *tracing.Provider) *restclient.Publisher { return restclient.NewPublisher(rest, tr) },
 				fx.As(fx.Self()), fx.As(new(ports.QueryPublisher)))),
 			check(func(p *restclient.Publisher) httpapi.Check { return httpapi.Check{Name: "producer", Check: p.Ready} }),
 		)
@@ -128,10 +129,10 @@ func Gateway(cfg GatewayConfig) fx.Option {
 			func(s ports.SessionStore, a *app.Answers) *app.SessionHistory {
 				return &app.SessionHistory{Sessions: s, Answers: a, Limit: historyLimit}
 			},
-			func(open *app.OpenSession, ask *app.Ask, a *auth.Authenticator, reg prometheus.Registerer, gm *gatewayMetrics, log *slog.Logger) *ws.Handler {
+			func(open *app.OpenSession, ask *app.Ask, a *auth.Authenticator, reg prometheus.Registerer, gm *gatewayMetrics, tr *tracing.Provider, hops *tracing.Hops, log *slog.Logger) *ws.Handler {
 				m := ws.NewMetrics(reg)
 				m.Asked, m.Delivered = gm.asked.WithLabelValues(entryWebSocket), gm.delivered.WithLabelValues(entryWebSocket)
-				opts := append(wsOptions(a, cfg.AddrLimit), ws.WithMetrics(m))
+				opts := append(wsOptions(a, cfg.AddrLimit), ws.WithMetrics(m), ws.WithTracing(tr, hops))
 				return ws.New(cfg.WS, open, ask, a.AuthenticateUpgrade, log, opts...)
 			},
 			func(chat *app.Chat, stream *app.StreamChat, h *app.SessionHistory, a *auth.Authenticator, gm *gatewayMetrics, log *slog.Logger) *httpapi.Gateway {
@@ -148,10 +149,10 @@ func Gateway(cfg GatewayConfig) fx.Option {
 				return deltas.Ready(ctx)
 			}}
 		}),
-		fx.Provide(fx.Annotate(func(checks []httpapi.Check, g *httpapi.Gateway, wsh *ws.Handler, a *auth.Authenticator, l ports.Limiter, open *app.OpenSession, m *httpapi.HTTPMetrics, gm *gatewayMetrics, log *slog.Logger) GatewayServer {
+		fx.Provide(fx.Annotate(func(checks []httpapi.Check, g *httpapi.Gateway, wsh *ws.Handler, a *auth.Authenticator, l ports.Limiter, open *app.OpenSession, m *httpapi.HTTPMetrics, gm *gatewayMetrics, tr *tracing.Provider, log *slog.Logger) GatewayServer {
 			// Every route behind the edge: the client's address, and the
 			// visitor's cookie (KCHAT_AUTH=none); each route authenticates.
-			s := httpapi.NewServer(cfg.HTTP, "kchat gateway", checks, log, m.Middleware("gateway"), a.Edge)
+			s := httpapi.NewServer(cfg.HTTP, "kchat gateway", checks, log, httpapi.Tracing(tr, "gateway"), m.Middleware("gateway"), a.Edge)
 			g.Register(s.API())
 			httpapi.DocumentGatewayRoutes(s.API()) // the routes mounted below, in /openapi.yaml
 			s.Mount("/ws", wsh)

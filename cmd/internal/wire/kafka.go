@@ -4,10 +4,12 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/fx"
 
 	"github.com/kchat/kchat/adapters/kafka"
+	"github.com/kchat/kchat/adapters/tracing"
 	"github.com/kchat/kchat/ports"
 )
 
@@ -25,7 +27,9 @@ func Kafka(cfg kafka.Config) fx.Option {
 	return fx.Module("kafka",
 		fx.Supply(cfg),
 		fx.Provide(
-			kafka.NewMetrics,
+			func(reg prometheus.Registerer, tr *tracing.Provider, hops *tracing.Hops) *kafka.Metrics {
+				return kafka.NewMetrics(reg).Observe(tr, hops)
+			},
 			producingClient,
 			fx.Annotate(kafka.NewPublisher, fx.As(fx.Self()), fx.As(new(ports.Publisher))),
 			fx.Annotate(topicAdmin, fx.ParamTags(``, ``, ``, topicsGroup), fx.As(fx.Self()), fx.As(new(ports.TopicAdmin))),

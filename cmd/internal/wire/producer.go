@@ -7,6 +7,7 @@ import (
 
 	"github.com/kchat/kchat/adapters/httpapi"
 	"github.com/kchat/kchat/adapters/kafka"
+	"github.com/kchat/kchat/adapters/tracing"
 	"github.com/kchat/kchat/app"
 	"github.com/kchat/kchat/cmd/internal/runner"
 	"github.com/kchat/kchat/ports"
@@ -40,8 +41,8 @@ func Producer(cfg ProducerConfig) fx.Option {
 			func(p ports.Publisher) *app.SubmitMessage { return &app.SubmitMessage{Publisher: p} },
 			func(p ports.Publisher) *app.SubmitBatch { return &app.SubmitBatch{Publisher: p} },
 			func(t ports.TopicAdmin) *app.ListTopics { return &app.ListTopics{Topics: t} },
-			func(topics *kafka.TopicAdmin, submit *app.SubmitMessage, batch *app.SubmitBatch, list *app.ListTopics, m *httpapi.HTTPMetrics, log *slog.Logger) ProducerServer {
-				s := httpapi.NewServer(cfg.HTTP, "kchat producer", []httpapi.Check{{Name: "kafka", Check: topics.Ready}}, log, m.Middleware("producer"))
+			func(topics *kafka.TopicAdmin, submit *app.SubmitMessage, batch *app.SubmitBatch, list *app.ListTopics, m *httpapi.HTTPMetrics, tr *tracing.Provider, log *slog.Logger) ProducerServer {
+				s := httpapi.NewServer(cfg.HTTP, "kchat producer", []httpapi.Check{{Name: "kafka", Check: topics.Ready}}, log, httpapi.Tracing(tr, "producer"), m.Middleware("producer"))
 				httpapi.NewProducer(submit, batch, list, log).Register(s.API())
 				s.RegisterSeedRoutes("Producer", nil)
 				return ProducerServer{s}
