@@ -31,7 +31,12 @@ type deployment struct {
 	answerer *proctest.Proc
 	producer *proctest.Proc
 	consumer *proctest.Proc
+	gwEnv    []string // a gateway's environment
 }
+
+// gatewayEnv is the environment the deployment's gateways run with, for
+// another one started beside them (later variables win).
+func (d *deployment) gatewayEnv() []string { return append([]string(nil), d.gwEnv...) }
 
 func deploy(t *testing.T, tag string, gateways int, extra ...string) *deployment {
 	t.Helper()
@@ -52,6 +57,7 @@ func deploy(t *testing.T, tag string, gateways int, extra ...string) *deployment
 	d.consumer = proctest.Start(t, proctest.Build(t, "github.com/kchat/kchat/cmd/consumer"), "KCHAT_CONSUMER_ADDR",
 		append(common, "KCHAT_CONSUMER_GROUP="+prefix+"consumer")...)
 	gw := append(common, "KCHAT_QUERY_PUBLISHER=producer", "KCHAT_PRODUCER_URL="+d.producer.URL, "KCHAT_CONSUMER_URL="+d.consumer.URL)
+	d.gwEnv = gw
 	for range gateways {
 		d.gateways = append(d.gateways, proctest.Start(t, proctest.Build(t, "github.com/kchat/kchat/cmd/gateway"), "KCHAT_GATEWAY_ADDR", gw...))
 	}
