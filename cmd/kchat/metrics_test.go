@@ -21,7 +21,9 @@ import (
 // Issue 18, point 3: one question over WebSocket shows on the admin
 // listener's /metrics as the HTTP upgrade, the socket and its frames, the
 // question and its answer, and the generator's call; one over POST /chat
-// and one over the seed's POST /send under their own entry points.
+// and one over the seed's POST /send under their own entry points. Point
+// 4: the three questions' hops through the answerer, and the socket's
+// answer end to end and its first delta.
 func TestMetricsOfAQuestionOverWebSocket(t *testing.T) {
 	cfg := allInOneConfig(t, kafkatest.Fake(t), testenv.Prefix("kfake"), auth.ModeNone)
 	app := startAllInOne(t, cfg)
@@ -98,6 +100,12 @@ func TestMetricsOfAQuestionOverWebSocket(t *testing.T) {
 		{`kchat_answerer_generator_duration_seconds_count`, 1},
 		{`kchat_answerer_generator_failures_total{reason="unavailable"}`, 0},
 		{`kchat_gateway_rate_limited_total{limit="user"}`, 0},
+		// Point 4: each hop of the questions, timed where it ends.
+		{`kchat_pipeline_hop_duration_seconds_count{hop="query_to_prompt"}`, 3},
+		{`kchat_pipeline_hop_duration_seconds_count{hop="prompt_to_answer"}`, 3},
+		{`kchat_pipeline_hop_duration_seconds_count{hop="answer_to_socket"}`, 1},
+		{`kchat_pipeline_end_to_end_duration_seconds_count`, 1},
+		{`kchat_pipeline_first_delta_duration_seconds_count`, 1},
 	}
 	// The answer frame is counted once written: poll briefly.
 	var body string
@@ -111,6 +119,13 @@ func TestMetricsOfAQuestionOverWebSocket(t *testing.T) {
 			}
 		}
 		if missing == "" {
+			// Timed from the right clocks: seconds, not the decades a
+			// zero or misread timestamp would give.
+			for _, sum := range []string{`kchat_pipeline_end_to_end_duration_seconds_sum`, `kchat_pipeline_hop_duration_seconds_sum{hop="query_to_prompt"}`, `kchat_pipeline_hop_duration_seconds_sum{hop="answer_to_socket"}`} {
+				if v, _ := sample(body, sum); v <= 0 || v > 60 {
+					t.Errorf("%s = %g s, want a few seconds at most", sum, v)
+				}
+			}
 			return
 		}
 		if time.Now().After(deadline) {
