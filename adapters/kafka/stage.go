@@ -349,10 +349,10 @@ func (s *Stage) handle(ctx context.Context, r *kgo.Record) (_ *kgo.Record, err e
 	if errors.As(err, &mismatch) {
 		// Loud: replicas that do not share the key set every record aside.
 		s.otherKey.Inc()
-		s.log.Error(fmt.Sprintf("record signed with another KCHAT_ANSWER_KEY (key id %s, ours %s): every process must share the key; sent to the dead-letter topic", mismatch.Theirs, mismatch.Ours),
+		s.log.ErrorContext(ctx, fmt.Sprintf("record signed with another KCHAT_ANSWER_KEY (key id %s, ours %s): every process must share the key; sent to the dead-letter topic", mismatch.Theirs, mismatch.Ours),
 			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset)
 	} else {
-		s.log.Warn("record sent to the dead-letter topic", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+		s.log.WarnContext(ctx, "record sent to the dead-letter topic", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
 	}
 	return &kgo.Record{
 		Topic: s.dlq, Key: r.Key, Value: r.Value,
