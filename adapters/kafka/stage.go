@@ -320,8 +320,11 @@ func (s *Stage) handle(ctx context.Context, r *kgo.Record) (_ *kgo.Record, err e
 		// stay the stage's.
 		ctx = trace.ContextWithSpan(ctx, trace.SpanFromContext(r.Context))
 	}
-	ctx, span := s.tracer.Start(ctx, s.name, trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(attribute.String("messaging.destination.name", r.Topic), attribute.String("kchat.session_id", string(r.Key))))
+	ctx, span := s.tracer.Start(ctx, s.name, trace.WithSpanKind(trace.SpanKindConsumer))
+	recording := span.IsRecording() // with tracing off, no attribute is built
+	if recording {
+		span.SetAttributes(attribute.String("messaging.destination.name", r.Topic), attribute.String("kchat.session_id", string(r.Key)))
+	}
 	defer func() {
 		if err != nil {
 			span.SetStatus(codes.Error, err.Error())
@@ -330,7 +333,9 @@ func (s *Stage) handle(ctx context.Context, r *kgo.Record) (_ *kgo.Record, err e
 	}()
 	msg, err := DecodeRecord(r)
 	if err == nil {
-		span.SetAttributes(attribute.String("kchat.correlation_id", msg.CorrelationID()))
+		if recording {
+			span.SetAttributes(attribute.String("kchat.correlation_id", msg.CorrelationID()))
+		}
 		var out domain.Message
 		out, err = s.transform(ctx, msg)
 		if err == nil {
