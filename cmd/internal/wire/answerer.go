@@ -85,6 +85,7 @@ func Answerer(cfg AnswererConfig) fx.Option {
 		Topics(kafka.StreamTopics),
 		Retriever(cfg.RAG),
 		Generator(cfg.LLM),
+		stageLag(cfg),
 		fx.Provide(
 			func(s ports.SessionStore, r ports.Retriever, c ports.Censor) *app.PreparePrompt {
 				return &app.PreparePrompt{Sessions: s, Retriever: r, Censor: c, TopK: cfg.RAG.TopK}

@@ -73,5 +73,6 @@ func Consumer(cfg ConsumerConfig) fx.Option {
 			runner.Hook(lc, sd, log, "kafka-queue", q)
 		}),
 		fx.Invoke(func(lc fx.Lifecycle, s ConsumerServer) { lc.Append(fx.StartStopHook(s.Start, s.Stop)) }),
+		fx.Invoke(watchQueueLag),
 	)
 }

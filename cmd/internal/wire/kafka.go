@@ -21,8 +21,9 @@ const topicsGroup = `group:"kafka-topics"`
 // app stops), kchat's Kafka metrics, the publisher (ports.Publisher), the
 // topic admin (ports.TopicAdmin; it creates the topics the services add
 // with Topics), the answer feed (ports.AnswerFeed), the delta feed
-// (ports.DeltaFeed) and the consumer queue
-// (ports.MessageQueue; it needs a kafka.QueueConfig).
+// (ports.DeltaFeed), the consumer queue
+// (ports.MessageQueue; it needs a kafka.QueueConfig) and the consumer
+// groups' lag (kafka.ConsumerLag, lag.go).
 func Kafka(cfg kafka.Config) fx.Option {
 	return fx.Module("kafka",
 		fx.Supply(cfg),
@@ -36,6 +37,7 @@ func Kafka(cfg kafka.Config) fx.Option {
 			fx.Annotate(kafka.NewAnswerFeed, fx.As(fx.Self()), fx.As(new(ports.AnswerFeed))),
 			fx.Annotate(kafka.NewDeltaFeed, fx.As(fx.Self()), fx.As(new(ports.DeltaFeed))),
 			fx.Annotate(kafka.NewQueue, fx.As(fx.Self()), fx.As(new(ports.MessageQueue))),
+			consumerLag,
 		),
 	)
 }
