@@ -30,12 +30,16 @@ func TestMissingJaegerFailsUnderCI(t *testing.T) {
 }
 
 func TestMissingJaegerSkipsLocally(t *testing.T) {
-	t.Setenv(JaegerVar, "")
 	t.Setenv("CI", "")
-	r := &recorder{}
-	Jaeger(r)
-	if r.fatal != "" || !strings.Contains(r.skip, JaegerVar) {
-		t.Errorf("without CI: fatal %q, skip %q; want a skip naming the variable", r.fatal, r.skip)
+	for _, unset := range []string{JaegerVar, OTLPVar} {
+		t.Setenv(JaegerVar, "http://127.0.0.1:16686")
+		t.Setenv(OTLPVar, "http://127.0.0.1:4318")
+		t.Setenv(unset, "")
+		r := &recorder{}
+		Jaeger(r)
+		if r.fatal != "" || !strings.Contains(r.skip, unset) {
+			t.Errorf("%s unset without CI: fatal %q, skip %q; want a skip naming the variable", unset, r.fatal, r.skip)
+		}
 	}
 }
 
