@@ -16,6 +16,7 @@ import (
 	"github.com/kchat/kchat/adapters/kafka"
 	"github.com/kchat/kchat/adapters/ratelimit"
 	"github.com/kchat/kchat/adapters/redis"
+	"github.com/kchat/kchat/adapters/tracing"
 	"github.com/kchat/kchat/adapters/ws"
 	"github.com/kchat/kchat/app"
 	"github.com/kchat/kchat/domain"
@@ -54,7 +55,7 @@ func TestGatewayChecksAnswers(t *testing.T) {
 	kcfg := kafka.DefaultConfig()
 	kcfg.Brokers = []string{"127.0.0.1:1"}
 	var answers *app.Answers
-	app := fx.New(Base(slog.New(slog.DiscardHandler), time.Second), Kafka(kcfg), Sessions(redis.DefaultConfig()), Gateway(cfg), fx.Populate(&answers))
+	app := fx.New(Base(slog.New(slog.DiscardHandler), time.Second), Tracing(tracing.Config{}, "test"), Kafka(kcfg), Sessions(redis.DefaultConfig()), Gateway(cfg), fx.Populate(&answers))
 	if err := app.Err(); err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/kchat/kchat/adapters/ratelimit"
 	"github.com/kchat/kchat/adapters/redis"
 	"github.com/kchat/kchat/adapters/restclient"
+	"github.com/kchat/kchat/adapters/tracing"
 	"github.com/kchat/kchat/adapters/ws"
 	"github.com/kchat/kchat/domain"
 	"github.com/kchat/kchat/internal/kafkatest"
@@ -50,7 +51,7 @@ func startGateway(t *testing.T, kcfg kafka.Config, choice string, rest restclien
 		srv GatewayServer
 		pub ports.QueryPublisher
 	)
-	start(t, Base(slog.New(slog.DiscardHandler), time.Second), Kafka(kcfg), Sessions(redis.DefaultConfig()), Gateway(cfg), fx.Populate(&srv, &pub))
+	start(t, Base(slog.New(slog.DiscardHandler), time.Second), Tracing(tracing.Config{}, "test"), Kafka(kcfg), Sessions(redis.DefaultConfig()), Gateway(cfg), fx.Populate(&srv, &pub))
 	return started{addr: srv.Addr(), publisher: pub}
 }
 
@@ -167,7 +168,7 @@ func TestIntegrationQueryPublisherProducer(t *testing.T) {
 
 func testQueryPublisherProducer(t *testing.T, kcfg kafka.Config) {
 	var producer ProducerServer
-	start(t, Base(slog.New(slog.DiscardHandler), time.Second), Kafka(kcfg),
+	start(t, Base(slog.New(slog.DiscardHandler), time.Second), Tracing(tracing.Config{}, "test"), Kafka(kcfg),
 		Producer(ProducerConfig{HTTP: httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Second}}), fx.Populate(&producer))
 	target, err := url.Parse("http://" + producer.Addr())
 	if err != nil {
@@ -213,7 +214,7 @@ func TestTopicsFromEveryService(t *testing.T) {
 	kcfg := kafka.DefaultConfig()
 	kcfg.Brokers, kcfg.TopicPrefix = kafkatest.Fake(t), testenv.Prefix("wire")
 	var admin *kafka.TopicAdmin
-	start(t, Base(slog.New(slog.DiscardHandler), time.Second), Kafka(kcfg),
+	start(t, Base(slog.New(slog.DiscardHandler), time.Second), Tracing(tracing.Config{}, "test"), Kafka(kcfg),
 		Topics(kafka.PipelineTopics), Topics(kafka.PipelineTopics), Topics(kafka.DeadLetterTopics), fx.Populate(&admin))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -17,6 +17,7 @@ import (
 	"github.com/kchat/kchat/adapters/profanity"
 	"github.com/kchat/kchat/adapters/rag"
 	"github.com/kchat/kchat/adapters/redis"
+	"github.com/kchat/kchat/adapters/tracing"
 	"github.com/kchat/kchat/domain"
 	"github.com/kchat/kchat/ports"
 )
@@ -68,7 +69,7 @@ func TestRetriever(t *testing.T) {
 
 func TestGenerator(t *testing.T) {
 	var g ports.Generator
-	reg := fx.Provide(func() prometheus.Registerer { return prometheus.NewRegistry() })
+	reg := fx.Options(fx.Provide(func() prometheus.Registerer { return prometheus.NewRegistry() }), fx.Supply(tracing.Disabled()))
 	fxtest.New(t, quiet, reg, Generator(llm.DefaultConfig()), fx.Populate(&g)).RequireStart().RequireStop()
 	in, ok := g.(*llm.Instrumented)
 	if !ok {
