@@ -155,7 +155,7 @@ func (uc *Answer) try(ctx context.Context, pm domain.Message, prompt domain.Prom
 	var stream *deltaStream
 	if uc.Deltas != nil && uc.Key != nil {
 		head := domain.Delta{ReplyTo: pm.ReplyTo, SessionID: pm.SessionID, UserID: pm.UserID, Attempt: uc.attempts.next(now(uc.Now)),
-			Trace: domain.Trace{AskedAt: pm.Trace.AskedAt}}
+			Trace: domain.Trace{AskedAt: pm.Trace.AskedAt}, Reply: pm.Reply}
 		stream = startDeltaStream(ctx, uc.Deltas, uc.Key, head, cmp.Or(uc.DeltaEvery, DefaultDeltaEvery), cmp.Or(uc.DeltaTimeout, DefaultDeltaTimeout))
 	}
 	var onChunk func(string)

@@ -30,6 +30,8 @@ type Delta struct {
 	Signature string
 	// Trace is for observability only, outside the signature.
 	Trace Trace
+	// Reply routes the delta to the partition its answer goes to.
+	Reply Reply
 }
 
 // AnswerID is the id of the final answer this delta is part of.

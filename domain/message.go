@@ -76,6 +76,8 @@ type Message struct {
 	// Trace is for observability only, outside the envelope and its
 	// signature.
 	Trace Trace
+	// Reply routes a query's answer (set on queries and prompts).
+	Reply Reply
 }
 
 // CorrelationID is the id that ties a query to its prompt and answer: the

@@ -49,6 +49,8 @@ func NewDeltaPublisher(cfg Config, log *slog.Logger, m *Metrics) (*DeltaPublishe
 	cl, err := NewClient(cfg, log, m.client("stream"),
 		kgo.ClientID(cfg.ClientID+"-stream"),
 		kgo.MaxBufferedRecords(deltaBuffer),
+		// A delta goes where its answer goes (its reply partition).
+		kgo.RecordPartitioner(replyPartitioner(cfg)),
 		kgo.RecordDeliveryTimeout(min(cfg.DeliveryTimeout, deltaDeliveryTimeout)),
 	)
 	if err != nil {
@@ -72,6 +74,9 @@ func (p *DeltaPublisher) PublishDelta(ctx context.Context, d domain.Delta) error
 	}
 	rec := &kgo.Record{Topic: p.topic, Key: []byte(d.SessionID), Value: value}
 	if h, ok := askedAtHeader(d.Trace); ok {
+		rec.Headers = append(rec.Headers, h)
+	}
+	if h, ok := replyRecordHeader(d.Reply); ok {
 		rec.Headers = append(rec.Headers, h)
 	}
 	acked := make(chan error, 1)

@@ -50,6 +50,9 @@ func NewRecord(topic string, msg domain.Message) (*kgo.Record, error) {
 	if h, ok := askedAtHeader(msg.Trace); ok {
 		r.Headers = append(r.Headers, h)
 	}
+	if h, ok := replyRecordHeader(msg.Reply); ok {
+		r.Headers = append(r.Headers, h)
+	}
 	return r, nil
 }
 
@@ -128,6 +131,7 @@ func DecodeRecord(r *kgo.Record) (domain.Message, error) {
 	m, err := decodeRecord(r)
 	if err == nil {
 		m.Trace = recordTrace(r, m.Type == domain.TypeQuery)
+		m.Reply, _ = replyHeader(r)
 	}
 	return m, err
 }

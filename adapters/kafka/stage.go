@@ -115,6 +115,9 @@ func NewStage(name string, typ domain.MessageType, cfg Config, scfg StageConfig,
 		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.ProducerLinger(0),
 		kgo.RecordDeliveryTimeout(30*time.Second),
+		// An answer goes to its query's reply partition (docs/design.md,
+		// "Answer routing"); prompts by session key.
+		kgo.RecordPartitioner(replyPartitioner(ccfg)),
 	)
 	return s
 }
@@ -340,6 +343,7 @@ func (s *Stage) handle(ctx context.Context, r *kgo.Record) (_ *kgo.Record, err e
 		out, err = s.transform(ctx, msg)
 		if err == nil {
 			out.Trace.AskedAt = msg.Trace.AskedAt
+			out.Reply = msg.Reply // the prompt carries it on; the answer goes there
 			rec, err := NewRecord(domain.TopicName(s.outPrefix, out.Type), out)
 			if rec != nil {
 				rec.Context = ctx
