@@ -9,7 +9,7 @@ GOTESTFLAGS ?=
 
 export KCHAT_TEST_SERVICES_SCRIPT ?= $(SERVICES)
 
-.PHONY: help run build test test-integration chaos bench fuzz client-check smoke readme-check e2e lint openapi openapi-check services-up services-down services-status cluster-up cluster-down cluster-status compose-env clean
+.PHONY: help run build test test-integration chaos bench fuzz client-check smoke readme-check e2e lint openapi openapi-check services-up services-down services-status cluster-up cluster-down cluster-status redis-cluster-up redis-cluster-down redis-cluster-status compose-env clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -104,6 +104,15 @@ cluster-down: ## Stop the test cluster and delete its data
 
 cluster-status: ## Tell whether each node of the test cluster is up, paused or down
 	@bash $(SERVICES) cluster-status
+
+redis-cluster-up: ## Start the Redis test cluster (6 redis-server in cluster mode, 127.0.0.1:7000-7005; 3 masters, 1 replica each) unless it runs; prints the env to export
+	@bash $(SERVICES) redis-cluster-up
+
+redis-cluster-down: ## Stop the Redis test cluster and delete its data
+	@bash $(SERVICES) redis-cluster-down
+
+redis-cluster-status: ## Tell each Redis test cluster node's role (master of which slots, replica of which node) or that it is down
+	@bash $(SERVICES) redis-cluster-status
 
 # The secrets docker-compose.yml reads (docs/security.md, "make compose-env").
 COMPOSE_KEYS := KCHAT_COOKIE_KEY KCHAT_ANSWER_KEY KCHAT_RECEIPT_KEY

@@ -47,12 +47,33 @@
 #                    (needs another node running: a quorum takes two).
 #   pause-broker N   SIGSTOP node N.   resume-broker N   SIGCONT it and wait until it answers.
 #
+# The Redis test cluster (docs/reliability.md, "Sessions on Redis Cluster"): six Debian
+# redis-server processes in cluster mode on 127.0.0.1:7000-7005, 3 masters with one replica
+# each (redis-cli --cluster create --cluster-replicas 1), cluster-node-timeout 2000 ms, no
+# persistence, cluster-require-full-coverage no. Node N (0-5) listens on port 7000+N; which
+# nodes are masters changes with failovers (redis-cluster-status tells).
+#   redis-cluster-up      start it on fresh data dirs unless it runs (nodes killed with
+#                         kill-redis-node are started again); wait until every slot is served,
+#                         every replica in sync; print `export KCHAT_TEST_REDIS_CLUSTER=...`.
+#   redis-cluster-down    SIGKILL every node and delete the data.
+#   redis-cluster-status  each node: its role (master of which slots, replica of which node)
+#                         or down; the cluster's state; exit 0 only when all six are up and ok.
+#   redis-cluster-env     print the export line.
+#   kill-redis-node N     SIGKILL node N (its nodes.conf is kept; without persistence its data
+#                         is gone: a master's replica takes over after the node timeout).
+#   start-redis-node N    start node N again on its nodes.conf; it rejoins (a former master as
+#                         the replica of the node that took over) and resyncs; wait until the
+#                         cluster is ok and every replica in sync. Refused for a killed master
+#                         whose replica has not taken over yet: it would come back empty.
+#   pause-redis-node N    SIGSTOP node N.   resume-redis-node N   SIGCONT it, wait until it answers.
+#
 # Environment:
 #   KCHAT_SERVICES_DIR      state + cache dir (default $HOME/.cache/kchat-services)
 #   KAFKA_VERSION           Kafka version fetched from Maven Central (default 4.1.1)
 #   KCHAT_SERVICES_TIMEOUT  seconds to wait for a service to answer (default 120)
 #   KCHAT_KAFKA_EXTRA_CONFIG  extra server.properties lines appended to the generated config
 #   KCHAT_CLUSTER_EXTRA_CONFIG  extra server.properties lines for every cluster node
+#   KCHAT_REDIS_CLUSTER_NODE_TIMEOUT  the Redis test cluster's cluster-node-timeout in ms (default 2000)
 #   KAFKA_JVM_OPTS          extra JVM options for the broker (and the cluster's nodes)
 #   JAVA                    java binary to use (otherwise the first java >= 17 found)
 #   GO                      go binary that builds Jaeger (default go)
@@ -676,6 +697,264 @@ jaeger_down() {
 # shellcheck source=scripts/kafka/cluster.sh
 source "$SCRIPT_DIR/kafka/cluster.sh"
 
+# ---------------------------------------------------------------- the Redis test cluster
+
+# Six redis-server processes in cluster mode, node N (0-5) on $HOST:(7000+N), each with its own
+# dir (nodes.conf, pid file, log) under a fresh temp dir per redis-cluster-up. Sessions'
+# integration tests (adapters/redis) run on it; kill-redis-node / start-redis-node are their
+# failover. No persistence: a killed node comes back empty and resyncs from its master.
+RCLUSTER_STATE=$STATE_DIR/redis-cluster
+RCLUSTER_DATA_REC=$RCLUSTER_STATE/data-dir # holds the path of the current data dir
+RCLUSTER_NODES=(0 1 2 3 4 5)
+RCLUSTER_NODE_TIMEOUT=${KCHAT_REDIS_CLUSTER_NODE_TIMEOUT:-2000}
+
+rnode_port() { echo $((7000 + $1)); }
+
+redis_cluster_addrs() {
+	local n out=""
+	for n in "${RCLUSTER_NODES[@]}"; do
+		out+="${out:+,}$HOST:$(rnode_port "$n")"
+	done
+	echo "$out"
+}
+
+print_redis_cluster_env() {
+	echo "export KCHAT_TEST_REDIS_CLUSTER=$(redis_cluster_addrs)"
+}
+
+check_redis_node() { # $1 must name a node
+	[[ $1 =~ ^[0-5]$ ]] || die "no Redis node '$1': the cluster's nodes are 0 to 5 (ports 7000 to 7005)"
+}
+
+ensure_redis_bins() {
+	command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 && return 0
+	install_pkgs redis-server redis-tools
+}
+
+rnode_cli() { # $1: node; the rest: a redis-cli command
+	local n=$1
+	shift
+	timeout 5 redis-cli -h "$HOST" -p "$(rnode_port "$n")" "$@" </dev/null 2>/dev/null
+}
+
+rnode_answers() { [[ $(rnode_cli "$1" ping) == PONG ]]; }
+
+rcluster_data_dir() { # the recorded data dir, if it still exists
+	local d
+	[[ -f $RCLUSTER_DATA_REC ]] || return 1
+	d=$(<"$RCLUSTER_DATA_REC")
+	[[ -n $d && -d $d ]] || return 1
+	echo "$d"
+}
+
+rnode_dir() { # $1: node; the node's dir in the current data dir
+	local d
+	d=$(rcluster_data_dir) || return 1
+	echo "$d/$(rnode_port "$1")"
+}
+
+# The pid of node $1, from its pid file; redis-server titles itself "redis-server host:port".
+rnode_pid() {
+	local d pid
+	d=$(rnode_dir "$1") || return 1
+	[[ -f $d/redis.pid ]] || return 1
+	pid=$(<"$d/redis.pid")
+	pid_is "$pid" "redis-server $HOST:$(rnode_port "$1")" || return 1
+	echo "$pid"
+}
+
+# Start node $1 in its dir (keeping its nodes.conf, if any) and wait until it answers PING.
+spawn_rnode() {
+	local n=$1 d port i
+	d=$(rnode_dir "$n") || die "no Redis cluster data dir: run redis-cluster-up"
+	port=$(rnode_port "$n")
+	mkdir -p "$d"
+	[[ -f $d/redis.log ]] && mv -f "$d/redis.log" "$d/redis.log.prev"
+	redis-server --bind "$HOST" --port "$port" --dir "$d" \
+		--cluster-enabled yes --cluster-config-file nodes.conf \
+		--cluster-node-timeout "$RCLUSTER_NODE_TIMEOUT" --cluster-require-full-coverage no \
+		--save '' --appendonly no \
+		--daemonize yes --pidfile "$d/redis.pid" --logfile "$d/redis.log" \
+		</dev/null >&2 9>&- || die "redis-server on port $port failed to start (see $d/redis.log)"
+	for ((i = 0; i < 100; i++)); do
+		rnode_answers "$n" && return 0
+		sleep 0.1
+	done
+	tail -n 20 "$d/redis.log" >&2 2>/dev/null || true
+	die "Redis node $n did not answer PING on $HOST:$port"
+}
+
+# True when every node answers, every slot is served, each of the six knows the others, and
+# every master has one replica in sync (WAIT 1 then succeeds on every shard).
+rcluster_ok() {
+	local n info repl masters=0 synced=0
+	for n in "${RCLUSTER_NODES[@]}"; do
+		info=$(rnode_cli "$n" cluster info) || return 1
+		[[ $info == *cluster_state:ok* && $info == *cluster_slots_ok:16384* && $info == *cluster_known_nodes:6* ]] || return 1
+		repl=$(rnode_cli "$n" info replication) || return 1
+		if [[ $repl == *role:master* ]]; then
+			masters=$((masters + 1))
+		elif [[ $repl == *master_link_status:up* && $repl != *master_sync_in_progress:1* ]]; then
+			synced=$((synced + 1))
+		fi
+	done
+	((masters == 3 && synced == 3))
+}
+
+wait_rcluster_ok() {
+	local start=$SECONDS
+	until rcluster_ok; do
+		if ((SECONDS - start >= TIMEOUT)); then
+			redis_cluster_status >&2 || true
+			die "the Redis cluster is not ok within ${TIMEOUT}s"
+		fi
+		sleep 0.2
+	done
+}
+
+redis_cluster_up() {
+	local n data up=0 addrs=()
+	ensure_redis_bins
+	for n in "${RCLUSTER_NODES[@]}"; do
+		rnode_answers "$n" && up=$((up + 1))
+	done
+	if ((up == ${#RCLUSTER_NODES[@]})) && rcluster_ok; then
+		log "redis-cluster: already up on $(redis_cluster_addrs)"
+		return 0
+	fi
+	if ((up > 0)) && rcluster_data_dir >/dev/null; then
+		log "redis-cluster: $up of 6 nodes answer; starting the others on their nodes.conf"
+		for n in "${RCLUSTER_NODES[@]}"; do
+			rnode_answers "$n" || spawn_rnode "$n"
+		done
+		wait_rcluster_ok
+		log "redis-cluster: ready on $(redis_cluster_addrs)"
+		return 0
+	fi
+	for n in "${RCLUSTER_NODES[@]}"; do
+		port_open "$(rnode_port "$n")" && die "port $(rnode_port "$n") is taken by something that is not the Redis test cluster"
+	done
+	remove_rcluster_data
+	mkdir -p "$RCLUSTER_STATE"
+	data=$(mktemp -d "${TMPDIR:-/tmp}/kchat-redis-cluster.XXXXXX")
+	echo "$data" >"$RCLUSTER_DATA_REC"
+	for n in "${RCLUSTER_NODES[@]}"; do
+		spawn_rnode "$n"
+		addrs+=("$HOST:$(rnode_port "$n")")
+	done
+	log "redis-cluster: six nodes started (data $data), creating the cluster ..."
+	redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes </dev/null >&2 9>&- ||
+		die "redis-cli --cluster create failed (see above)"
+	wait_rcluster_ok
+	log "redis-cluster: ready on $(redis_cluster_addrs) (3 masters, 1 replica each, node timeout ${RCLUSTER_NODE_TIMEOUT} ms)"
+}
+
+remove_rcluster_data() {
+	local d
+	if [[ -f $RCLUSTER_DATA_REC ]]; then
+		d=$(<"$RCLUSTER_DATA_REC")
+		# Only ever delete a dir this script made.
+		if [[ $d == */kchat-redis-cluster.* && -d $d ]]; then
+			rm -rf "$d"
+			log "redis-cluster: removed data dir $d"
+		fi
+		rm -f "$RCLUSTER_DATA_REC"
+	fi
+}
+
+redis_cluster_down() {
+	local n pid
+	for n in "${RCLUSTER_NODES[@]}"; do
+		if pid=$(rnode_pid "$n"); then
+			kill -KILL "$pid" 2>/dev/null || true
+			wait_exit "$pid" 10 || die "could not stop Redis node $n (pid $pid)"
+		elif rnode_answers "$n"; then
+			log "redis-cluster: WARNING: something answers on $HOST:$(rnode_port "$n") but was not started by this script; left alone"
+		fi
+	done
+	remove_rcluster_data
+	log "redis-cluster: stopped"
+}
+
+kill_redis_node() {
+	local n=$1 pid
+	pid=$(rnode_pid "$n") || die "Redis node $n is not running"
+	kill -KILL "$pid"
+	wait_exit "$pid" 10 || die "Redis node $n (pid $pid) survived SIGKILL"
+	log "redis-cluster: killed node $n (pid $pid, port $(rnode_port "$n"))"
+}
+
+pause_redis_node() {
+	local n=$1 pid
+	pid=$(rnode_pid "$n") || die "Redis node $n is not running"
+	kill -STOP "$pid"
+	log "redis-cluster: paused node $n (pid $pid)"
+}
+
+resume_redis_node() {
+	local n=$1 pid i
+	pid=$(rnode_pid "$n") || die "Redis node $n is not running"
+	kill -CONT "$pid"
+	for ((i = 0; i < 100; i++)); do
+		rnode_answers "$n" && { log "redis-cluster: resumed node $n (pid $pid)"; return 0; }
+		sleep 0.1
+	done
+	die "Redis node $n (pid $pid) does not answer after SIGCONT"
+}
+
+# The id node $1 recorded for itself in its nodes.conf.
+rnode_id() {
+	local d
+	d=$(rnode_dir "$1") || return 1
+	awk '$3 ~ /myself/ { print $1; exit }' "$d/nodes.conf" 2>/dev/null
+}
+
+start_redis_node() {
+	local n=$1 id m view
+	rnode_answers "$n" && { log "redis-cluster: node $n already answers"; return 0; }
+	rcluster_data_dir >/dev/null || die "no Redis cluster data dir: run redis-cluster-up"
+	id=$(rnode_id "$n") || true
+	# A master without persistence comes back empty: it may rejoin only once the others have
+	# moved its slots to its replica (or it served none), or it would serve them empty.
+	if [[ -n $id ]]; then
+		for m in "${RCLUSTER_NODES[@]}"; do
+			[[ $m == "$n" ]] && continue
+			view=$(rnode_cli "$m" cluster nodes) || continue
+			if awk -v id="$id" '$1 == id && $3 ~ /master/ && NF > 8 { found = 1 } END { exit !found }' <<<"$view"; then
+				die "Redis node $n was a master and no replica has taken its slots over yet (node $m still lists it with slots): starting it now would serve them empty; wait for the failover"
+			fi
+			break
+		done
+	fi
+	spawn_rnode "$n"
+	log "redis-cluster: node $n started again, waiting for the cluster to be ok ..."
+	wait_rcluster_ok
+	log "redis-cluster: node $n rejoined"
+}
+
+redis_cluster_status() {
+	local n rc=0 port line state=unknown repl
+	for n in "${RCLUSTER_NODES[@]}"; do
+		port=$(rnode_port "$n")
+		if ! rnode_answers "$n"; then
+			echo "redis node $n: down $HOST:$port"
+			rc=3
+			continue
+		fi
+		line=$(rnode_cli "$n" cluster nodes | awk '$3 ~ /myself/ { for (i = 9; i <= NF; i++) printf "%s%s", (i > 9 ? " " : ""), $i }')
+		repl=$(rnode_cli "$n" info replication)
+		if [[ $repl == *role:master* ]]; then
+			echo "redis node $n: up   $HOST:$port master, slots ${line:-none}"
+		else
+			echo "redis node $n: up   $HOST:$port replica of $(sed -n 's/^master_port:\([0-9]*\).*/\1/p' <<<"$repl" | tr -d '\r'), link $(sed -n 's/^master_link_status:\([a-z]*\).*/\1/p' <<<"$repl" | tr -d '\r')"
+		fi
+		[[ $state == unknown ]] && state=$(rnode_cli "$n" cluster info | sed -n 's/^cluster_state:\([a-z]*\).*/\1/p' | tr -d '\r')
+	done
+	echo "redis cluster: state $state"
+	[[ $state == ok ]] || rc=3
+	return $rc
+}
+
 # ---------------------------------------------------------------- commands
 
 cmd_status() {
@@ -770,6 +1049,23 @@ main() {
 	kill-broker | start-broker | pause-broker | resume-broker)
 		[[ $# -eq 2 ]] || die "usage: $0 $cmd N (N: 1, 2 or 3)"
 		check_node "$2"
+		take_lock
+		"${cmd//-/_}" "$2"
+		;;
+	redis-cluster-up)
+		take_lock
+		redis_cluster_up
+		print_redis_cluster_env
+		;;
+	redis-cluster-down)
+		take_lock
+		redis_cluster_down
+		;;
+	redis-cluster-status) redis_cluster_status ;;
+	redis-cluster-env) print_redis_cluster_env ;;
+	kill-redis-node | start-redis-node | pause-redis-node | resume-redis-node)
+		[[ $# -eq 2 ]] || die "usage: $0 $cmd N (N: 0 to 5, the node on port 7000+N)"
+		check_redis_node "$2"
 		take_lock
 		"${cmd//-/_}" "$2"
 		;;

@@ -3,7 +3,9 @@ package redis
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,11 +14,29 @@ import (
 
 // Config configures the Redis session store. The env tags name the KCHAT_*
 // variables a binary loads it from.
+//
+// One deployment is named: one node (URL) or a Redis Cluster
+// (ClusterNodes). Sentinel is not supported (yet): kchat has no test
+// deployment of it.
 type Config struct {
 	// URL is the server, redis://[user:password@]host:port/db (rediss:// for
 	// TLS); go-redis options such as dial_timeout may be given as query
 	// parameters.
 	URL string `env:"KCHAT_REDIS_URL"`
+	// ClusterNodes are seed nodes of a Redis Cluster, comma-separated
+	// host:port; the others are discovered (CLUSTER SLOTS).
+	ClusterNodes string `env:"KCHAT_REDIS_CLUSTER_NODES"`
+	// Username and Password authenticate to the cluster's nodes (a URL
+	// carries its own).
+	Username string `env:"KCHAT_REDIS_USERNAME"`
+	Password string `env:"KCHAT_REDIS_PASSWORD"`
+	// WaitReplicas is how many replicas must have a write before a call
+	// that changed a session returns (Redis WAIT): "auto" is 0 with URL and
+	// 1 with a cluster.
+	WaitReplicas string `env:"KCHAT_REDIS_WAIT_REPLICAS" envDefault:"auto"`
+	// WaitTimeout bounds that wait; a write not on enough replicas by then
+	// fails as unavailable (the caller retries; writes are idempotent).
+	WaitTimeout time.Duration `env:"KCHAT_REDIS_WAIT_TIMEOUT" envDefault:"500ms"`
 	// TTL is how long an untouched session lives; every call renews it.
 	TTL time.Duration `env:"KCHAT_SESSION_TTL" envDefault:"24h"`
 	// MaxTurns is how many recent turns a session keeps.
@@ -28,21 +48,72 @@ type Config struct {
 
 // DefaultConfig is the configuration with every default applied.
 func DefaultConfig() Config {
-	return Config{TTL: 24 * time.Hour, MaxTurns: 50, KeyPrefix: "kchat:"}
+	return Config{WaitReplicas: "auto", WaitTimeout: 500 * time.Millisecond, TTL: 24 * time.Hour, MaxTurns: 50, KeyPrefix: "kchat:"}
+}
+
+// maxWaitReplicas bounds KCHAT_REDIS_WAIT_REPLICAS: more replicas per
+// master than anyone runs.
+const maxWaitReplicas = 10
+
+// Enabled reports whether a Redis is named at all (else sessions are kept
+// in memory).
+func (c Config) Enabled() bool {
+	return c.URL != "" || c.ClusterNodes != ""
+}
+
+// Replicas is how many replicas a write waits for: WaitReplicas, with
+// "auto" resolved (and 0 when it is invalid; Validate reports that).
+func (c Config) Replicas() int {
+	if c.WaitReplicas == "" || c.WaitReplicas == "auto" {
+		if c.URL == "" && c.ClusterNodes != "" {
+			return 1
+		}
+		return 0
+	}
+	n, err := strconv.Atoi(c.WaitReplicas)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
 }
 
 // Validate reports the first setting that is wrong, naming its variable.
 func (c Config) Validate() error {
-	if c.URL == "" {
-		return errors.New("KCHAT_REDIS_URL is required: redis://host:port/db")
-	}
-	if _, err := parseURL(c.URL); err != nil {
-		return err
+	switch {
+	case c.URL == "" && c.ClusterNodes == "":
+		return errors.New("KCHAT_REDIS_URL is required: redis://host:port/db (or KCHAT_REDIS_CLUSTER_NODES for a Redis Cluster)")
+	case c.URL != "" && c.ClusterNodes != "":
+		return errors.New("set KCHAT_REDIS_URL (one node) or KCHAT_REDIS_CLUSTER_NODES (a Redis Cluster), not both")
+	case c.URL != "":
+		if _, err := parseURL(c.URL); err != nil {
+			return err
+		}
+		if c.Username != "" || c.Password != "" {
+			return errors.New("KCHAT_REDIS_USERNAME and KCHAT_REDIS_PASSWORD are for a cluster: with KCHAT_REDIS_URL put them in the URL (redis://user:password@host:port/db)")
+		}
+	default:
+		if _, err := parseAddrs("KCHAT_REDIS_CLUSTER_NODES", c.ClusterNodes); err != nil {
+			return err
+		}
 	}
 	return c.validateStore()
 }
 
-// validateStore checks what NewSessionsWithClient uses (all but the URL).
+func (c Config) validateWait() error {
+	if c.WaitReplicas != "" && c.WaitReplicas != "auto" {
+		n, err := strconv.Atoi(c.WaitReplicas)
+		if err != nil || n < 0 || n > maxWaitReplicas {
+			return fmt.Errorf("KCHAT_REDIS_WAIT_REPLICAS must be auto or a number of replicas from 0 to %d, got %q", maxWaitReplicas, c.WaitReplicas)
+		}
+	}
+	if c.Replicas() > 0 && (c.WaitTimeout < time.Millisecond || c.WaitTimeout > maxWaitTimeout) {
+		return fmt.Errorf("KCHAT_REDIS_WAIT_TIMEOUT must be between 1ms and %s when writes wait for replicas, got %s", maxWaitTimeout, c.WaitTimeout)
+	}
+	return nil
+}
+
+// validateStore checks what NewSessionsWithClient uses (all but where
+// Redis is).
 func (c Config) validateStore() error {
 	switch {
 	case c.TTL < time.Second || c.TTL > 365*24*time.Hour:
@@ -56,7 +127,7 @@ func (c Config) validateStore() error {
 		// cluster slot); a brace in the prefix would move the tag.
 		return fmt.Errorf("KCHAT_REDIS_PREFIX must not contain { or }, got %q", c.KeyPrefix)
 	}
-	return nil
+	return c.validateWait()
 }
 
 // parseURL parses the URL without echoing it: it may hold a password.
@@ -70,4 +141,27 @@ func parseURL(raw string) (*goredis.Options, error) {
 		return nil, fmt.Errorf("KCHAT_REDIS_URL is not a valid redis:// URL: %w", err)
 	}
 	return opts, nil
+}
+
+// parseAddrs splits a comma-separated host:port list, each address valid
+// and named once.
+func parseAddrs(name, raw string) ([]string, error) {
+	var addrs []string
+	seen := map[string]bool{}
+	for _, a := range strings.Split(raw, ",") {
+		a = strings.TrimSpace(a)
+		host, port, err := net.SplitHostPort(a)
+		if err != nil || host == "" || strings.ContainsAny(host, "/@?# ") {
+			return nil, fmt.Errorf("%s must be comma-separated host:port addresses, got %q", name, a)
+		}
+		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+			return nil, fmt.Errorf("%s: %q has no valid port (1-65535)", name, a)
+		}
+		if seen[a] {
+			return nil, fmt.Errorf("%s names %s twice", name, a)
+		}
+		seen[a] = true
+		addrs = append(addrs, a)
+	}
+	return addrs, nil
 }

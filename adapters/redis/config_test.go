@@ -18,6 +18,16 @@ func TestConfigValidate(t *testing.T) {
 		change(&c)
 		return c
 	}
+	cluster := func(nodes string) redis.Config {
+		c := redis.DefaultConfig()
+		c.ClusterNodes = nodes
+		return c
+	}
+	withCluster := func(change func(*redis.Config)) redis.Config {
+		c := cluster("127.0.0.1:7000")
+		change(&c)
+		return c
+	}
 	tests := []struct {
 		name string
 		give redis.Config
@@ -37,6 +47,25 @@ func TestConfigValidate(t *testing.T) {
 		{"too many turns", with(func(c *redis.Config) { c.MaxTurns = 10001 }), "KCHAT_SESSION_MAX_TURNS"},
 		{"brace in prefix", with(func(c *redis.Config) { c.KeyPrefix = "kchat{x}:" }), "KCHAT_REDIS_PREFIX"},
 		{"long prefix", with(func(c *redis.Config) { c.KeyPrefix = strings.Repeat("p", 201) }), "KCHAT_REDIS_PREFIX"},
+		{"one node that waits for a replica", with(func(c *redis.Config) { c.WaitReplicas = "1" }), ""},
+		{"password beside a URL", with(func(c *redis.Config) { c.Password = "s3cret" }), "KCHAT_REDIS_PASSWORD"},
+		{"URL and cluster", with(func(c *redis.Config) { c.ClusterNodes = "127.0.0.1:7000" }), "KCHAT_REDIS_CLUSTER_NODES"},
+		{"cluster", cluster("127.0.0.1:7000,127.0.0.1:7001, redis-2.internal:7002"), ""},
+		{"cluster of one seed", cluster("[::1]:7000"), ""},
+		{"cluster with a password", withCluster(func(c *redis.Config) { c.Username, c.Password = "kchat", "s3cret" }), ""},
+		{"cluster node without a port", cluster("127.0.0.1:7000,127.0.0.1"), "KCHAT_REDIS_CLUSTER_NODES"},
+		{"cluster node with port 0", cluster("127.0.0.1:0"), "KCHAT_REDIS_CLUSTER_NODES"},
+		{"cluster node as a URL", cluster("redis://127.0.0.1:7000"), "KCHAT_REDIS_CLUSTER_NODES"},
+		{"cluster empty entry", cluster("127.0.0.1:7000,,127.0.0.1:7001"), "KCHAT_REDIS_CLUSTER_NODES"},
+		{"cluster node twice", cluster("127.0.0.1:7000,127.0.0.1:7000"), "KCHAT_REDIS_CLUSTER_NODES"},
+		{"cluster, no wait", withCluster(func(c *redis.Config) { c.WaitReplicas = "0" }), ""},
+		{"cluster, wait for two", withCluster(func(c *redis.Config) { c.WaitReplicas = "2" }), ""},
+		{"wait for a word", withCluster(func(c *redis.Config) { c.WaitReplicas = "all" }), "KCHAT_REDIS_WAIT_REPLICAS"},
+		{"wait for -1", withCluster(func(c *redis.Config) { c.WaitReplicas = "-1" }), "KCHAT_REDIS_WAIT_REPLICAS"},
+		{"wait for 11", withCluster(func(c *redis.Config) { c.WaitReplicas = "11" }), "KCHAT_REDIS_WAIT_REPLICAS"},
+		{"zero wait timeout", withCluster(func(c *redis.Config) { c.WaitTimeout = 0 }), "KCHAT_REDIS_WAIT_TIMEOUT"},
+		{"wait timeout over the read deadline", withCluster(func(c *redis.Config) { c.WaitTimeout = 2 * time.Second }), "KCHAT_REDIS_WAIT_TIMEOUT"},
+		{"zero wait timeout, no wait", withCluster(func(c *redis.Config) { c.WaitReplicas, c.WaitTimeout = "0", 0 }), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,8 +78,12 @@ func TestConfigValidate(t *testing.T) {
 			case err != nil && strings.Contains(err.Error(), "s3cret"):
 				t.Fatalf("the error shows the password: %v", err)
 			}
-			if _, nerr := redis.NewSessions(tt.give); (nerr == nil) != (err == nil) {
+			s, nerr := redis.NewSessions(tt.give)
+			if (nerr == nil) != (err == nil) {
 				t.Fatalf("NewSessions: %v, Validate: %v; want both to agree", nerr, err)
+			}
+			if s != nil {
+				_ = s.Close()
 			}
 		})
 	}
@@ -72,12 +105,48 @@ func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("KCHAT_SESSION_TTL", "90m")
 	t.Setenv("KCHAT_SESSION_MAX_TURNS", "7")
 	t.Setenv("KCHAT_REDIS_PREFIX", "staging:")
+	t.Setenv("KCHAT_REDIS_URL", "")
+	t.Setenv("KCHAT_REDIS_CLUSTER_NODES", "10.0.0.1:7000,10.0.0.2:7000")
+	t.Setenv("KCHAT_REDIS_USERNAME", "kchat")
+	t.Setenv("KCHAT_REDIS_PASSWORD", "pw")
+	t.Setenv("KCHAT_REDIS_WAIT_REPLICAS", "2")
+	t.Setenv("KCHAT_REDIS_WAIT_TIMEOUT", "250ms")
 	got, err = env.ParseAs[redis.Config]()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.TTL != 90*time.Minute || got.MaxTurns != 7 || got.KeyPrefix != "staging:" {
-		t.Fatalf("from env %+v", got)
+	want = redis.Config{
+		ClusterNodes: "10.0.0.1:7000,10.0.0.2:7000",
+		Username:     "kchat", Password: "pw", WaitReplicas: "2", WaitTimeout: 250 * time.Millisecond,
+		TTL: 90 * time.Minute, MaxTurns: 7, KeyPrefix: "staging:",
+	}
+	if got != want {
+		t.Fatalf("from env %+v, want %+v", got, want)
+	}
+}
+
+// TestReplicas: auto waits for one replica on a cluster, for none on one
+// node; a number is taken as it is.
+func TestReplicas(t *testing.T) {
+	tests := []struct {
+		give redis.Config
+		want int
+	}{
+		{redis.Config{URL: "redis://h:6379/0", WaitReplicas: "auto"}, 0},
+		{redis.Config{URL: "redis://h:6379/0", WaitReplicas: ""}, 0},
+		{redis.Config{URL: "redis://h:6379/0", WaitReplicas: "1"}, 1},
+		{redis.Config{ClusterNodes: "h:7000", WaitReplicas: "auto"}, 1},
+		{redis.Config{ClusterNodes: "h:7000", WaitReplicas: "0"}, 0},
+		{redis.Config{ClusterNodes: "h:7000", WaitReplicas: "2"}, 2},
+		{redis.Config{WaitReplicas: "auto"}, 0}, // a client passed in, nothing named
+	}
+	for _, tt := range tests {
+		if got := tt.give.Replicas(); got != tt.want {
+			t.Errorf("%+v: Replicas() = %d, want %d", tt.give, got, tt.want)
+		}
+	}
+	if !(redis.Config{ClusterNodes: "h:7000"}).Enabled() || !(redis.Config{URL: "redis://h"}).Enabled() || (redis.Config{}).Enabled() {
+		t.Error("Enabled: want true when KCHAT_REDIS_URL or KCHAT_REDIS_CLUSTER_NODES is set, false when neither is")
 	}
 }
 

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -14,73 +15,50 @@ import (
 	"github.com/kchat/kchat/ports"
 )
 
-// Client timeouts, so that an outage answers ErrUnavailable within seconds
-// instead of holding a request; a URL's own dial_timeout etc. win.
-const (
-	dialTimeout = 2 * time.Second
-	ioTimeout   = 2 * time.Second
-	poolTimeout = 3 * time.Second
-	// opTimeout bounds one call, retries included, for a caller whose ctx
-	// has no shorter deadline.
-	opTimeout = 2500 * time.Millisecond
-)
-
 // idsPerTurn is how many message ids a session remembers per turn it keeps:
 // a redelivered turn is recognised for a while after it was trimmed from
 // the window, so a late retry does not come back as a new turn.
 const idsPerTurn = 4
 
 // Sessions is the Redis ports.SessionStore. A session is three keys that
-// share the session id as their hash tag (one cluster slot) and expire
-// together:
+// share one hash tag (so one cluster slot) and expire together:
 //
 //	<prefix>session:{<id>}        hash: owner, seq (ids appended so far)
 //	<prefix>session:{<id>}:turns  list of wire.Turn JSON, oldest first
 //	<prefix>session:{<id>}:ids    sorted set of message ids, by seq
 //
-// The session exists while its hash does.
+// The session exists while its hash does. Every script, and DEL, touches
+// only these three keys of one session, so on a Redis Cluster each runs on
+// the one node that serves the slot (no CROSSSLOT); nothing spans two
+// sessions (no per-user index, no scan). An id whose hash tag would be
+// empty is laid out differently (see keys).
 type Sessions struct {
 	client     goredis.UniversalClient
 	ownsClient bool
 	cfg        Config
 	ttlMillis  int64
+	// replicas is how many replicas a write waits for (WAIT), and
+	// writeTimeout bounds a write, that wait included.
+	replicas     int
+	writeTimeout time.Duration
 }
 
 var _ ports.SessionStore = (*Sessions)(nil)
 
-// NewSessions connects to cfg.URL (lazily: the first call dials; use Ping
-// for readiness). Close releases the connections.
+// NewSessions connects to the Redis cfg names (lazily: the first call
+// dials; use Ping for readiness): one node or a cluster. Close releases the
+// connections.
 func NewSessions(cfg Config) (*Sessions, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	opts, err := parseURL(cfg.URL)
+	client, err := newClient(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if opts.DialTimeout == 0 {
-		opts.DialTimeout = dialTimeout
-	}
-	if opts.ReadTimeout == 0 {
-		opts.ReadTimeout = ioTimeout
-	}
-	if opts.WriteTimeout == 0 {
-		opts.WriteTimeout = ioTimeout
-	}
-	if opts.PoolTimeout == 0 {
-		opts.PoolTimeout = poolTimeout
-	}
-	if opts.MaxRetries == 0 {
-		// Every script is idempotent, so one retry is safe; more would only
-		// lengthen an outage's answer.
-		opts.MaxRetries = 1
-	}
-	if opts.DialerRetries == 0 {
-		opts.DialerRetries = 2 // the default 5 would stretch a refused dial to ~1 s
-	}
-	opts.ContextTimeoutEnabled = true
-	s, err := NewSessionsWithClient(goredis.NewClient(opts), cfg)
+	s, err := NewSessionsWithClient(client, cfg)
 	if err != nil {
+		_ = client.Close()
 		return nil, err
 	}
 	s.ownsClient = true
@@ -88,19 +66,31 @@ func NewSessions(cfg Config) (*Sessions, error) {
 }
 
 // NewSessionsWithClient uses client, which the caller keeps and closes;
-// cfg.URL is ignored.
+// where cfg says Redis is, is ignored but for resolving
+// KCHAT_REDIS_WAIT_REPLICAS=auto (Config.Replicas). Waiting for replicas
+// needs a *goredis.Client or a *goredis.ClusterClient.
 func NewSessionsWithClient(client goredis.UniversalClient, cfg Config) (*Sessions, error) {
 	if err := cfg.validateStore(); err != nil {
 		return nil, err
 	}
-	return &Sessions{client: client, cfg: cfg, ttlMillis: cfg.TTL.Milliseconds()}, nil
+	s := &Sessions{client: client, cfg: cfg, ttlMillis: cfg.TTL.Milliseconds(), replicas: cfg.Replicas(), writeTimeout: opTimeout}
+	if s.replicas > 0 {
+		if !pinnable(client) {
+			return nil, fmt.Errorf("KCHAT_REDIS_WAIT_REPLICAS=%d needs a single-node or cluster client, got %T", s.replicas, client)
+		}
+		s.writeTimeout += cfg.WaitTimeout
+	}
+	return s, nil
 }
 
 // Ping reports whether Redis answers, for readiness checks.
+// On a cluster it pings every master and is ready while one answers: a
+// shard that is down (failing over) fails only its own sessions' calls, as
+// one broker of three does not make kchat unready.
 func (s *Sessions) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	if err := s.client.Ping(ctx).Err(); err != nil {
+	if err := pingAny(ctx, s.client); err != nil {
 		return fmt.Errorf("redis ping: %w: %w", domain.ErrUnavailable, err)
 	}
 	return nil
@@ -115,8 +105,19 @@ func (s *Sessions) Close() error {
 	return s.client.Close()
 }
 
+// keys returns the session's three keys. Their hash tag, the text between
+// the first { and the next }, is the session id (or its start, up to a }
+// in it), the same for the three. The prefix holds no brace (Validate), so
+// the tag is empty only for an id that is empty or starts with }: such an
+// id is hex-encoded into the tag instead, in keys that start
+// "session:}{x", which no other id's keys do (theirs start "session:{").
+// Sessions of such ids that an earlier version stored under the plain
+// layout are not found after an upgrade; they expire with their TTL.
 func (s *Sessions) keys(sessionID string) []string {
 	base := s.cfg.KeyPrefix + "session:{" + sessionID + "}"
+	if sessionID == "" || sessionID[0] == '}' {
+		base = s.cfg.KeyPrefix + "session:}{x" + hex.EncodeToString([]byte(sessionID)) + "}"
+	}
 	return []string{base, base + ":turns", base + ":ids"}
 }
 
@@ -139,9 +140,10 @@ return owner
 // Open returns the owner, creating the session for userID when it does not
 // exist; domain.ErrForbidden when another user owns it.
 func (s *Sessions) Open(ctx context.Context, sessionID, userID string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.writeTimeout)
 	defer cancel()
-	owner, err := openScript.Run(ctx, s.client, s.keys(sessionID), userID, s.ttlMillis).Text()
+	mine := func(cmd *goredis.Cmd) bool { owner, _ := cmd.Text(); return owner == userID }
+	owner, err := s.runWrite(ctx, openScript, s.keys(sessionID), mine, userID, s.ttlMillis).Text()
 	if err != nil {
 		return "", translate("open", sessionID, err)
 	}
@@ -189,9 +191,9 @@ func (s *Sessions) Append(ctx context.Context, sessionID string, turn domain.Tur
 	if err != nil {
 		return fmt.Errorf("redis append session %s: encode turn: %w", sessionID, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.writeTimeout)
 	defer cancel()
-	err = appendScript.Run(ctx, s.client, s.keys(sessionID),
+	err = s.runWrite(ctx, appendScript, s.keys(sessionID), nil,
 		turn.MessageID, raw, s.cfg.MaxTurns, idsPerTurn*s.cfg.MaxTurns, s.ttlMillis).Err()
 	if err != nil {
 		return translate("append", sessionID, err)
@@ -253,9 +255,9 @@ func (s *Sessions) Record(ctx context.Context, sessionID, userID string, turn do
 	if err != nil {
 		return nil, fmt.Errorf("redis record session %s: encode turn: %w", sessionID, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.writeTimeout)
 	defer cancel()
-	raws, err := recordScript.Run(ctx, s.client, s.keys(sessionID),
+	raws, err := s.runWrite(ctx, recordScript, s.keys(sessionID), nil,
 		userID, turn.MessageID, history, raw, s.cfg.MaxTurns, idsPerTurn*s.cfg.MaxTurns, s.ttlMillis).StringSlice()
 	if errors.Is(err, goredis.Nil) {
 		return nil, fmt.Errorf("redis record session %s: %w", sessionID, domain.ErrForbidden)
@@ -314,11 +316,15 @@ func (s *Sessions) Turn(ctx context.Context, sessionID, messageID string) (domai
 	return w.Domain(), nil
 }
 
+// deleteScript removes the session's keys: DEL as a script, so that it
+// takes runWrite's path (and its WAIT) like every other write.
+var deleteScript = goredis.NewScript(`return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])`)
+
 // Delete removes the session; deleting a missing one is not an error.
 func (s *Sessions) Delete(ctx context.Context, sessionID string) error {
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.writeTimeout)
 	defer cancel()
-	if err := s.client.Del(ctx, s.keys(sessionID)...).Err(); err != nil {
+	if err := s.runWrite(ctx, deleteScript, s.keys(sessionID), nil).Err(); err != nil {
 		return translate("delete", sessionID, err)
 	}
 	return nil
@@ -344,7 +350,14 @@ func unavailable(err error) bool {
 	if !errors.As(err, &reply) {
 		return true
 	}
+	if _, moved := goredis.IsMovedError(err); moved {
+		return true // still moving after the redirects go-redis follows
+	}
+	if _, ask := goredis.IsAskError(err); ask {
+		return true
+	}
 	return goredis.IsLoadingError(err) || goredis.IsReadOnlyError(err) ||
 		goredis.IsClusterDownError(err) || goredis.IsTryAgainError(err) ||
-		goredis.IsMasterDownError(err) || goredis.IsMaxClientsError(err)
+		goredis.IsMasterDownError(err) || goredis.IsMaxClientsError(err) ||
+		goredis.IsNoReplicasError(err)
 }

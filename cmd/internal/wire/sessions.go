@@ -11,12 +11,15 @@ import (
 	"github.com/kchat/kchat/ports"
 )
 
-// Sessions provides the session store (ports.SessionStore): Redis when
-// cfg.URL is set, with a readiness check, else an in-memory store that
-// lives as long as the process (fine for one process, such as the
-// all-in-one; every replica of a deployment needs Redis).
+// Sessions provides the session store (ports.SessionStore): Redis when cfg
+// names one (KCHAT_REDIS_URL or KCHAT_REDIS_CLUSTER_NODES; NewSessions
+// validates it, so a bad setting stops the start with an error naming its
+// variable), with a readiness
+// check, else an in-memory store that lives as long as the process (fine
+// for one process, such as the all-in-one; every replica of a deployment
+// needs Redis).
 func Sessions(cfg redis.Config) fx.Option {
-	if cfg.URL != "" {
+	if cfg.Enabled() {
 		return fx.Options(
 			fx.Provide(fx.Annotate(func(lc fx.Lifecycle) (*redis.Sessions, error) {
 				s, err := redis.NewSessions(cfg)
@@ -30,7 +33,7 @@ func Sessions(cfg redis.Config) fx.Option {
 		)
 	}
 	return fx.Provide(fx.Annotate(func(log *slog.Logger) *memory.Sessions {
-		log.Warn("KCHAT_REDIS_URL is unset: sessions are kept in memory, in this process only")
+		log.Warn("neither KCHAT_REDIS_URL nor KCHAT_REDIS_CLUSTER_NODES is set: sessions are kept in memory, in this process only")
 		return memory.NewSessions(memory.SessionsConfig{MaxTurns: cfg.MaxTurns, TTL: cfg.TTL})
 	}, fx.As(new(ports.SessionStore))))
 }
