@@ -4,7 +4,8 @@
 // does). Run it from the repository root: `make bench`.
 //
 // `kbench wsecho ADDR` is the WebSocket echo server of the memory
-// baseline; kbench starts it itself.
+// baseline and `kbench otlpsink ADDR` the OTLP receiver of the tracing
+// scenario; kbench starts them itself.
 package main
 
 import (
@@ -33,7 +34,7 @@ type config struct {
 	// docs (full runs) or bin/bench (short runs).
 	Out string `env:"KCHAT_BENCH_OUT"`
 	// Only limits the run to these scenarios (produce, fetch, chat,
-	// memory, huma, compression, stream).
+	// memory, huma, compression, stream, tracing).
 	Only []string `env:"KCHAT_BENCH_ONLY" envSeparator:","`
 	// Profiles, when set, is a folder for CPU profiles of the services
 	// (pprof) taken during kchat's main runs.
@@ -41,6 +42,19 @@ type config struct {
 	// Brokers and RedisURL are the services of `make services-up`.
 	Brokers  []string `env:"KCHAT_TEST_KAFKA_BROKERS" envSeparator:","`
 	RedisURL string   `env:"KCHAT_TEST_REDIS_URL"`
+	// TracingBase is the commit the tracing scenario builds its baseline
+	// (no tracing code) from; default: the parent of the commit that added
+	// adapters/tracing/provider.go.
+	TracingBase string `env:"KCHAT_BENCH_TRACING_BASE"`
+	// TracingHead, when set, is the commit the tracing scenario builds
+	// tracing off and on from, instead of running the working tree's
+	// services like every scenario (for figures that do not depend on
+	// uncommitted work).
+	TracingHead string `env:"KCHAT_BENCH_TRACING_HEAD"`
+	// OTLPEndpoint, when set, is where the tracing scenario's tracing-on
+	// runs export (e.g. http://127.0.0.1:4318, the Jaeger of `make
+	// services-up`) instead of kbench's own receiver, which drops the spans.
+	OTLPEndpoint string `env:"KCHAT_BENCH_OTLP_ENDPOINT"`
 }
 
 // params size a run.
@@ -52,6 +66,12 @@ type params struct {
 	wsConns                           int
 	fetchPrefill                      int
 	humaTime                          time.Duration
+	// tracingRuns runs of each tracing variant, each tracingWarmup then
+	// tracingDuration measured, at tracingSessions questions a second:
+	// fewer than the chat scenario's, which saturate the shared machine,
+	// and a CPU figure per question must come from a load it keeps up with.
+	tracingRuns, tracingSessions   int
+	tracingWarmup, tracingDuration time.Duration
 }
 
 var (
@@ -59,22 +79,31 @@ var (
 		warmup: 2 * time.Second, duration: 10 * time.Second, latencyDuration: 15 * time.Second,
 		messageBytes: 256, chatSessions: 1000, chatWarmup: 5 * time.Second, chatDuration: 30 * time.Second,
 		wsConns: 10000, fetchPrefill: 200000, humaTime: 3 * time.Second,
+		tracingRuns: 3, tracingSessions: 300, tracingWarmup: 5 * time.Second, tracingDuration: 20 * time.Second,
 	}
 	shortParams = params{
 		warmup: 500 * time.Millisecond, duration: 2 * time.Second, latencyDuration: 2 * time.Second,
 		messageBytes: 256, chatSessions: 100, chatWarmup: 2 * time.Second, chatDuration: 4 * time.Second,
 		wsConns: 1000, fetchPrefill: 20000, humaTime: 300 * time.Millisecond,
+		tracingRuns: 1, tracingSessions: 100, tracingWarmup: 2 * time.Second, tracingDuration: 3 * time.Second,
 	}
 )
 
 // scenarios in the order they run: the in-process one first, on a small
 // heap the others have not grown yet.
-var scenarios = []string{"huma", "produce", "fetch", "chat", "memory", "compression", "stream"}
+var scenarios = []string{"huma", "produce", "fetch", "chat", "memory", "compression", "stream", "tracing"}
 
 func main() {
 	if len(os.Args) == 3 && os.Args[1] == "wsecho" {
 		if err := serveEcho(os.Args[2]); err != nil {
 			fmt.Fprintln(os.Stderr, "wsecho:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) == 3 && os.Args[1] == "otlpsink" {
+		if err := serveSink(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "otlpsink:", err)
 			os.Exit(1)
 		}
 		return
@@ -112,7 +141,7 @@ func run(ctx context.Context) error {
 	}
 	defer os.RemoveAll(tmp)
 	b := &bench{
-		cfg: cfg, p: fullParams, brokers: cfg.Brokers, logDir: filepath.Join(tmp, "logs"),
+		cfg: cfg, p: fullParams, brokers: cfg.Brokers, tmp: tmp, logDir: filepath.Join(tmp, "logs"),
 		run:      time.Now().UTC().Format("20060102-150405"),
 		quietLog: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
@@ -166,6 +195,8 @@ func (b *bench) runScenario(ctx context.Context, name string, res *Results) erro
 		res.Compression, err = b.runCompression(ctx)
 	case "stream":
 		res.Stream, err = b.runStream(ctx)
+	case "tracing":
+		res.Tracing, err = b.runTracing(ctx)
 	}
 	return err
 }
@@ -176,6 +207,7 @@ type bench struct {
 	p        params
 	bins     *binaries
 	brokers  []string
+	tmp      string // the run's scratch folder, deleted at the end
 	logDir   string
 	run      string
 	quietLog *slog.Logger

@@ -146,6 +146,9 @@ due, so a stall is charged to every request it delayed.
 	if s := r.Stream; s != nil {
 		streamMarkdown(&b, s)
 	}
+	if t := r.Tracing; t != nil {
+		tracingMarkdown(&b, t)
+	}
 	b.WriteString("\n## Machine\n\n")
 	mm := r.Machine
 	fmt.Fprintf(&b, "- CPU: %s, %d cores; memory %.1f GiB; Linux %s\n- %s; %s; %s; %s\n", mm.CPU, mm.Cores, mm.MemoryGiB, mm.Kernel, mm.Go, mm.Java, mm.Kafka, mm.Redis)

@@ -239,9 +239,14 @@ func (c *cpuMeter) add(pid int) {
 func (c *cpuMeter) read() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	total := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano()+ru.Stime.Nano()) + c.services()
+}
+
+// services is the CPU time of the service processes alone.
+func (c *cpuMeter) services() time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var total time.Duration
 	for _, pid := range c.pids {
 		total += procCPU(pid)
 	}

@@ -33,6 +33,7 @@ type Results struct {
 
 	Compression *CompressionResult `json:"compression,omitempty"`
 	Stream      *StreamResult      `json:"stream,omitempty"`
+	Tracing     *TracingResult     `json:"tracing,omitempty"`
 }
 
 // Machine describes where the figures come from.
@@ -131,7 +132,8 @@ func rows(r *Results) []Row {
 			Note: fmt.Sprintf("allocs/op %d vs %d", h.Kchat.AllocsPerOp, h.Baseline.AllocsPerOp)})
 	}
 	out = append(out, compressionRows(r.Compression)...)
-	return append(out, streamRows(r.Stream)...)
+	out = append(out, streamRows(r.Stream)...)
+	return append(out, tracingRows(r.Tracing)...)
 }
 
 func checksNote(cs map[string]FetchCheck) string {
@@ -161,6 +163,7 @@ func (b *bench) settings() []string {
 		"every run uses its own topics (3 partitions, replication 1) and consumer groups, deleted at the end",
 		fmt.Sprintf("compression: chat questions in kchat's v1 envelope through adapters/kafka.NewClient with each KCHAT_KAFKA_COMPRESSION codec (franz-go's default levels), ProduceSync per message, %s warm-up, %s measured per codec, a topic per codec; bytes from DescribeLogDirs over the topic's records, warm-up included", p.warmup, p.duration),
 		fmt.Sprintf("stream: %d WebSocket sessions (JWTs as in chat), each asking one question per second, %s warm-up, %s measured; KCHAT_GENERATOR=openai against a fake OpenAI-compatible streaming model in kbench (%d tokens, %s apart), KCHAT_ANSWERER_CONCURRENCY=%d; Redis sessions", streamSessions, p.chatWarmup, p.chatDuration, streamTokens, streamTokenDelay, streamConcurrency),
+		fmt.Sprintf("tracing: the chat scenario's load at %d sessions × 1 question/s (fewer than chat's, so that the machine keeps up), %s warm-up, %s measured, %d run(s) of each variant in rotated order: tracing off (KCHAT_TRACING=off), on (KCHAT_TRACING=otlp, parentbased_always_on, the SDK's batching exporter to an OTLP/HTTP receiver that drops the spans), and the services built from the commit before tracing; medians", p.tracingSessions, p.tracingWarmup, p.tracingDuration, p.tracingRuns),
 	}
 }
 
