@@ -58,6 +58,10 @@ func (uc *Ask) Execute(ctx context.Context, in AskInput) (domain.Message, error)
 	if err := ownSession(ctx, uc.Sessions, in.SessionID, in.UserID); err != nil {
 		return domain.Message{}, err
 	}
+	if uc.Answers != nil {
+		// The answer is to come where this process reads.
+		q.Reply = uc.Answers.Feed.Reply(q.SessionID)
+	}
 	if err := uc.Publisher.PublishQuery(ctx, q); err != nil {
 		return domain.Message{}, fmt.Errorf("publish query %s: %w", q.MessageID, err)
 	}

@@ -50,6 +50,11 @@ func newHandFeed() *handFeed { return &handFeed{handFed[domain.Message]{up: make
 
 func (f *handFeed) Answer(m domain.Message) { f.send(m) }
 
+// Reply is unset and Widen a no-op: the test's feed reads every answer.
+func (f *handFeed) Reply(string) domain.Reply { return domain.Reply{} }
+
+func (f *handFeed) Widen(context.Context) (func(), error) { return func() {}, nil }
+
 // runAnswers runs the router on f until the test ends.
 func runAnswers(t *testing.T, f *handFeed) *app.Answers {
 	t.Helper()

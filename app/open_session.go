@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"sync"
@@ -19,13 +20,26 @@ type OpenSession struct {
 	Answers  *Answers
 	// HistoryLimit is the most turns a resume replays.
 	HistoryLimit int
+	// PendingWithin is how old a question of the history may be and still
+	// be waited for on a resume (the feed widens for it); zero means
+	// DefaultPendingWithin.
+	PendingWithin time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
+
+// DefaultPendingWithin is the default OpenSession.PendingWithin: as long
+// as an answer is waited for anywhere (KCHAT_ROUTING_GRACE's default).
+const DefaultPendingWithin = 2 * time.Minute
 
 // OpenSessionInput names the user and, to resume, the session.
 type OpenSessionInput struct {
 	UserID string
 	// SessionID is the session to resume; empty opens a new one.
 	SessionID string
+	// Pending are the questions of the session the client still waits
+	// for, when resuming (it had their ack, not their answer).
+	Pending []string
 }
 
 // Session is an open session. Resumed says the client named it.
@@ -33,6 +47,7 @@ type Session struct {
 	ID      string
 	UserID  string
 	Resumed bool
+	pending []string
 	uc      *OpenSession
 }
 
@@ -44,7 +59,7 @@ type Session struct {
 // for a malformed session id, domain.ErrForbidden when another user owns
 // it, domain.ErrUnavailable when the session store does not answer.
 func (uc *OpenSession) Execute(ctx context.Context, in OpenSessionInput) (Session, error) {
-	s := Session{ID: in.SessionID, UserID: in.UserID, Resumed: in.SessionID != "", uc: uc}
+	s := Session{ID: in.SessionID, UserID: in.UserID, Resumed: in.SessionID != "", pending: in.Pending, uc: uc}
 	if !s.Resumed {
 		s.ID = domain.NewMessageID()
 		return s, nil
@@ -103,7 +118,19 @@ func (s Session) Listen(ctx context.Context, after string, l Listener) (stop fun
 	}
 	stop = s.uc.Answers.subscribe(s.ID, sub)
 	if s.Resumed {
-		turns, err := turnsAfter(ctx, s.uc.Sessions, s.ID, after, s.uc.HistoryLimit)
+		recent, turns, err := recentAfter(ctx, s.uc.Sessions, s.ID, after, s.uc.HistoryLimit)
+		if pending := s.pendingIn(recent); len(pending) > 0 {
+			// Their answers may be routed to another gateway (the one
+			// they were asked through): read every answer from now, then
+			// the history again, so each is in one or the other.
+			if release, werr := s.uc.Answers.Feed.Widen(ctx); werr == nil {
+				r.await(pending, release)
+				recent, turns, err = recentAfter(ctx, s.uc.Sessions, s.ID, after, s.uc.HistoryLimit)
+				r.answeredIn(recent)
+				unsubscribe := stop
+				stop = func() { unsubscribe(); r.stopAwaiting() }
+			}
+		}
 		if errors.Is(err, domain.ErrNotFound) {
 			turns, err = nil, domain.ErrNotFound // nothing to replay; the client knows whether it lost anything
 		}
@@ -126,6 +153,10 @@ type replay struct {
 	held      []domain.Message       // live answers that came during the replay
 	seen      map[string]bool        // answers sent (or in the history); nil until the first
 	tails     map[string]*heldAnswer // answers waiting for their stream's last deltas, by question
+	// awaiting are the questions a resume waits for with the feed widened
+	// (by id); release ends the widening once none is left.
+	awaiting map[string]bool
+	release  func()
 }
 
 // heldAnswer is a final answer held back, at most tailWait, for the last
@@ -145,6 +176,9 @@ func (r *replay) offer(m domain.Message) {
 		return
 	}
 	r.markLocked(m.MessageID)
+	if m.Type == domain.TypeAnswer {
+		r.answeredLocked(m.ReplyTo)
+	}
 	if r.replaying {
 		r.held = append(r.held, m)
 		return
@@ -213,6 +247,89 @@ func (r *replay) holdLocked(m domain.Message) {
 		}
 	})
 	r.tails[m.ReplyTo] = h
+}
+
+// pendingIn is what a resume waits for: the questions the client says it
+// waits for, and those of the recent history, asked within PendingWithin,
+// that it holds no answer to; less those it does.
+func (s Session) pendingIn(recent []domain.Turn) []string {
+	answered := map[string]bool{}
+	for _, t := range recent {
+		if t.Role == domain.RoleAssistant {
+			answered[t.MessageID] = true
+		}
+	}
+	since := now(s.uc.Now).Add(-cmp.Or(s.uc.PendingWithin, DefaultPendingWithin))
+	var pending []string
+	seen := map[string]bool{}
+	add := func(q string) {
+		if q != "" && !seen[q] && !answered[domain.DerivedID(q, "answer")] {
+			seen[q] = true
+			pending = append(pending, q)
+		}
+	}
+	for _, q := range s.pending {
+		add(q)
+	}
+	for _, t := range recent {
+		if t.Role == domain.RoleUser && t.At.After(since) {
+			add(t.MessageID)
+		}
+	}
+	return pending
+}
+
+// await has the replay release the feed's widening once an answer to each
+// of questions passed (or stopAwaiting).
+func (r *replay) await(questions []string, release func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.awaiting = make(map[string]bool, len(questions))
+	for _, q := range questions {
+		r.awaiting[q] = true
+	}
+	r.release = release
+}
+
+// answeredIn drops from what the replay awaits the questions recent
+// answers.
+func (r *replay) answeredIn(recent []domain.Turn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, t := range recent {
+		if t.Role == domain.RoleAssistant {
+			for q := range r.awaiting {
+				if domain.DerivedID(q, "answer") == t.MessageID {
+					delete(r.awaiting, q)
+				}
+			}
+		}
+	}
+	r.releaseIfDoneLocked()
+}
+
+// answeredLocked notes that the question q has its answer. r.mu must be
+// held.
+func (r *replay) answeredLocked(q string) {
+	if r.awaiting[q] {
+		delete(r.awaiting, q)
+		r.releaseIfDoneLocked()
+	}
+}
+
+func (r *replay) releaseIfDoneLocked() {
+	if len(r.awaiting) == 0 && r.release != nil {
+		r.release()
+		r.release = nil
+	}
+}
+
+// stopAwaiting releases the widening when the connection ends first.
+func (r *replay) stopAwaiting() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.awaiting = nil
+	r.releaseIfDoneLocked()
 }
 
 // handOver passes the history on, then the live answers held meanwhile

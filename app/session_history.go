@@ -48,16 +48,22 @@ func (uc *SessionHistory) Delete(ctx context.Context, userID, sessionID string) 
 // the turn with message id after (all of them when after is empty or not
 // among them).
 func turnsAfter(ctx context.Context, sessions ports.SessionStore, sessionID, after string, limit int) ([]domain.Turn, error) {
-	turns, err := sessions.Recent(ctx, sessionID, max(limit, 1))
+	_, turns, err := recentAfter(ctx, sessions, sessionID, after, limit)
+	return turns, err
+}
+
+// recentAfter is turnsAfter with the recent turns it picked them from.
+func recentAfter(ctx context.Context, sessions ports.SessionStore, sessionID, after string, limit int) (recent, turns []domain.Turn, err error) {
+	recent, err = sessions.Recent(ctx, sessionID, max(limit, 1))
 	if err != nil {
-		return nil, fmt.Errorf("session %s: %w", sessionID, err)
+		return nil, nil, fmt.Errorf("session %s: %w", sessionID, err)
 	}
 	if after != "" {
-		for i, t := range turns {
+		for i, t := range recent {
 			if t.MessageID == after {
-				return turns[i+1:], nil
+				return recent, recent[i+1:], nil
 			}
 		}
 	}
-	return turns, nil
+	return recent, recent, nil
 }

@@ -19,6 +19,8 @@ type SubmitMessageInput struct {
 	ReplyTo   string
 	Metadata  map[string]any
 	Citations []domain.Citation
+	// Reply routes a query's answer (docs/design.md, "Answer routing").
+	Reply domain.Reply
 }
 
 // SubmitMessageResult says where a submitted message was stored.
@@ -63,6 +65,7 @@ func newMessage(in SubmitMessageInput, now func() time.Time) (domain.Message, er
 		CreatedAt: now().UTC(),
 		Metadata:  in.Metadata,
 		Citations: in.Citations,
+		Reply:     in.Reply,
 	}
 	if msg.MessageID == "" {
 		msg.MessageID = domain.NewMessageID()

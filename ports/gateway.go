@@ -22,8 +22,20 @@ type QueryPublisher interface {
 // order per session, until ctx ends; fn must not block for long. Several
 // subscribers each get every answer. It returns an error only if the feed
 // cannot start. Safe for concurrent use.
+//
+// Reply names where the answer to a question of sessionID asked now must
+// go for this process to read it (docs/design.md, "Answer routing"); unset
+// when the feed reads every answer anyway.
+//
+// Widen has the feed read every answer committed from its return on,
+// wherever it was routed, until release is called (or the feed's grace
+// period ends): a session resumed in this process while its answer was
+// routed to another gets it. Errors: the feed could not widen (Kafka does
+// not answer).
 type AnswerFeed interface {
 	Subscribe(ctx context.Context, fn func(domain.Message)) error
+	Reply(sessionID string) domain.Reply
+	Widen(ctx context.Context) (release func(), err error)
 }
 
 // Limiter bounds how often something may happen per key: kchat limits the

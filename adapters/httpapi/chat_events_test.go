@@ -28,6 +28,11 @@ type handFeeds struct {
 	deltas  func(domain.Delta)
 }
 
+// Reply is unset and Widen a no-op: the test's feed reads every answer.
+func (f *handFeeds) Reply(string) domain.Reply { return domain.Reply{} }
+
+func (f *handFeeds) Widen(context.Context) (func(), error) { return func() {}, nil }
+
 func (f *handFeeds) Subscribe(_ context.Context, fn func(domain.Message)) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -19,6 +19,11 @@ import (
 // quietFeed is an answer feed that never answers.
 type quietFeed struct{}
 
+// Reply is unset and Widen a no-op: the test's feed reads every answer.
+func (quietFeed) Reply(string) domain.Reply { return domain.Reply{} }
+
+func (quietFeed) Widen(context.Context) (func(), error) { return func() {}, nil }
+
 func (quietFeed) Subscribe(context.Context, func(domain.Message)) error { return nil }
 
 // acceptAll takes every query.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -60,7 +61,11 @@ func queued(id string, p domain.Position) Queued {
 }
 
 type postMessageInput struct {
-	Body MessageInput
+	// ReplyPartition is the gateway's answer routing (docs/design.md,
+	// "Answer routing"): the partition of the answer topic a query's
+	// answer is to go to, carried onto the record's headers.
+	ReplyPartition string `header:"Kchat-Reply-Partition" pattern:"^[0-9]{1,9}$" doc:"For a query: the partition of the answer topic its answer and deltas are to go to (a gateway names one it reads). Omitted: by session."`
+	Body           MessageInput
 }
 
 type postMessageOutput struct {
@@ -176,7 +181,15 @@ func (p *Producer) Register(api huma.API) {
 }
 
 func (p *Producer) postMessage(ctx context.Context, in *postMessageInput) (*postMessageOutput, error) {
-	res, err := p.Submit.Execute(ctx, in.Body.toApp())
+	msg := in.Body.toApp()
+	if in.ReplyPartition != "" {
+		n, err := strconv.ParseInt(in.ReplyPartition, 10, 32)
+		if err != nil {
+			return nil, huma.Error422UnprocessableEntity("Kchat-Reply-Partition must be a partition number", &huma.ErrorDetail{Location: "header.Kchat-Reply-Partition", Value: in.ReplyPartition})
+		}
+		msg.Reply = domain.ReplyTo(int32(n))
+	}
+	res, err := p.Submit.Execute(ctx, msg)
 	if err != nil {
 		return nil, problem(ctx, p.Log, err)
 	}

@@ -84,7 +84,7 @@ func testEnsureTopics(t *testing.T, brokers []string, prefix string) {
 		t.Errorf("no drift warning for the pre-existing query topic; logs:\n%s", logs.String())
 	}
 
-	want := map[string]int{prefix + "query": 1, prefix + "prompt": 3, prefix + "answer": 3}
+	want := map[string]int{prefix + "query": 1, prefix + "prompt": 3, prefix + "answer": 12} // KCHAT_ANSWER_PARTITIONS
 	details, err := adm.ListTopics(t.Context(), prefix+"query", prefix+"prompt", prefix+"answer")
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +191,7 @@ func testTopicAdminTopics(t *testing.T, brokers []string, prefix string) {
 	}
 
 	want := map[string]int{
-		prefix + "query": 3, prefix + "prompt": 3, prefix + "answer": 3,
+		prefix + "query": 3, prefix + "prompt": 3, prefix + "answer": 12, // KCHAT_ANSWER_PARTITIONS
 		prefix + "query.dlq": 3, prefix + "prompt.dlq": 3,
 		acks.Name: 2, // existing: left as it is
 	}
@@ -235,8 +235,12 @@ func testTopicAdminTopics(t *testing.T, brokers []string, prefix string) {
 		t.Fatalf("DescribeTopics = %+v, want the three pipeline topics", infos)
 	}
 	for i, typ := range domain.MessageTypes {
-		if infos[i].Type != typ || infos[i].Name != prefix+string(typ) || infos[i].Partitions != 3 {
-			t.Errorf("DescribeTopics[%d] = %+v, want %s with 3 partitions", i, infos[i], typ)
+		parts := 3
+		if typ == domain.TypeAnswer {
+			parts = 12 // KCHAT_ANSWER_PARTITIONS
+		}
+		if infos[i].Type != typ || infos[i].Name != prefix+string(typ) || infos[i].Partitions != parts {
+			t.Errorf("DescribeTopics[%d] = %+v, want %s with %d partitions", i, infos[i], typ, parts)
 		}
 	}
 }

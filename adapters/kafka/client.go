@@ -29,6 +29,9 @@ func clientOpts(cfg Config, log *slog.Logger, hooks []kgo.Hook) []kgo.Opt {
 		// delivery timeout; with 500 ms, 3 to 4.3 s (docs/reliability.md).
 		// Refreshes this frequent happen only while something is wrong.
 		kgo.MetadataMinAge(500 * time.Millisecond),
+		// An answer or a delta goes to its query's reply partition
+		// (docs/design.md, "Answer routing"); everything else by key.
+		kgo.RecordPartitioner(replyPartitioner(cfg)),
 	}
 	if len(hooks) > 0 {
 		opts = append(opts, kgo.WithHooks(hooks...))

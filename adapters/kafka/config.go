@@ -27,6 +27,10 @@ type Config struct {
 	TopicPrefix string `env:"KCHAT_TOPIC_PREFIX"`
 	// Partitions of each topic created at startup.
 	Partitions int `env:"KCHAT_TOPIC_PARTITIONS" envDefault:"3"`
+	// AnswerPartitions of the answer and stream topics created at startup:
+	// the gateways share them (docs/design.md, "Answer routing"), so at
+	// least as many as gateways; zero means Partitions.
+	AnswerPartitions int `env:"KCHAT_ANSWER_PARTITIONS" envDefault:"12"`
 	// ReplicationFactor of each topic created at startup (3 in production).
 	ReplicationFactor int `env:"KCHAT_TOPIC_REPLICATION_FACTOR" envDefault:"1"`
 	// Retention of each topic created at startup (retention.ms).
@@ -40,6 +44,7 @@ func DefaultConfig() Config {
 		DeliveryTimeout:   10 * time.Second,
 		Compression:       DefaultCompression,
 		Partitions:        3,
+		AnswerPartitions:  12,
 		ReplicationFactor: 1,
 		Retention:         2 * time.Minute,
 	}
@@ -66,6 +71,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("KCHAT_KAFKA_DELIVERY_TIMEOUT must be between 100ms and 5m, got %s", c.DeliveryTimeout)
 	case c.Partitions < 1 || c.Partitions > 10000:
 		return fmt.Errorf("KCHAT_TOPIC_PARTITIONS must be between 1 and 10000, got %d", c.Partitions)
+	case c.AnswerPartitions < 0 || c.AnswerPartitions > 10000:
+		return fmt.Errorf("KCHAT_ANSWER_PARTITIONS must be between 1 and 10000, got %d", c.AnswerPartitions)
 	case c.ReplicationFactor < 1 || c.ReplicationFactor > 32:
 		return fmt.Errorf("KCHAT_TOPIC_REPLICATION_FACTOR must be between 1 and 32, got %d", c.ReplicationFactor)
 	case c.Retention < time.Second:
@@ -74,4 +81,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("KCHAT_TOPIC_PREFIX is longer than 200 characters")
 	}
 	return nil
+}
+
+// answerPartitions is the partition count of the answer and stream topics.
+func (c Config) answerPartitions() int {
+	if c.AnswerPartitions > 0 {
+		return c.AnswerPartitions
+	}
+	return c.Partitions
 }

@@ -27,7 +27,10 @@ type DeltaFeed struct {
 var _ ports.DeltaFeed = (*DeltaFeed)(nil)
 
 // NewDeltaFeed creates the feed's client; Run pins the start and reads.
-func NewDeltaFeed(cfg Config, log *slog.Logger, metrics *Metrics) (*DeltaFeed, error) {
+//
+// With a router it reads the same partitions of the stream topic as the
+// answer feed of the answer topic: deltas follow their answers' routing.
+func NewDeltaFeed(cfg Config, log *slog.Logger, metrics *Metrics, router *Router) (*DeltaFeed, error) {
 	fcfg := cfg
 	fcfg.ClientID = cfg.ClientID + "-delta-feed"
 	cl, err := NewClient(fcfg, log, metrics.client("delta-feed"),
@@ -48,7 +51,11 @@ func NewDeltaFeed(cfg Config, log *slog.Logger, metrics *Metrics) (*DeltaFeed, e
 		}
 		return d, err
 	}
-	return &DeltaFeed{newFeedReader(cl, domain.StreamTopicName(cfg.TopicPrefix), "delta feed", decode, log, metrics.tracer())}, nil
+	f := &DeltaFeed{newFeedReader(cl, domain.StreamTopicName(cfg.TopicPrefix), "delta feed", decode, log, metrics.tracer())}
+	if router != nil {
+		f.routeBy(router)
+	}
+	return f, nil
 }
 
 var errNotDelta = errors.New("not a version 1 delta naming its question and session")

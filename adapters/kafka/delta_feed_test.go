@@ -72,7 +72,7 @@ func testDeltaFeed(t *testing.T, brokers []string, prefix string) {
 
 	cfg := kafka.DefaultConfig()
 	cfg.Brokers, cfg.TopicPrefix = brokers, prefix
-	f, err := kafka.NewDeltaFeed(cfg, slog.New(slog.DiscardHandler), kafka.NewMetrics(nil))
+	f, err := kafka.NewDeltaFeed(cfg, slog.New(slog.DiscardHandler), kafka.NewMetrics(nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

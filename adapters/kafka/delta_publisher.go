@@ -49,8 +49,6 @@ func NewDeltaPublisher(cfg Config, log *slog.Logger, m *Metrics) (*DeltaPublishe
 	cl, err := NewClient(cfg, log, m.client("stream"),
 		kgo.ClientID(cfg.ClientID+"-stream"),
 		kgo.MaxBufferedRecords(deltaBuffer),
-		// A delta goes where its answer goes (its reply partition).
-		kgo.RecordPartitioner(replyPartitioner(cfg)),
 		kgo.RecordDeliveryTimeout(min(cfg.DeliveryTimeout, deltaDeliveryTimeout)),
 	)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -34,6 +35,12 @@ type feedReader[T any] struct {
 	// tracer starts the delivery span of each record, the parent of what
 	// the subscribers do with it (the gateway's socket write).
 	tracer trace.Tracer
+	// router, when set, says which partitions to read (answer routing);
+	// follower reads them. Without, every partition is read.
+	router   *Router
+	follower *partitionFollower
+	// read counts the records read, when set.
+	read prometheus.Counter
 
 	pinned chan struct{} // closed once the start offsets are set
 
@@ -83,6 +90,12 @@ func (f *feedReader[T]) Run(ctx context.Context) error {
 	if err := pinAtEnd(ctx, f.cl, f.adm, f.topic, f.log, f.name); err != nil {
 		return nil //nolint:nilerr // stopped before the broker answered
 	}
+	if f.router != nil {
+		// Every partition first, at once, as without a router (a gateway
+		// owns none yet); the router narrows it from its next round.
+		f.follower.readingAll()
+		f.router.follow(f.follower)
+	}
 	close(f.pinned)
 	for {
 		fetches := f.cl.PollFetches(ctx)
@@ -95,6 +108,12 @@ func (f *feedReader[T]) Run(ctx context.Context) error {
 
 // Ready reports whether a broker answers a request now (ping).
 func (f *feedReader[T]) Ready(ctx context.Context) error {
+	select {
+	case <-f.pinned:
+	default:
+		// A question answered before the feed reads could be missed.
+		return fmt.Errorf("%s: not reading %s yet", f.name, f.topic)
+	}
 	return ping(ctx, f.cl)
 }
 
@@ -102,6 +121,9 @@ func (f *feedReader[T]) deliver(r *kgo.Record) {
 	ctx := r.Context
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if f.read != nil {
+		f.read.Inc()
 	}
 	ctx, span := f.tracer.Start(ctx, f.name+" deliver", trace.WithSpanKind(trace.SpanKindConsumer))
 	defer span.End()
@@ -156,4 +178,13 @@ func pinAtEnd(ctx context.Context, cl *kgo.Client, adm *kadm.Client, topic strin
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
+}
+
+// routeBy has f read only the partitions r says (answer routing). The
+// ends are listed through the router's client, never f's own: a listing
+// that found the topic missing (before the gateway created it) left a
+// franz-go client that then fetched nothing from the partitions added to
+// it (seen on kfake).
+func (f *feedReader[T]) routeBy(r *Router) {
+	f.router, f.follower = r, newPartitionFollower(f.cl, kadm.NewClient(r.cl), f.topic)
 }

@@ -75,11 +75,17 @@ func queryPublisherHarness(t *testing.T, brokers []string, prefix string) portte
 // with a plain publisher, as the generate stage does.
 func answerFeedHarness(t *testing.T, brokers []string, prefix string) porttest.AnswerFeedHarness {
 	t.Helper()
+	return answerFeedHarnessOf(t, brokers, prefix, func(t *testing.T, cfg kafka.Config) ports.AnswerFeed { return startFeed(t, cfg) })
+}
+
+// answerFeedHarnessOf is answerFeedHarness with feeds made by start.
+func answerFeedHarnessOf(t *testing.T, brokers []string, prefix string, start func(*testing.T, kafka.Config) ports.AnswerFeed) porttest.AnswerFeedHarness {
+	t.Helper()
 	ph := publisherHarness(t, brokers, prefix) // creates the topics
 	cfg := kafka.DefaultConfig()
 	cfg.Brokers, cfg.TopicPrefix = brokers, prefix
 	return porttest.AnswerFeedHarness{
-		Feed: startFeed(t, cfg),
+		Feed: start(t, cfg),
 		Commit: func(t *testing.T, msgs ...domain.Message) {
 			t.Helper()
 			for _, r := range ph.Publisher.PublishBatch(context.Background(), msgs) {
@@ -88,7 +94,7 @@ func answerFeedHarness(t *testing.T, brokers []string, prefix string) porttest.A
 				}
 			}
 		},
-		Start: func(t *testing.T) ports.AnswerFeed { return startFeed(t, cfg) },
+		Start: func(t *testing.T) ports.AnswerFeed { return start(t, cfg) },
 		// The feed starts where the topic ended when Run pinned it (see
 		// AnswerFeed): it reaches back to nothing older.
 		Reach: 0,
@@ -98,7 +104,7 @@ func answerFeedHarness(t *testing.T, brokers []string, prefix string) porttest.A
 // startFeed runs an answer feed until the test ends.
 func startFeed(t *testing.T, cfg kafka.Config) *kafka.AnswerFeed {
 	t.Helper()
-	f, err := kafka.NewAnswerFeed(cfg, slog.New(slog.DiscardHandler), kafka.NewMetrics(nil))
+	f, err := kafka.NewAnswerFeed(cfg, slog.New(slog.DiscardHandler), kafka.NewMetrics(nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ func TestIntegrationReplyPartition(t *testing.T) {
 // it, and a query without one is answered by key.
 func testReplyPartition(t *testing.T, brokers []string, prefix string) {
 	cfg := kafka.DefaultConfig()
-	cfg.Brokers, cfg.TopicPrefix, cfg.Partitions = brokers, prefix, 6
+	cfg.Brokers, cfg.TopicPrefix, cfg.Partitions, cfg.AnswerPartitions = brokers, prefix, 6, 6
 	log := slog.New(slog.DiscardHandler)
 	cl, err := kafka.NewClient(cfg, log, nil)
 	if err != nil {

@@ -115,9 +115,6 @@ func NewStage(name string, typ domain.MessageType, cfg Config, scfg StageConfig,
 		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.ProducerLinger(0),
 		kgo.RecordDeliveryTimeout(30*time.Second),
-		// An answer goes to its query's reply partition (docs/design.md,
-		// "Answer routing"); prompts by session key.
-		kgo.RecordPartitioner(replyPartitioner(ccfg)),
 	)
 	return s
 }

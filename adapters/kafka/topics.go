@@ -27,21 +27,24 @@ type Topic struct {
 const StreamRetention = time.Minute
 
 // PipelineTopics are the query, prompt and answer topics, under the
-// Config's prefix, with its partition count.
+// Config's prefix, with its partition counts (the answer topic's own).
 func PipelineTopics(cfg Config) []Topic {
 	topics := make([]Topic, len(domain.MessageTypes))
 	for i, t := range domain.MessageTypes {
 		topics[i] = Topic{Name: domain.TopicName(cfg.TopicPrefix, t), Partitions: cfg.Partitions}
+		if t == domain.TypeAnswer {
+			topics[i].Partitions = cfg.answerPartitions()
+		}
 	}
 	return topics
 }
 
 // StreamTopics is the stream topic (answer deltas, docs/design.md,
-// "Streaming answers"), with the Config's partition count, keyed by
-// session like the answers, and kept StreamRetention (or the Config's
+// "Streaming answers"), with the answer topic's partition count, routed
+// like the answers, and kept StreamRetention (or the Config's
 // retention when shorter).
 func StreamTopics(cfg Config) []Topic {
-	return []Topic{{Name: domain.StreamTopicName(cfg.TopicPrefix), Partitions: cfg.Partitions, Retention: min(StreamRetention, cfg.Retention)}}
+	return []Topic{{Name: domain.StreamTopicName(cfg.TopicPrefix), Partitions: cfg.answerPartitions(), Retention: min(StreamRetention, cfg.Retention)}}
 }
 
 // DeadLetterTopics are the dead-letter topics of the answerer's stages,

@@ -83,3 +83,9 @@ func (f *AnswerFeed) fetch(next []int64) ([]domain.Message, <-chan struct{}) {
 	}
 	return out, f.b.published
 }
+
+// Reply is unset: the feed reads every answer.
+func (f *AnswerFeed) Reply(string) domain.Reply { return domain.Reply{} }
+
+// Widen does nothing: the feed reads every answer.
+func (f *AnswerFeed) Widen(context.Context) (func(), error) { return func() {}, nil }

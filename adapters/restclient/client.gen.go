@@ -513,6 +513,12 @@ type GetMessages200JSONResponseBody struct {
 	union json.RawMessage
 }
 
+// PostMessageParams defines parameters for PostMessage.
+type PostMessageParams struct {
+	// KchatReplyPartition For a query: the partition of the answer topic its answer and deltas are to go to (a gateway names one it reads). Omitted: by session.
+	KchatReplyPartition *string `json:"Kchat-Reply-Partition,omitempty"`
+}
+
 // PeekMessagesParams defines parameters for PeekMessages.
 type PeekMessagesParams struct {
 	Type  PeekMessagesParamsType `form:"type" json:"type"`
@@ -811,7 +817,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /messages (the `PostMessage` operationId).
-	PostMessageWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	PostMessageWithBody(ctx context.Context, params *PostMessageParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PostMessage Publish a message to the topic of its type
 	//
@@ -820,7 +826,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /messages (the `PostMessage` operationId).
-	PostMessage(ctx context.Context, body PostMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	PostMessage(ctx context.Context, params *PostMessageParams, body PostMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AckMessagesWithBody Acknowledge ack=manual messages
 	//
@@ -933,8 +939,8 @@ func (c *Client) GetMessages(ctx context.Context, params *GetMessagesParams, req
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /messages (the `PostMessage` operationId).
-func (c *Client) PostMessageWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewPostMessageRequestWithBody(c.Server, contentType, body)
+func (c *Client) PostMessageWithBody(ctx context.Context, params *PostMessageParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostMessageRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -952,8 +958,8 @@ func (c *Client) PostMessageWithBody(ctx context.Context, contentType string, bo
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /messages (the `PostMessage` operationId).
-func (c *Client) PostMessage(ctx context.Context, body PostMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewPostMessageRequest(c.Server, body)
+func (c *Client) PostMessage(ctx context.Context, params *PostMessageParams, body PostMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPostMessageRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1267,18 +1273,18 @@ func NewGetMessagesRequest(server string, params *GetMessagesParams) (*http.Requ
 }
 
 // NewPostMessageRequest calls the generic PostMessage builder with application/json body
-func NewPostMessageRequest(server string, body PostMessageJSONRequestBody) (*http.Request, error) {
+func NewPostMessageRequest(server string, params *PostMessageParams, body PostMessageJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewPostMessageRequestWithBody(server, "application/json", bodyReader)
+	return NewPostMessageRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewPostMessageRequestWithBody constructs an http.Request for the PostMessage method, with any body, and a specified content type
-func NewPostMessageRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewPostMessageRequestWithBody(server string, params *PostMessageParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -1302,6 +1308,21 @@ func NewPostMessageRequestWithBody(server string, contentType string, body io.Re
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.KchatReplyPartition != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Kchat-Reply-Partition", *params.KchatReplyPartition, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Kchat-Reply-Partition", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -1609,7 +1630,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /messages (the `PostMessage` operationId).
-	PostMessageWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostMessageResponse, error)
+	PostMessageWithBodyWithResponse(ctx context.Context, params *PostMessageParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostMessageResponse, error)
 
 	// PostMessageWithResponse Publish a message to the topic of its type
 	//
@@ -1618,7 +1639,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /messages (the `PostMessage` operationId).
-	PostMessageWithResponse(ctx context.Context, body PostMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*PostMessageResponse, error)
+	PostMessageWithResponse(ctx context.Context, params *PostMessageParams, body PostMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*PostMessageResponse, error)
 
 	// AckMessagesWithBodyWithResponse Acknowledge ack=manual messages
 	//
@@ -2333,8 +2354,8 @@ func (c *ClientWithResponses) GetMessagesWithResponse(ctx context.Context, param
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /messages (the `PostMessage` operationId).
-func (c *ClientWithResponses) PostMessageWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostMessageResponse, error) {
-	rsp, err := c.PostMessageWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) PostMessageWithBodyWithResponse(ctx context.Context, params *PostMessageParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PostMessageResponse, error) {
+	rsp, err := c.PostMessageWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -2348,8 +2369,8 @@ func (c *ClientWithResponses) PostMessageWithBodyWithResponse(ctx context.Contex
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /messages (the `PostMessage` operationId).
-func (c *ClientWithResponses) PostMessageWithResponse(ctx context.Context, body PostMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*PostMessageResponse, error) {
-	rsp, err := c.PostMessage(ctx, body, reqEditors...)
+func (c *ClientWithResponses) PostMessageWithResponse(ctx context.Context, params *PostMessageParams, body PostMessageJSONRequestBody, reqEditors ...RequestEditorFn) (*PostMessageResponse, error) {
+	rsp, err := c.PostMessage(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}

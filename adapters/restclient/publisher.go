@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/kchat/kchat/adapters/tracing"
@@ -51,7 +52,13 @@ func (p *Publisher) PublishQuery(ctx context.Context, q domain.Message) error {
 	}
 	// The raw response, not PostMessageWithResponse: its parser fails on a
 	// body that does not match the schema, and the status alone decides.
-	res, err := p.producer.PostMessage(ctx, body)
+	var params PostMessageParams
+	if q.Reply.Set {
+		// The gateway's answer routing (docs/design.md, "Answer routing").
+		reply := strconv.FormatInt(int64(q.Reply.Partition), 10)
+		params.KchatReplyPartition = &reply
+	}
+	res, err := p.producer.PostMessage(ctx, &params, body)
 	if err != nil {
 		return fmt.Errorf("producer post message %s: %w: %w", q.MessageID, domain.ErrUnavailable, err)
 	}

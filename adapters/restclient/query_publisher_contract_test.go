@@ -130,3 +130,42 @@ func (s downStore) PublishBatch(ctx context.Context, msgs []domain.Message) []po
 	}
 	return out
 }
+
+// A query's reply partition (docs/design.md, "Answer routing") goes through
+// the producer service as the Kchat-Reply-Partition header onto the query
+// record; a query without one carries none.
+func TestPublisherCarriesTheReplyPartitionKfake(t *testing.T) {
+	prefix := testenv.Prefix("kfake")
+	brokers := kafkatest.Fake(t)
+	cfg := kafka.DefaultConfig()
+	cfg.Brokers, cfg.TopicPrefix = brokers, prefix
+	log := slog.New(slog.DiscardHandler)
+	cl, err := kafka.NewClient(cfg, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	if err := kafka.NewTopicAdmin(cl, cfg, log, kafka.PipelineTopics(cfg)...).EnsureTopics(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p := restclient.NewPublisher(producerConfig(producerOn(t, kafka.NewPublisher(cl, cfg))), nil)
+	routed, plain := query(), query()
+	routed.MessageID, plain.MessageID = domain.NewMessageID(), domain.NewMessageID()
+	routed.Reply = domain.ReplyTo(7)
+	for _, q := range []domain.Message{routed, plain} {
+		if err := p.PublishQuery(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]domain.Reply{}
+	for _, r := range kafkatest.ReadAll(t, brokers, domain.TopicName(prefix, domain.TypeQuery), 2, 20*time.Second) {
+		m, err := kafka.DecodeRecord(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[m.MessageID] = m.Reply
+	}
+	if got[routed.MessageID] != domain.ReplyTo(7) || got[plain.MessageID].Set {
+		t.Fatalf("reply partitions on the records: %v; want 7 on %s and none on %s", got, routed.MessageID, plain.MessageID)
+	}
+}

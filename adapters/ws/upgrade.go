@@ -199,7 +199,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	query := r.URL.Query()
 	// Copies: the connection outlives the request, whose strings it must
 	// not keep alive.
-	sess, err := h.open.Execute(r.Context(), app.OpenSessionInput{UserID: strings.Clone(user), SessionID: strings.Clone(query.Get("session_id"))})
+	sess, err := h.open.Execute(r.Context(), app.OpenSessionInput{UserID: strings.Clone(user), SessionID: strings.Clone(query.Get("session_id")), Pending: pendingOf(query.Get("pending"))})
 	if err != nil {
 		refuse(w, err)
 		return
@@ -293,4 +293,21 @@ func (h *Handler) leaveClient(client string) {
 	if h.perClient[client]--; h.perClient[client] <= 0 {
 		delete(h.perClient, client)
 	}
+}
+
+// maxPending bounds the question ids a resume may say it waits for.
+const maxPending = 16
+
+// pendingOf reads the pending parameter of a resume: the ids of the
+// questions the client had acknowledged and still waits for, comma
+// separated (docs/design.md, "The WebSocket protocol"). Ids too long or
+// past maxPending are ignored: they only make the gateway read more.
+func pendingOf(v string) []string {
+	var ids []string
+	for id := range strings.SplitSeq(v, ",") {
+		if id = strings.TrimSpace(id); id != "" && len(id) <= 128 && len(ids) < maxPending {
+			ids = append(ids, strings.Clone(id))
+		}
+	}
+	return ids
 }

@@ -30,6 +30,11 @@ type feed struct {
 	fn         func(domain.Message)
 }
 
+// Reply is unset and Widen a no-op: the test's feed reads every answer.
+func (f *feed) Reply(string) domain.Reply { return domain.Reply{} }
+
+func (f *feed) Widen(context.Context) (func(), error) { return func() {}, nil }
+
 func (f *feed) Subscribe(_ context.Context, fn func(domain.Message)) error {
 	f.fn = fn
 	close(f.subscribed)

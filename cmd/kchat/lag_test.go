@@ -24,6 +24,7 @@ import (
 func TestMetricsExposeTheGroupsLag(t *testing.T) {
 	prefix := testenv.Prefix("kfake")
 	cfg := allInOneConfig(t, kafkatest.Fake(t), prefix, auth.ModeNone)
+	cfg.Kafka.AnswerPartitions = cfg.Kafka.Partitions // one count for every topic below
 	app := startAllInOne(t, cfg)
 	waitReady(t, app.base["gateway"]+"/readyz")
 

@@ -53,6 +53,9 @@ type GatewayConfig struct {
 	REST restclient.Config
 	// AnswerKey checks that answers come from the answerer (AnswerKeyVar).
 	AnswerKey string `env:"KCHAT_ANSWER_KEY"`
+	// Routing is how the gateway gets its sockets' answers (docs/design.md,
+	// "Answer routing").
+	Routing kafka.RoutingConfig
 }
 
 // Validate checks every part, naming the variable at fault.
@@ -70,7 +73,7 @@ func (c *GatewayConfig) Validate() error {
 	if _, err := AnswerKey(c.AnswerKey); err != nil {
 		return err
 	}
-	for _, v := range []func() error{c.REST.Validate, c.WS.Validate, c.UserLimit.Validate, c.AddrLimit.Validate, c.Auth.Validate} {
+	for _, v := range []func() error{c.REST.Validate, c.WS.Validate, c.UserLimit.Validate, c.AddrLimit.Validate, c.Auth.Validate, c.Routing.Validate} {
 		if err := v(); err != nil {
 			return err
 		}
@@ -118,7 +121,13 @@ func Gateway(cfg GatewayConfig) fx.Option {
 				return &app.Ask{Sessions: s, Publisher: p, Limiter: l, Answers: a}
 			},
 			func(s ports.SessionStore, a *app.Answers) *app.OpenSession {
-				return &app.OpenSession{Sessions: s, Answers: a, HistoryLimit: historyLimit}
+				return &app.OpenSession{Sessions: s, Answers: a, HistoryLimit: historyLimit, PendingWithin: cfg.Routing.Grace}
+			},
+			func(kcfg kafka.Config, m *kafka.Metrics, log *slog.Logger) (*kafka.Router, error) {
+				if cfg.Routing.Mode == kafka.RouteBroadcast {
+					return nil, nil // every gateway reads every answer
+				}
+				return kafka.NewRouter(kcfg, cfg.Routing, log, m)
 			},
 			func(ask *app.Ask, a *app.Answers) *app.Chat {
 				return &app.Chat{Ask: ask, Answers: a, Timeout: cfg.ChatTimeout}
@@ -166,6 +175,11 @@ func Gateway(cfg GatewayConfig) fx.Option {
 		}, fx.ParamTags(checks))),
 		// Readers first, then the server; on stop the server goes first,
 		// then the sockets are closed with 1001 and the feed stops.
+		fx.Invoke(func(lc fx.Lifecycle, sd fx.Shutdowner, log *slog.Logger, r *kafka.Router) {
+			if r != nil {
+				runner.Hook(lc, sd, log, "answer-router", r)
+			}
+		}),
 		fx.Invoke(func(lc fx.Lifecycle, sd fx.Shutdowner, log *slog.Logger, feed *kafka.AnswerFeed) {
 			runner.Hook(lc, sd, log, "answer-feed", feed)
 		}),
