@@ -77,16 +77,21 @@ func (f *AnswerFeed) Widen(ctx context.Context) (release func(), err error) {
 // answersRead counts the answer records a gateway's feed reads, once per
 // registry.
 func answersRead(m *Metrics) prometheus.Counter {
-	c := prometheus.NewCounter(prometheus.CounterOpts{
+	return registerOnce(m, prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "kchat", Subsystem: "gateway", Name: "answers_read_total",
 		Help: "Answer records the gateway's answer feed read: with answer routing, about its own sessions' answers; in broadcast mode, every answer.",
-	})
+	}))
+}
+
+// registerOnce registers c on m's registry, or returns the collector of
+// the same name already there; c unregistered without a registry.
+func registerOnce[C prometheus.Collector](m *Metrics, c C) C {
 	if m == nil || m.reg == nil {
 		return c
 	}
 	var dup prometheus.AlreadyRegisteredError
 	if err := m.reg.Register(c); errors.As(err, &dup) {
-		if existing, ok := dup.ExistingCollector.(prometheus.Counter); ok {
+		if existing, ok := dup.ExistingCollector.(C); ok {
 			return existing
 		}
 	}

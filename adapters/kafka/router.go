@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -86,14 +87,15 @@ type Router struct {
 	topic string
 	log   *slog.Logger
 
-	mu        sync.Mutex
-	owned     []int32              // sorted
-	released  map[int32]time.Time  // partitions given up, read until then
-	wideUntil time.Time            // read every partition until then
-	widened   int                  // Widen holders
-	followers []*partitionFollower // the feeds' readers
-	assigned  bool                 // the group gave a first assignment
-	changed   chan struct{}
+	mu         sync.Mutex
+	owned      []int32              // sorted
+	released   map[int32]time.Time  // partitions given up, read until then
+	wideUntil  time.Time            // read every partition until then
+	widened    int                  // Widen holders
+	followers  []*partitionFollower // the feeds' readers
+	ownedGauge prometheus.Gauge     // kchat_gateway_answer_partitions_owned
+	assigned   bool                 // the group gave a first assignment
+	changed    chan struct{}
 }
 
 // NewRouter creates the group member (not started: Run joins). Zero
@@ -104,6 +106,10 @@ func NewRouter(cfg Config, rcfg RoutingConfig, log *slog.Logger, metrics *Metric
 	r := &Router{
 		cfg: rcfg, topic: domain.TopicName(cfg.TopicPrefix, domain.TypeAnswer), log: log.With("component", "answer-router"),
 		released: map[int32]time.Time{}, changed: make(chan struct{}, 1),
+		ownedGauge: registerOnce(metrics, prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "kchat", Subsystem: "gateway", Name: "answer_partitions_owned",
+			Help: "Partitions of the answer topic this gateway owns in the gateway group (answer routing): 0 while it owns none and reads every answer.",
+		})),
 	}
 	mcfg := cfg
 	mcfg.ClientID = cfg.ClientID + "-gateway-member"
@@ -213,6 +219,7 @@ func (r *Router) assign(ps []int32) {
 		delete(r.released, p)
 	}
 	slices.Sort(r.owned)
+	r.ownedGauge.Set(float64(len(r.owned)))
 	if !r.assigned && len(r.owned) > 0 {
 		// Questions asked before named no partition: their answers go by
 		// session key, anywhere.
@@ -232,6 +239,7 @@ func (r *Router) release(ps []int32) {
 		r.owned = slices.DeleteFunc(r.owned, func(o int32) bool { return o == p })
 		r.released[p] = until
 	}
+	r.ownedGauge.Set(float64(len(r.owned)))
 	owned := slices.Clone(r.owned)
 	r.mu.Unlock()
 	r.log.Debug("answer partitions given up (still read for the grace period)", "released", ps, "owned", owned, "grace", r.cfg.Grace)

@@ -66,6 +66,10 @@ let answerSeq = 0;
 let byRef = new Map(); // client ref -> turn
 let byQueryId = new Map(); // query message_id (from ack or history) -> turn
 let shown = new Set(); // answer message_ids on the page: replays never duplicate
+// Questions acknowledged and not answered yet: a reconnect names them
+// (pending=), so a gateway other than the one that took them reads their
+// answers (docs/design.md, "Answer routing").
+let pendingIds = new Set();
 let orphans = new Map(); // reply_to -> {frame, timer}
 let outbox = []; // turns written while no socket was open
 
@@ -238,6 +242,7 @@ function appendWithMarkers(parent, text, targets) {
 }
 
 function renderAnswer(turn, messageId, text, citations) {
+  if (turn && turn.messageId) pendingIds.delete(turn.messageId);
   answerSeq += 1;
   // The final answer replaces whatever its deltas showed.
   if (turn.stream) {
@@ -399,6 +404,7 @@ function onAck(frame) {
   if (!turn) return;
   turn.messageId = frame.message_id;
   byQueryId.set(frame.message_id, turn);
+  pendingIds.add(frame.message_id);
   setState(turn, "sent");
   store.set(KEY_ASKED, store.get(KEY_SESSION));
   adoptOrphan(turn, frame.message_id);
@@ -565,6 +571,7 @@ function socketURL() {
     // for what it missed.
     const after = store.get(KEY_AFTER);
     if (after && connectedOnce) url.searchParams.set("after", after);
+    if (connectedOnce && pendingIds.size > 0) url.searchParams.set("pending", [...pendingIds].slice(-16).join(","));
   }
   const token = store.get(KEY_TOKEN);
   if (token) url.searchParams.set("access_token", token);

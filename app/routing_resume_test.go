@@ -1,0 +1,116 @@
+package app_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kchat/kchat/app"
+	"github.com/kchat/kchat/domain"
+)
+
+// widenFeed is a hand feed that counts Widen calls and their releases.
+type widenFeed struct {
+	*handFeed
+	mu                sync.Mutex
+	widened, released int
+}
+
+func (f *widenFeed) Widen(context.Context) (func(), error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.widened++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.released++
+		})
+	}, nil
+}
+
+func (f *widenFeed) counts() (int, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.widened, f.released
+}
+
+// A resume that waits for answers (docs/design.md, "Answer routing")
+// widens the feed, and releases it once they came; one that waits for
+// nothing does not widen.
+func TestResumeWidensForPendingAnswers(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		history []domain.Turn // after the session's opening
+		pending []string      // the client's
+		want    int           // widenings
+	}{
+		{"a question of the history without its answer", []domain.Turn{{Role: domain.RoleUser, MessageID: "q1"}}, nil, 1},
+		{"a pending question the history does not hold yet", nil, []string{"q1"}, 1},
+		{"every question answered", []domain.Turn{{Role: domain.RoleUser, MessageID: "q1"}, {Role: domain.RoleAssistant, MessageID: domain.DerivedID("q1", "answer")}}, []string{"q1"}, 0},
+		{"an old unanswered question", []domain.Turn{{Role: domain.RoleUser, MessageID: "q1", At: time.Now().Add(-time.Hour)}}, nil, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			feed := &widenFeed{handFeed: newHandFeed()}
+			answers := &app.Answers{Feed: feed}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() { _ = answers.Run(ctx) }()
+			<-feed.up
+			mem := newSessions()
+			seed(t, mem, "s1", "alice")
+			for _, turn := range c.history {
+				if turn.At.IsZero() {
+					turn.At = time.Now()
+				}
+				if err := mem.Append(ctx, "s1", turn); err != nil {
+					t.Fatal(err)
+				}
+			}
+			uc := &app.OpenSession{Sessions: mem, Answers: answers, HistoryLimit: 100}
+			sess, err := uc.Execute(ctx, app.OpenSessionInput{UserID: "alice", SessionID: "s1", Pending: c.pending})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rec recorder
+			stop := sess.Listen(ctx, "", rec.listener())
+			defer stop()
+			if w, _ := feed.counts(); w != c.want {
+				t.Fatalf("widened %d times, want %d", w, c.want)
+			}
+			if c.want == 0 {
+				return
+			}
+			if _, r := feed.counts(); r != 0 {
+				t.Fatal("released before the answer came")
+			}
+			feed.Answer(domain.Message{MessageID: domain.DerivedID("q1", "answer"), SessionID: "s1", UserID: "alice", Type: domain.TypeAnswer, Text: "a", ReplyTo: "q1"})
+			eventually(t, "the widening released once the answer came", func() bool { _, r := feed.counts(); return r == 1 })
+		})
+	}
+}
+
+// A resumed socket that closes before its answers came releases the
+// widening too.
+func TestResumeReleasesTheWideningOnStop(t *testing.T) {
+	feed := &widenFeed{handFeed: newHandFeed()}
+	answers := &app.Answers{Feed: feed}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = answers.Run(ctx) }()
+	<-feed.up
+	mem := newSessions()
+	seed(t, mem, "s1", "alice")
+	sess, err := (&app.OpenSession{Sessions: mem, Answers: answers, HistoryLimit: 100}).Execute(ctx, app.OpenSessionInput{UserID: "alice", SessionID: "s1", Pending: []string{"q1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec recorder
+	stop := sess.Listen(ctx, "", rec.listener())
+	stop()
+	if w, r := feed.counts(); w != 1 || r != 1 {
+		t.Fatalf("widened %d, released %d; want 1 and 1", w, r)
+	}
+}
