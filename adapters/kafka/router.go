@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kchat/kchat/domain"
@@ -142,9 +143,21 @@ func (r *Router) Run(ctx context.Context) error {
 		_ = r.cl.LeaveGroupContext(lctx)
 		r.cl.Close()
 	}()
+	refused := make(chan error, 1)
 	go func() {
 		for ctx.Err() == nil {
-			r.cl.PollFetches(ctx) // nothing to fetch; keeps the member polling
+			// Nothing to fetch: the poll surfaces the group's errors.
+			r.cl.PollFetches(ctx).EachError(func(_ string, _ int32, err error) {
+				switch {
+				case errors.Is(err, kerr.InvalidSessionTimeout):
+					select {
+					case refused <- fmt.Errorf("the broker refused KCHAT_GATEWAY_SESSION_TIMEOUT=%s: it must lie within the broker's group.min.session.timeout.ms (6s by default) and group.max.session.timeout.ms: %w", r.cfg.SessionTimeout, err):
+					default:
+					}
+				case !errors.Is(err, context.Canceled):
+					r.log.Warn("gateway group error", "err", err)
+				}
+			})
 		}
 	}()
 	tick := time.NewTicker(time.Second)
@@ -153,6 +166,8 @@ func (r *Router) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case err := <-refused:
+			return err
 		case <-tick.C:
 		case <-r.changed:
 		}
