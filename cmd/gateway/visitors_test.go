@@ -54,7 +54,12 @@ func newVisitor(t *testing.T, host int) *visitor {
 // dial opens a socket to the gateway at addr; on a refused upgrade it
 // returns the HTTP status.
 func (v *visitor) dial(addr string) (*websocket.Conn, int, error) {
-	conn, resp, err := v.dialer.Dial("ws://"+addr+"/ws", nil)
+	return v.dialQuery(addr, "")
+}
+
+// dialQuery is dial with a query string ("?session_id=…" to resume).
+func (v *visitor) dialQuery(addr, query string) (*websocket.Conn, int, error) {
+	conn, resp, err := v.dialer.Dial("ws://"+addr+"/ws"+query, nil)
 	status := 0
 	if resp != nil {
 		status = resp.StatusCode
