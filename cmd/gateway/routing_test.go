@@ -60,7 +60,7 @@ type routedSession struct {
 func (s *routedSession) ask(t *testing.T, gw routedGateway, n int, leave bool) error {
 	conn, status, err := s.v.dial(hostOf(gw.proc))
 	if err != nil {
-		return fmt.Errorf("dial: %d %v", status, err)
+		return fmt.Errorf("dial: %d %w", status, err)
 	}
 	defer conn.Close()
 	_ = conn.SetReadDeadline(time.Now().Add(90 * time.Second))
@@ -102,7 +102,7 @@ func (s *routedSession) resume(t *testing.T, gw routedGateway) error {
 	query := "?session_id=" + url.QueryEscape(s.id) + "&pending=" + url.QueryEscape(strings.Join(pending, ","))
 	conn, status, err := s.v.dialQuery(hostOf(gw.proc), query)
 	if err != nil {
-		return fmt.Errorf("resume: %d %v", status, err)
+		return fmt.Errorf("resume: %d %w", status, err)
 	}
 	defer conn.Close()
 	_ = conn.SetReadDeadline(time.Now().Add(60 * time.Second))
