@@ -41,7 +41,12 @@ func (d *deployment) gatewayEnv() []string { return append([]string(nil), d.gwEn
 func deploy(t *testing.T, tag string, gateways int, extra ...string) *deployment {
 	t.Helper()
 	prefix := testenv.Prefix(tag)
-	brokers := kafkatest.Real(t, prefix)
+	return deployOn(t, kafkatest.Real(t, prefix), prefix, tag, gateways, extra...)
+}
+
+// deployOn is deploy on brokers, its topics under prefix.
+func deployOn(t *testing.T, brokers []string, prefix, tag string, gateways int, extra ...string) *deployment {
+	t.Helper()
 	common := append([]string{
 		"KCHAT_KAFKA_BROKERS=" + strings.Join(brokers, ","), "KCHAT_TOPIC_PREFIX=" + prefix,
 		"KCHAT_REDIS_URL=" + testenv.RedisURL(t), "KCHAT_REDIS_PREFIX=" + prefix,

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/kchat/kchat/domain"
+	"github.com/kchat/kchat/internal/kafkatest"
 	"github.com/kchat/kchat/internal/proctest"
+	"github.com/kchat/kchat/internal/testenv"
 )
 
 // routedGateway is a gateway process of the routing test and its admin
@@ -159,7 +161,22 @@ func (s *routedSession) answered() int {
 // serves its sessions), and one gateway is killed with -9 while its
 // sessions wait for answers: they resume on the others and lose nothing.
 func TestIntegrationAnswerRouting(t *testing.T) {
-	d := deploy(t, "it-route", 0, "KCHAT_ANSWER_PARTITIONS=8")
+	answerRouting(t, deploy(t, "it-route", 0, "KCHAT_ANSWER_PARTITIONS=8"))
+}
+
+// TestIntegrationClusterAnswerRouting is TestIntegrationAnswerRouting on
+// the 3-broker test cluster (replication factor 3), as issue 19 asks:
+// make chaos runs it.
+func TestIntegrationClusterAnswerRouting(t *testing.T) {
+	brokers := testenv.ClusterBrokers(t)
+	prefix := testenv.Prefix("it-cluster-route")
+	t.Cleanup(func() { kafkatest.DeleteTopics(t, brokers, prefix) })
+	answerRouting(t, deployOn(t, brokers, prefix, "it-cluster-route", 0, "KCHAT_ANSWER_PARTITIONS=8", "KCHAT_TOPIC_REPLICATION_FACTOR=3"))
+}
+
+// answerRouting runs the routing scenario on deployment d (no gateways
+// yet).
+func answerRouting(t *testing.T, d *deployment) {
 	bin := proctest.Build(t, "github.com/kchat/kchat/cmd/gateway")
 	start := func() routedGateway {
 		admin := proctest.FreeAddr(t)
