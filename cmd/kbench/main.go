@@ -34,7 +34,7 @@ type config struct {
 	// docs (full runs) or bin/bench (short runs).
 	Out string `env:"KCHAT_BENCH_OUT"`
 	// Only limits the run to these scenarios (produce, fetch, chat,
-	// memory, huma, compression, stream, tracing).
+	// memory, huma, compression, stream, tracing, scale).
 	Only []string `env:"KCHAT_BENCH_ONLY" envSeparator:","`
 	// Profiles, when set, is a folder for CPU profiles of the services
 	// (pprof) taken during kchat's main runs.
@@ -72,6 +72,12 @@ type params struct {
 	// and a CPU figure per question must come from a load it keeps up with.
 	tracingRuns, tracingSessions   int
 	tracingWarmup, tracingDuration time.Duration
+	// scaleSessions questions a second in all, spread over each of
+	// scaleGateways gateway processes in turn, scaleWarmup then
+	// scaleDuration measured per run.
+	scaleSessions              int
+	scaleGateways              []int
+	scaleWarmup, scaleDuration time.Duration
 }
 
 var (
@@ -80,18 +86,20 @@ var (
 		messageBytes: 256, chatSessions: 1000, chatWarmup: 5 * time.Second, chatDuration: 30 * time.Second,
 		wsConns: 10000, fetchPrefill: 200000, humaTime: 3 * time.Second,
 		tracingRuns: 3, tracingSessions: 300, tracingWarmup: 5 * time.Second, tracingDuration: 20 * time.Second,
+		scaleSessions: 200, scaleGateways: []int{1, 2, 4}, scaleWarmup: 5 * time.Second, scaleDuration: 20 * time.Second,
 	}
 	shortParams = params{
 		warmup: 500 * time.Millisecond, duration: 2 * time.Second, latencyDuration: 2 * time.Second,
 		messageBytes: 256, chatSessions: 100, chatWarmup: 2 * time.Second, chatDuration: 4 * time.Second,
 		wsConns: 1000, fetchPrefill: 20000, humaTime: 300 * time.Millisecond,
 		tracingRuns: 1, tracingSessions: 100, tracingWarmup: 2 * time.Second, tracingDuration: 3 * time.Second,
+		scaleSessions: 100, scaleGateways: []int{1, 2}, scaleWarmup: 2 * time.Second, scaleDuration: 3 * time.Second,
 	}
 )
 
 // scenarios in the order they run: the in-process one first, on a small
 // heap the others have not grown yet.
-var scenarios = []string{"huma", "produce", "fetch", "chat", "memory", "compression", "stream", "tracing"}
+var scenarios = []string{"huma", "produce", "fetch", "chat", "memory", "compression", "stream", "tracing", "scale"}
 
 func main() {
 	if len(os.Args) == 3 && os.Args[1] == "wsecho" {
@@ -197,6 +205,8 @@ func (b *bench) runScenario(ctx context.Context, name string, res *Results) erro
 		res.Stream, err = b.runStream(ctx)
 	case "tracing":
 		res.Tracing, err = b.runTracing(ctx)
+	case "scale":
+		res.Scale, err = b.runScale(ctx)
 	}
 	return err
 }

@@ -34,6 +34,7 @@ type Results struct {
 	Compression *CompressionResult `json:"compression,omitempty"`
 	Stream      *StreamResult      `json:"stream,omitempty"`
 	Tracing     *TracingResult     `json:"tracing,omitempty"`
+	Scale       *ScaleResult       `json:"scale,omitempty"`
 }
 
 // Machine describes where the figures come from.
@@ -133,7 +134,8 @@ func rows(r *Results) []Row {
 	}
 	out = append(out, compressionRows(r.Compression)...)
 	out = append(out, streamRows(r.Stream)...)
-	return append(out, tracingRows(r.Tracing)...)
+	out = append(out, tracingRows(r.Tracing)...)
+	return append(out, scaleRows(r.Scale)...)
 }
 
 func checksNote(cs map[string]FetchCheck) string {
@@ -164,6 +166,7 @@ func (b *bench) settings() []string {
 		fmt.Sprintf("compression: chat questions in kchat's v1 envelope through adapters/kafka.NewClient with each KCHAT_KAFKA_COMPRESSION codec (franz-go's default levels), ProduceSync per message, %s warm-up, %s measured per codec, a topic per codec; bytes from DescribeLogDirs over the topic's records, warm-up included", p.warmup, p.duration),
 		fmt.Sprintf("stream: %d WebSocket sessions (JWTs as in chat), each asking one question per second, %s warm-up, %s measured; KCHAT_GENERATOR=openai against a fake OpenAI-compatible streaming model in kbench (%d tokens, %s apart), KCHAT_ANSWERER_CONCURRENCY=%d; Redis sessions", streamSessions, p.chatWarmup, p.chatDuration, streamTokens, streamTokenDelay, streamConcurrency),
 		fmt.Sprintf("tracing: the chat scenario's load at %d sessions × 1 question/s (fewer than chat's, so that the machine keeps up), %s warm-up, %s measured, %d run(s) of each variant in rotated order: tracing off (KCHAT_TRACING=off), on (KCHAT_TRACING=otlp, parentbased_always_on, the SDK's batching exporter to an OTLP/HTTP receiver that drops the spans), and the services built from the commit before tracing; medians", p.tracingSessions, p.tracingWarmup, p.tracingDuration, p.tracingRuns),
+		fmt.Sprintf("scale: the chat load at %d questions/s in all (%d sessions × 1 question/s, JWTs as in chat), spread evenly over N = %s gateway processes (KCHAT_QUERY_PUBLISHER=kafka) and one answerer (extractive), once with KCHAT_ANSWER_ROUTING=partition and once with =broadcast per N; KCHAT_ANSWER_PARTITIONS=%d, KCHAT_ROUTING_GRACE=%s, the window starting no sooner than %s after the gateways own all partitions; %s warm-up, %s measured per run; answer records read from each gateway's kchat_gateway_answers_read_total", p.scaleSessions, p.scaleSessions, joinInts(p.scaleGateways), scalePartitions, scaleGrace, scaleSettle, p.scaleWarmup, p.scaleDuration),
 	}
 }
 
