@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -234,12 +235,19 @@ func TestEmbeddedPortIs9092(t *testing.T) {
 // freePort returns a loopback port nothing listens on (a moment ago).
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// Below Linux's ephemeral range (32768–60999), where the kernel puts
+	// every port asked for with :0 and the source port of every outgoing
+	// connection: a port taken from there and released was, in a CI run,
+	// taken by another test before the process given it could listen.
+	for range 100 {
+		port := 20000 + rand.IntN(12000)
+		if ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+			_ = ln.Close()
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port in 20000–31999")
+	return 0
 }
 
 // TestAnUnsetReceiptKeyIsRandomPerProcess: the all-in-one is one process,

@@ -94,6 +94,11 @@ func testStreamedAnswersReachTheSocket(t *testing.T, brokers []string, prefix, r
 	if len(leads) == 0 {
 		return
 	}
+	// Issue 18, point 4: each socket's first delta is timed from its
+	// question (kchat_pipeline_first_delta_duration_seconds).
+	if n, ok := sample(scrape(t, app.base["admin"]+"/metrics"), "kchat_pipeline_first_delta_duration_seconds_count"); !ok || n < float64(len(leads)) {
+		t.Errorf("first deltas timed: %v, want at least the %d sockets that got one", n, len(leads))
+	}
 	slices.Sort(leads)
 	slices.Sort(margins)
 	t.Logf("first answer_delta at the socket after the model's first token: p50 %s, max %s; before the 10th token (%s after the first): by %s at least, p50 %s",
