@@ -1,9 +1,26 @@
-# free_port prints a TCP port on 127.0.0.1 that nothing listens on now, so
+# free_port prints a TCP port on 127.0.0.1 that nothing is bound to now, so
 # the test targets (fuzz, smoke, e2e) run beside a `make run` or anything
-# else that holds kchat's default ports. The kernel picks it; the tiny
-# window until the service binds it is the only race.
+# else that holds kchat's default ports. It is drawn from 20000–31999, below
+# Linux's ephemeral range (32768–60999): a port from there can be taken by
+# the source port of any outgoing connection (the e2e test's restart of
+# kchat on the same ports failed so once in CI), one from below cannot.
 free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+	python3 -c '
+import random, socket
+for _ in range(200):
+    port = random.randrange(20000, 32000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+else:
+    raise SystemExit("no free port in 20000-31999")
+'
 }
 
 # kchat_free_ports exports every listen address of the all-in-one (and the
