@@ -8,9 +8,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/kchat/kchat/domain"
 	"github.com/kchat/kchat/internal/kafkatest"
 	"github.com/kchat/kchat/internal/proctest"
@@ -57,10 +59,10 @@ type routedSession struct {
 	answers map[string]int // answers by question id, live and from history
 }
 
-// ask opens a socket on gw, asks n questions and, unless leave, waits for
-// their answers; it returns the socket (open when leave).
-func (s *routedSession) ask(t *testing.T, gw routedGateway, n int, leave bool) error {
-	conn, status, err := s.v.dial(hostOf(gw.proc))
+// ask opens a socket through the load balancer at lb, asks n questions
+// at once and waits for their answers.
+func (s *routedSession) ask(lb string, n int) error {
+	conn, status, err := s.v.dial(lb)
 	if err != nil {
 		return fmt.Errorf("dial: %d %w", status, err)
 	}
@@ -72,7 +74,7 @@ func (s *routedSession) ask(t *testing.T, gw routedGateway, n int, leave bool) e
 			return err
 		}
 	}
-	for acks < n || (!leave && s.answered() < len(s.asked)) {
+	for acks < n || s.answered() < len(s.asked) {
 		var f frame
 		if err := conn.ReadJSON(&f); err != nil {
 			return fmt.Errorf("after %d acks, %d answers: %w", acks, s.answered(), err)
@@ -92,57 +94,6 @@ func (s *routedSession) ask(t *testing.T, gw routedGateway, n int, leave bool) e
 	return nil
 }
 
-// resume reconnects to gw naming the questions still unanswered, and
-// collects their answers from the history and live.
-func (s *routedSession) resume(t *testing.T, gw routedGateway) error {
-	var pending []string
-	for _, q := range s.asked {
-		if s.answers[q] == 0 {
-			pending = append(pending, q)
-		}
-	}
-	query := "?session_id=" + url.QueryEscape(s.id) + "&pending=" + url.QueryEscape(strings.Join(pending, ","))
-	conn, status, err := s.v.dialQuery(hostOf(gw.proc), query)
-	if err != nil {
-		return fmt.Errorf("resume: %d %w", status, err)
-	}
-	defer conn.Close()
-	_ = conn.SetReadDeadline(time.Now().Add(60 * time.Second))
-	byAnswer := map[string]string{}
-	for _, q := range s.asked {
-		byAnswer[domain.DerivedID(q, "answer")] = q
-	}
-	for s.answered() < len(s.asked) {
-		var f frame
-		if err := conn.ReadJSON(&f); err != nil {
-			return fmt.Errorf("resumed, %d of %d answered: %w", s.answered(), len(s.asked), err)
-		}
-		switch f["type"] {
-		case "history":
-			turns, _ := f["turns"].([]any)
-			for _, tr := range turns {
-				turn, _ := tr.(map[string]any)
-				if q, ok := byAnswer[fmt.Sprint(turn["message_id"])]; ok {
-					s.answers[q]++
-				}
-			}
-		case "answer":
-			s.answers[f["reply_to"].(string)]++
-		}
-	}
-	// A little longer: a duplicate would show now.
-	_ = conn.SetReadDeadline(time.Now().Add(time.Second))
-	for {
-		var f frame
-		if conn.ReadJSON(&f) != nil {
-			return nil
-		}
-		if f["type"] == "answer" {
-			s.answers[f["reply_to"].(string)]++
-		}
-	}
-}
-
 func (s *routedSession) answered() int {
 	n := 0
 	for _, q := range s.asked {
@@ -153,14 +104,179 @@ func (s *routedSession) answered() int {
 	return n
 }
 
+// liveSession is a user of the routing test's second round, talking
+// through the load balancer as the page does: one question at a time, the
+// next a pause after the last one's answer; when its socket drops, it
+// reconnects after the last answer it saw, naming the question it waits
+// for (pending=), and adopts from the history a question it sent whose
+// ack never came (or sends it again when the history does not hold it).
+type liveSession struct {
+	v          *visitor
+	tag        string // in every question's text: the session's own
+	id         string
+	asked      []string       // question ids, acknowledged or adopted
+	answers    map[string]int // answers by question id, live and from the history
+	foreign    map[string]int // answers to questions this client holds no id of
+	resent     int            // questions sent again after a drop, unacknowledged before it
+	drops      int
+	waited     int // questions acknowledged and unanswered when the socket dropped
+	lastAnswer string
+}
+
+func (s *liveSession) pending() []string {
+	var p []string
+	for _, q := range s.asked {
+		if s.answers[q] == 0 {
+			p = append(p, q)
+		}
+	}
+	return p
+}
+
+// run asks n questions through lb, gap after each answer, and returns
+// once all are answered (plus a second in which a duplicate would show).
+func (s *liveSession) run(lb string, n int, gap time.Duration) error {
+	var conn *websocket.Conn
+	var frames chan frame
+	connect := func() error {
+		query := ""
+		if s.id != "" {
+			query = "?session_id=" + url.QueryEscape(s.id)
+			if s.lastAnswer != "" {
+				query += "&after=" + url.QueryEscape(s.lastAnswer)
+			}
+			if p := s.pending(); len(p) > 0 {
+				query += "&pending=" + url.QueryEscape(strings.Join(p, ","))
+			}
+		}
+		c, status, err := s.v.dialQuery(lb, query)
+		if err != nil {
+			return fmt.Errorf("dial through the load balancer (%d drops so far): %d %w", s.drops, status, err)
+		}
+		conn, frames = c, make(chan frame, 16)
+		go func(c *websocket.Conn, out chan<- frame) {
+			defer close(out)
+			for {
+				var f frame
+				if c.ReadJSON(&f) != nil {
+					return
+				}
+				out <- f
+			}
+		}(conn, frames)
+		return nil
+	}
+	if err := connect(); err != nil {
+		return err
+	}
+	defer func() { conn.Close() }()
+	byAnswer := map[string]string{} // answer id → question id
+	count := func(q, answerID string) {
+		if q == "" {
+			s.foreign[answerID]++
+		} else {
+			s.answers[q]++
+		}
+		s.lastAnswer = answerID
+	}
+	sent := "" // the text of a question sent and not yet acknowledged
+	next := 0  // the next question's number
+	var send <-chan time.Time = time.After(0)
+	timeout := time.After(120 * time.Second)
+	var linger <-chan time.Time
+	settled := func() {
+		if sent == "" && len(s.pending()) == 0 && send == nil && linger == nil {
+			if next < n {
+				send = time.After(gap)
+			} else {
+				linger = time.After(time.Second)
+			}
+		}
+	}
+	for {
+		select {
+		case <-timeout:
+			return fmt.Errorf("after 120 s: %d of %d asked, %d unanswered, %d drops", len(s.asked), n, len(s.pending()), s.drops)
+		case <-linger:
+			return nil
+		case <-send:
+			send = nil
+			sent = fmt.Sprintf("How do I start kchat? (%s, question %d)", s.tag, next)
+			_ = conn.WriteJSON(frame{"type": "query", "id": strconv.Itoa(next), "message": sent})
+			// A write to a dead socket fails here or is lost; its
+			// reader ends either way, and the drop handles it.
+		case f, ok := <-frames:
+			if !ok {
+				s.drops++
+				s.waited += len(s.pending())
+				conn.Close()
+				send, linger = nil, nil
+				if s.id == "" && sent != "" {
+					// Dropped before the session frame: the question goes
+					// to a new session once its frame comes.
+					s.resent++
+					sent = ""
+				}
+				if err := connect(); err != nil {
+					return err
+				}
+				continue
+			}
+			switch f["type"] {
+			case "session":
+				s.id, _ = f["session_id"].(string)
+			case "ack":
+				q := f["message_id"].(string)
+				s.asked = append(s.asked, q)
+				byAnswer[domain.DerivedID(q, "answer")] = q
+				sent = ""
+				next++
+			case "answer":
+				id := fmt.Sprint(f["message_id"])
+				count(byAnswer[id], id)
+			case "history":
+				turns, _ := f["turns"].([]any)
+				for _, tr := range turns {
+					turn, _ := tr.(map[string]any)
+					id, text := fmt.Sprint(turn["message_id"]), fmt.Sprint(turn["text"])
+					switch {
+					case sent != "" && text == sent:
+						// The question sent before the drop is in Kafka:
+						// it is ours, and not to be sent again.
+						s.asked = append(s.asked, id)
+						byAnswer[domain.DerivedID(id, "answer")] = id
+						sent = ""
+						next++
+					case turn["role"] == "assistant":
+						count(byAnswer[id], id)
+					}
+				}
+				if sent != "" {
+					// Not in the history (yet): send it again, as a user
+					// would. Should the first one have reached Kafka, its
+					// answer comes as a foreign one.
+					s.resent++
+					send, sent = time.After(0), ""
+				}
+			case "error":
+				return fmt.Errorf("error frame %v", f)
+			}
+			settled()
+		}
+	}
+}
+
 // TestIntegrationAnswerRouting (issue 19): four gateway processes share the
-// answer topic's partitions. 400 sessions spread across them, 3 questions
-// each: every answer arrives once, on the socket that asked, and each
-// gateway reads at most 1.3 times the answers of its own sessions. Then a
-// fifth gateway joins during a second round (it takes partitions and
-// serves its sessions), and one gateway is killed with -9 while its
-// sessions wait for answers: they resume on the others and lose nothing.
+// answer topic's partitions, behind HAProxy with the repository's config
+// (scripts/haproxy.sh). 400 sessions come through it, 3 questions each:
+// every answer arrives once, on the socket that asked, and each gateway
+// reads at most 1.3 times the answers its own sessions get. Then, while
+// 200 more users chat through HAProxy, a fifth gateway starts (it takes
+// partitions and a share of the new sessions) and one of the first four
+// is killed with -9: its users reconnect through HAProxy to the others
+// and resume; no answer is lost or arrives twice, by message id.
 func TestIntegrationAnswerRouting(t *testing.T) {
+	requireHAProxy(t)
 	answerRouting(t, deploy(t, "it-route", 0, "KCHAT_ANSWER_PARTITIONS=8"))
 }
 
@@ -168,6 +284,7 @@ func TestIntegrationAnswerRouting(t *testing.T) {
 // the 3-broker test cluster (replication factor 3), as issue 19 asks:
 // make chaos runs it.
 func TestIntegrationClusterAnswerRouting(t *testing.T) {
+	requireHAProxy(t)
 	brokers := testenv.ClusterBrokers(t)
 	prefix := testenv.Prefix("it-cluster-route")
 	t.Cleanup(func() { kafkatest.DeleteTopics(t, brokers, prefix) })
@@ -178,13 +295,25 @@ func TestIntegrationClusterAnswerRouting(t *testing.T) {
 // yet).
 func answerRouting(t *testing.T, d *deployment) {
 	bin := proctest.Build(t, "github.com/kchat/kchat/cmd/gateway")
-	start := func() routedGateway {
+	// Five addresses, all in HAProxy's config from the start: the fifth
+	// gateway starts during the second round, and HAProxy's checks bring
+	// it in, as they would in a deployment that adds a replica.
+	addrs := make([]string, 5)
+	for i := range addrs {
+		addrs[i] = proctest.FreeAddr(t)
+	}
+	start := func(i int) routedGateway {
 		admin := proctest.FreeAddr(t)
-		p := proctest.Start(t, bin, "KCHAT_GATEWAY_ADDR", append(d.gatewayEnv(),
-			"KCHAT_ADMIN_ADDR="+admin, "KCHAT_ROUTING_GRACE=3s", "KCHAT_GATEWAY_SESSION_TIMEOUT=6s")...)
+		p := proctest.StartAt(t, bin, "KCHAT_GATEWAY_ADDR", addrs[i], append(d.gatewayEnv(),
+			"KCHAT_ADMIN_ADDR="+admin, "KCHAT_ROUTING_GRACE=3s", "KCHAT_GATEWAY_SESSION_TIMEOUT=6s",
+			// HAProxy connects from 127.0.0.1; the users from addresses of
+			// their own, which the gateways learn from X-Forwarded-For.
+			"KCHAT_TRUSTED_PROXIES=127.0.0.1")...)
 		return routedGateway{proc: p, admin: admin}
 	}
-	gws := []routedGateway{start(), start(), start(), start()}
+	gws := []routedGateway{start(0), start(1), start(2), start(3)}
+	lb := startLoadBalancer(t, addrs)
+	lb.waitUp(t, 4)
 	settle := func(gws []routedGateway, partitions float64) {
 		t.Helper()
 		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
@@ -198,16 +327,6 @@ func answerRouting(t *testing.T, d *deployment) {
 				break
 			}
 			if time.Now().After(deadline) {
-				resp, err := http.Get("http://" + gws[0].admin + "/metrics")
-				if err == nil {
-					body, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					for line := range strings.SplitSeq(string(body), "\n") {
-						if strings.Contains(line, "gateway_") {
-							t.Log(line)
-						}
-					}
-				}
 				t.Logf("first gateway's log:\n%s", gws[0].proc.Logs())
 				t.Fatalf("the gateways own %v of %v partitions (each some: %v)", sum, partitions, all)
 			}
@@ -216,13 +335,6 @@ func answerRouting(t *testing.T, d *deployment) {
 	}
 	settle(gws, 8)
 
-	const sessions, perSession = 400, 3
-	readBefore := make([]float64, len(gws))
-	for i, gw := range gws {
-		readBefore[i] = gw.metric(t, "kchat_gateway_answers_read_total")
-	}
-	all := make([]*routedSession, sessions)
-	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var problems []string
 	fail := func(format string, args ...any) {
@@ -232,18 +344,32 @@ func answerRouting(t *testing.T, d *deployment) {
 			problems = append(problems, fmt.Sprintf(format, args...))
 		}
 	}
+	check := func() {
+		t.Helper()
+		if len(problems) > 0 {
+			t.Fatalf("%d problems, first:\n%s", len(problems), strings.Join(problems, "\n"))
+		}
+	}
+	const delivered = `kchat_ws_frames_sent_total{type="answer"}`
+
+	// Round 1: 400 sessions through HAProxy, 3 questions each.
+	const sessions, perSession = 400, 3
+	readBefore, ownBefore := make([]float64, len(gws)), make([]float64, len(gws))
+	for i, gw := range gws {
+		readBefore[i], ownBefore[i] = gw.metric(t, "kchat_gateway_answers_read_total"), gw.metric(t, delivered)
+	}
+	all := make([]*routedSession, sessions)
+	var wg sync.WaitGroup
 	for i := range sessions {
 		all[i] = &routedSession{v: newVisitor(t, 10+i), answers: map[string]int{}}
 		wg.Go(func() {
-			if err := all[i].ask(t, gws[i%len(gws)], perSession, false); err != nil {
-				fail("session %d on gateway %d: %v", i, i%len(gws), err)
+			if err := all[i].ask(lb.addr, perSession); err != nil {
+				fail("session %d: %v", i, err)
 			}
 		})
 	}
 	wg.Wait()
-	if len(problems) > 0 {
-		t.Fatalf("%d problems, first: %s", len(problems), strings.Join(problems, "\n"))
-	}
+	check()
 	time.Sleep(time.Second) // a duplicate would show now
 	for i, s := range all {
 		for _, q := range s.asked {
@@ -252,52 +378,92 @@ func answerRouting(t *testing.T, d *deployment) {
 			}
 		}
 	}
+	total := 0.0
 	for i, gw := range gws {
 		read := gw.metric(t, "kchat_gateway_answers_read_total") - readBefore[i]
-		own := float64(sessions / len(gws) * perSession)
-		t.Logf("gateway %d read %v answers; its sessions got %v", i, read, own)
-		if read > 1.3*own {
-			t.Errorf("gateway %d read %v answers, more than 1.3 × its own sessions' %v", i, read, own)
+		own := gw.metric(t, delivered) - ownBefore[i]
+		total += own
+		t.Logf("gateway %d read %v answers; its sessions got %v", i+1, read, own)
+		if own == 0 || read > 1.3*own {
+			t.Errorf("gateway %d read %v answers, its sessions got %v: want some, and at most 1.3 × as many read", i+1, read, own)
 		}
+	}
+	if total != sessions*perSession {
+		t.Errorf("the gateways delivered %v answers, want %d", total, sessions*perSession)
+	}
+	if t.Failed() {
+		t.FailNow()
 	}
 
-	// A fifth gateway joins; then one of the first four dies while its
-	// sessions wait for answers, and they resume on the others.
-	gws = append(gws, start())
-	settle(gws, 8)
-	fifth := gws[4]
-	for i := range 20 {
-		s := &routedSession{v: newVisitor(t, 1000+i), answers: map[string]int{}}
-		if err := s.ask(t, fifth, 1, false); err != nil || s.answers[s.asked[0]] != 1 {
-			t.Fatalf("a session on the new gateway: %v, answers %v", err, s.answers)
-		}
-	}
-	victim := gws[3]
-	var waiting []*routedSession
-	for i := range 30 {
-		s := &routedSession{v: newVisitor(t, 2000+i), answers: map[string]int{}}
-		if err := s.ask(t, victim, 2, true); err != nil {
-			t.Fatal(err)
-		}
-		waiting = append(waiting, s)
-	}
-	victim.proc.Kill()
-	for i, s := range waiting {
+	// Round 2: 200 users start chatting over 12 s, each asking 3
+	// questions one after another. At 2 s a fifth gateway starts; at 8 s
+	// gateway 4 is killed with -9, while its users wait for answers.
+	const users, questions = 200, 3
+	live := make([]*liveSession, users)
+	began := time.Now()
+	for i := range users {
+		live[i] = &liveSession{v: newVisitor(t, 1000+i), tag: fmt.Sprintf("round 2, user %d", i), answers: map[string]int{}, foreign: map[string]int{}}
 		wg.Go(func() {
-			if err := s.resume(t, gws[i%3]); err != nil {
-				fail("resumed session %d: %v", i, err)
+			time.Sleep(time.Duration(i) * 60 * time.Millisecond)
+			if err := live[i].run(lb.addr, questions, 500*time.Millisecond); err != nil {
+				fail("user %d: %v", i, err)
 			}
 		})
 	}
-	wg.Wait()
-	if len(problems) > 0 {
-		t.Fatalf("%d problems, first: %s", len(problems), strings.Join(problems, "\n"))
+	time.Sleep(2*time.Second - time.Since(began))
+	fifth := start(4)
+	gws = append(gws, fifth)
+	lb.waitUp(t, 5)
+	upAt := time.Since(began)
+	before := lb.servers(t)["gateway-5"].total
+	// The answerer pauses for 2 s around the kill, so that the victim's
+	// users are waiting for answers (routed to the victim's partitions)
+	// when it dies, not between two questions.
+	time.Sleep(7*time.Second - time.Since(began))
+	if err := d.answerer.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
 	}
-	for i, s := range waiting {
+	t.Cleanup(func() { _ = d.answerer.Signal(syscall.SIGCONT) })
+	time.Sleep(time.Second)
+	victim := gws[3]
+	held := victim.metric(t, "kchat_ws_connections_open")
+	victim.proc.Kill()
+	time.Sleep(time.Second)
+	if err := d.answerer.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the fifth gateway was up after %v; gateway 4 killed after %v holding %v sockets", upAt.Round(100*time.Millisecond), time.Since(began).Round(100*time.Millisecond), held)
+	wg.Wait()
+	check()
+	answered, drops, waited, resent, foreign := 0, 0, 0, 0, 0
+	for i, s := range live {
+		if len(s.asked) != questions {
+			t.Errorf("user %d: %d questions acknowledged, want %d", i, len(s.asked), questions)
+		}
 		for _, q := range s.asked {
 			if s.answers[q] != 1 {
-				t.Errorf("resumed session %d: question %s answered %d times", i, q, s.answers[q])
+				t.Errorf("user %d: question %s answered %d times", i, q, s.answers[q])
+			}
+			answered += min(s.answers[q], 1)
+		}
+		for id, n := range s.foreign {
+			if n != 1 {
+				t.Errorf("user %d: answer %s arrived %d times", i, id, n)
 			}
 		}
+		if len(s.foreign) > s.resent {
+			t.Errorf("user %d: %d answers to questions it holds no id of, more than the %d it sent again", i, len(s.foreign), s.resent)
+		}
+		drops, waited, resent, foreign = drops+s.drops, waited+s.waited, resent+s.resent, foreign+len(s.foreign)
+	}
+	if held == 0 || drops == 0 || waited == 0 {
+		t.Errorf("the killed gateway held %v sockets; %d users reconnected, waiting for %d answers: the kill hit no one waiting", held, drops, waited)
+	}
+	newOnFifth := lb.servers(t)["gateway-5"].total - before
+	servedByFifth := fifth.metric(t, delivered)
+	t.Logf("round 2: %d answers, each once; %d reconnects after the kill, waiting for %d answers then; %d questions sent again (%d of them answered twice over as foreign); the fifth gateway took %d connections and delivered %v answers",
+		answered, drops, waited, resent, foreign, newOnFifth, servedByFifth)
+	if newOnFifth == 0 || servedByFifth == 0 {
+		t.Errorf("the fifth gateway took %d connections and delivered %v answers: it took no share", newOnFifth, servedByFifth)
 	}
 }

@@ -90,7 +90,13 @@ func (s *syncBuilder) String() string {
 // HTTP address in addrVar, and waits until /readyz answers 200.
 func Start(t testing.TB, bin, addrVar string, env ...string) *Proc {
 	t.Helper()
-	addr := FreeAddr(t)
+	return StartAt(t, bin, addrVar, FreeAddr(t), env...)
+}
+
+// StartAt is Start on the address addr, chosen beforehand (a load
+// balancer told of a process before it starts).
+func StartAt(t testing.TB, bin, addrVar, addr string, env ...string) *Proc {
+	t.Helper()
 	cmd := exec.Command(bin)
 	cmd.Env = append(append(os.Environ(), addrVar+"="+addr, "KCHAT_LOG_LEVEL=warn"), env...)
 	p := &Proc{t: t, cmd: cmd, URL: "http://" + addr, stderr: &syncBuilder{}, done: make(chan struct{})}
