@@ -9,7 +9,7 @@ GOTESTFLAGS ?=
 
 export KCHAT_TEST_SERVICES_SCRIPT ?= $(SERVICES)
 
-.PHONY: help run build test test-integration chaos bench fuzz client-check smoke readme-check e2e lint openapi openapi-check services-up services-down services-status cluster-up cluster-down cluster-status redis-cluster-up redis-cluster-down redis-cluster-status compose-env clean
+.PHONY: help run build test test-integration chaos bench fuzz client-check smoke readme-check e2e lint openapi openapi-check services-up services-down services-status cluster-up cluster-down cluster-status redis-cluster-up redis-cluster-down redis-cluster-status scale-up scale-down scale-status scale-check compose-env clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -113,6 +113,18 @@ redis-cluster-down: ## Stop the Redis test cluster and delete its data
 
 redis-cluster-status: ## Tell each Redis test cluster node's role (master of which slots, replica of which node) or that it is down
 	@bash $(SERVICES) redis-cluster-status
+
+scale-up: ## docker-compose.scale.yml without Docker: the 3-broker cluster, Redis, 2 producers, 2 consumers, 2 answerers, 3 gateways and HAProxy (127.0.0.1:32080); prints the env to export
+	@bash scripts/scale.sh up
+
+scale-down: ## Stop HAProxy and every replica of scale-up (the cluster and Redis keep running)
+	@bash scripts/scale.sh down
+
+scale-status: ## Tell whether each process of scale-up is up and ready, and HAProxy's view of the gateways
+	@bash scripts/scale.sh status
+
+scale-check: ## scale-up, then a question through HAProxy and to each gateway (answered with citations), a message through each producer taken through the consumers; then scale-down
+	@bash scripts/scale.sh check
 
 # The secrets docker-compose.yml reads (docs/security.md, "make compose-env").
 COMPOSE_KEYS := KCHAT_COOKIE_KEY KCHAT_ANSWER_KEY KCHAT_RECEIPT_KEY
