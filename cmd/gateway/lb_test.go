@@ -142,9 +142,20 @@ func (lb *loadBalancer) waitUp(t *testing.T, n int) {
 	}
 }
 
-// gaugeValue reads the unlabelled metric name from the admin listener at
-// admin.
+// gaugeValue reads the metric series name from the admin listener at
+// admin; absent, the test fails.
 func gaugeValue(t *testing.T, admin, name string) float64 {
+	t.Helper()
+	v, ok := scrape(t, admin, name)
+	if !ok {
+		t.Fatalf("%s is not on %s/metrics", name, admin)
+	}
+	return v
+}
+
+// scrape reads series (a name, with its labels as /metrics prints them)
+// from the admin listener at admin, and whether it is there.
+func scrape(t *testing.T, admin, series string) (float64, bool) {
 	t.Helper()
 	resp, err := http.Get("http://" + admin + "/metrics")
 	if err != nil {
@@ -156,16 +167,15 @@ func gaugeValue(t *testing.T, admin, name string) float64 {
 		t.Fatal(err)
 	}
 	for line := range strings.SplitSeq(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err != nil {
-				t.Fatalf("%s: %q: %v", name, line, err)
+				t.Fatalf("%s: %q: %v", series, line, err)
 			}
-			return f
+			return f, true
 		}
 	}
-	t.Fatalf("%s is not on %s/metrics", name, admin)
-	return 0
+	return 0, false
 }
 
 // TestIntegrationLoadBalancer: HAProxy with the repository's config, run by

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -30,25 +28,8 @@ type routedGateway struct {
 // listener; 0 when absent.
 func (gw routedGateway) metric(t *testing.T, series string) float64 {
 	t.Helper()
-	res, err := http.Get("http://" + gw.admin + "/metrics")
-	if err != nil {
-		t.Fatalf("GET /metrics: %v", err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.SplitSeq(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return f
-		}
-	}
-	return 0
+	v, _ := scrape(t, gw.admin, series)
+	return v
 }
 
 // routedSession is one visitor's session and what it got.
