@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/kchat/kchat/adapters/auth"
 	"github.com/kchat/kchat/internal/kafkatest"
 	"github.com/kchat/kchat/internal/testenv"
@@ -38,7 +36,7 @@ func TestDashboardQueriesExportedMetrics(t *testing.T) {
 	cfg := allInOneConfig(t, kafkatest.Fake(t), testenv.Prefix("kfake"), auth.ModeNone)
 	app := startAllInOne(t, cfg)
 	waitReady(t, app.base["gateway"]+"/readyz")
-	dashboardAsk(t, app.base["gateway"], "How do I start kchat?")
+	askOverWebSocket(t, app.base["gateway"], "How do I start kchat?")
 
 	// The lag is read when /metrics is scraped, once the groups have
 	// committed: poll briefly.
@@ -102,32 +100,6 @@ func dashboardLabels(body string) map[string]map[string]bool {
 // labelName is a label's name in a sample's braces: at their start or after
 // a value's closing quote.
 var labelName = regexp.MustCompile(`(?:^|",)([a-zA-Z_][a-zA-Z0-9_]*)="`)
-
-// dashboardAsk asks question on a new socket and waits for its answer.
-func dashboardAsk(t *testing.T, gateway, question string) {
-	t.Helper()
-	conn, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(gateway, "http")+"/ws", nil)
-	if resp != nil {
-		_ = resp.Body.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = conn.Close() }()
-	if err := conn.WriteJSON(map[string]string{"type": "query", "id": "q1", "message": question}); err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	for {
-		var f map[string]any
-		if err := conn.ReadJSON(&f); err != nil {
-			t.Fatalf("waiting for the answer: %v", err)
-		}
-		if f["type"] == "answer" {
-			return
-		}
-	}
-}
 
 // dashboardQuery is one panel query: its metrics and the labels it names.
 type dashboardQuery struct {

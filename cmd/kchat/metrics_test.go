@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/kchat/kchat/adapters/auth"
 	"github.com/kchat/kchat/internal/kafkatest"
 	"github.com/kchat/kchat/internal/testenv"
@@ -30,27 +28,7 @@ func TestMetricsOfAQuestionOverWebSocket(t *testing.T) {
 	app := startAllInOne(t, cfg)
 	waitReady(t, app.base["gateway"]+"/readyz")
 
-	conn, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(app.base["gateway"], "http")+"/ws", nil)
-	if resp != nil {
-		_ = resp.Body.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	if err := conn.WriteJSON(map[string]string{"type": "query", "id": "q1", "message": "How do I start kchat?"}); err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	for {
-		var f map[string]any
-		if err := conn.ReadJSON(&f); err != nil {
-			t.Fatalf("waiting for the answer: %v", err)
-		}
-		if f["type"] == "answer" {
-			break
-		}
-	}
+	askOverWebSocket(t, app.base["gateway"], "How do I start kchat?")
 
 	// The same visitor (its cookie) asks over POST /chat, then the seed's
 	// POST /send in that session.
