@@ -9,7 +9,7 @@ GOTESTFLAGS ?=
 
 export KCHAT_TEST_SERVICES_SCRIPT ?= $(SERVICES)
 
-.PHONY: help run build test test-integration chaos bench fuzz client-check smoke readme-check e2e lint openapi openapi-check services-up services-down services-status cluster-up cluster-down cluster-status redis-cluster-up redis-cluster-down redis-cluster-status scale-up scale-down scale-status scale-check compose-env clean
+.PHONY: help run build test test-integration chaos bench fuzz client-check smoke readme-check e2e lint openapi openapi-check services-up services-down services-status cluster-up cluster-down cluster-status redis-cluster-up redis-cluster-down redis-cluster-status scale-up scale-down scale-status scale-check compose-env eval clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ build: ## Build every binary into bin/
 
 test: ## Hermetic tests: only Go needed (memory adapters, kfake)
 	$(GO) test -race -count=1 $(GOTESTFLAGS) -skip '^TestIntegration' ./...
+
+eval: ## Answer quality per question set: recall@3 and answer-cites-right-file (docs/quality.md; KCHAT_EVAL_MISSES=1 lists the misses)
+	$(GO) test -count=1 -v -run '^TestQuality$$' ./adapters/rag/
 
 test-integration: ## Tests against the real Kafka, Redis and Jaeger of `make services-up` (its exported KCHAT_TEST_* variables)
 	@if [ -z "$$KCHAT_TEST_KAFKA_BROKERS" ] || [ -z "$$KCHAT_TEST_REDIS_URL" ]; then \
