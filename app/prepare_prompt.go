@@ -11,8 +11,8 @@ import (
 )
 
 // PreparePrompt is the retrieve stage (query → prompt): it masks profanity
-// in the question, records it in the session, retrieves passages and builds
-// the prompt. Running it twice for one query gives the same prompt id and
+// in the question, records it in the session, retrieves passages (for a
+// follow-up, with the question it follows up on) and builds the prompt. Running it twice for one query gives the same prompt id and
 // records the question once.
 type PreparePrompt struct {
 	Sessions  ports.SessionStore
@@ -38,11 +38,13 @@ func (uc *PreparePrompt) Execute(ctx context.Context, q domain.Message) (domain.
 	if err != nil {
 		return domain.Message{}, err
 	}
-	passages, err := uc.Retriever.Retrieve(ctx, question, uc.TopK)
-	if err != nil {
+	p := domain.BuildPrompt(question, q.MessageID, history, nil)
+	// A follow-up ("and what does the WebSocket do then?") is searched
+	// with the question it follows up on: docs/quality.md, "Follow-ups".
+	query := domain.Query{Text: question, Context: domain.FollowUpContext(question, p.History)}
+	if p.Passages, err = uc.Retriever.Retrieve(ctx, query, uc.TopK); err != nil {
 		return domain.Message{}, fmt.Errorf("retrieve for %s: %w", q.MessageID, err)
 	}
-	p := domain.BuildPrompt(question, q.MessageID, history, passages)
 	return domain.NewPromptMessage(q, p, now(uc.Now)), nil
 }
 

@@ -6,13 +6,16 @@ import (
 	"github.com/kchat/kchat/domain"
 )
 
-// Retriever finds the knowledge-base passages that best match a text.
+// Retriever finds the knowledge-base passages that best match a query.
 //
 // Retrieve returns at most k passages, best first, each with its score;
-// an empty slice (not an error) when nothing matches. It does not block on
-// the network for the built-in index. Safe for concurrent use.
+// an empty slice (not an error) when nothing matches. The words of
+// q.Context (what a follow-up question follows up on) count for less than
+// those of q.Text: a query with an empty Context is the question alone.
+// It does not block on the network for the built-in index. Safe for
+// concurrent use.
 type Retriever interface {
-	Retrieve(ctx context.Context, query string, k int) ([]domain.Passage, error)
+	Retrieve(ctx context.Context, q domain.Query, k int) ([]domain.Passage, error)
 }
 
 // Generator writes the answer to a prompt.

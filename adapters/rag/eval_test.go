@@ -88,7 +88,7 @@ func TestEvalRecall(t *testing.T) {
 	const k = 3
 	hits := 0
 	for _, tt := range evalSet {
-		got, err := ix.Retrieve(context.Background(), tt.give, k)
+		got, err := ix.Retrieve(context.Background(), domain.Query{Text: tt.give}, k)
 		if err != nil {
 			t.Fatalf("Retrieve(%q): %v", tt.give, err)
 		}
@@ -108,7 +108,7 @@ func TestEvalRecall(t *testing.T) {
 func TestOffTopicGetsNoPassage(t *testing.T) {
 	ix := newDefault(t)
 	for _, q := range offTopic {
-		got, err := ix.Retrieve(context.Background(), q, 3)
+		got, err := ix.Retrieve(context.Background(), domain.Query{Text: q}, 3)
 		if err != nil {
 			t.Fatalf("Retrieve(%q): %v", q, err)
 		}

@@ -1,6 +1,7 @@
 package rag
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"errors"
@@ -14,12 +15,12 @@ import (
 	"unicode/utf8"
 
 	"github.com/blevesearch/bleve/v2"
-	"github.com/blevesearch/bleve/v2/analysis/lang/en"
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/mapping"
 	"github.com/blevesearch/bleve/v2/search/query"
 	index "github.com/blevesearch/bleve_index_api"
 
+	"github.com/kchat/kchat/adapters/internal/thesaurus"
 	"github.com/kchat/kchat/domain"
 	"github.com/kchat/kchat/ports"
 )
@@ -94,7 +95,11 @@ func New(cfg Config) (*Index, error) {
 	} else {
 		kb = os.DirFS(cfg.Dir)
 	}
-	ix, err := build(kb)
+	synonyms := thesaurus.General
+	if cfg.Dir == "" {
+		synonyms = append(slices.Clone(thesaurus.General), thesaurus.KChat...)
+	}
+	ix, err := build(kb, synonyms)
 	if err != nil {
 		if cfg.Dir != "" {
 			return nil, fmt.Errorf("KCHAT_KB_DIR %s: %w", cfg.Dir, err)
@@ -107,7 +112,7 @@ func New(cfg Config) (*Index, error) {
 
 // build reads every knowledge-base file of kb, chunks it and indexes the
 // passages.
-func build(kb fs.FS) (*Index, error) {
+func build(kb fs.FS, synonyms [][]string) (*Index, error) {
 	ix := &Index{}
 	err := fs.WalkDir(kb, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -142,7 +147,11 @@ func build(kb fs.FS) (*Index, error) {
 		return nil, errors.New("no .md, .markdown or .txt file found")
 	}
 
-	idx, err := bleve.NewUsing("", indexMapping(), scorch.Name, scorch.Name, nil)
+	m, err := indexMapping(synonyms)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := bleve.NewUsing("", m, scorch.Name, scorch.Name, nil)
 	if err != nil {
 		return nil, fmt.Errorf("create index: %w", err)
 	}
@@ -170,35 +179,51 @@ func isKBFile(p string) bool {
 	return false
 }
 
-// indexMapping analyses passages as English (stop words, possessives,
-// Porter stemming: "acknowledging" finds "acknowledge") and scores with
-// BM25. Nothing is stored: hits map back to passages by id.
-func indexMapping() *mapping.IndexMappingImpl {
+// indexMapping analyses passages and questions with analyzerName over
+// the thesaurus groups and scores with BM25. Nothing is stored: hits map
+// back to passages by id.
+func indexMapping(groups [][]string) (*mapping.IndexMappingImpl, error) {
+	m := bleve.NewIndexMapping()
+	if err := addAnalyzer(m, groups); err != nil {
+		return nil, fmt.Errorf("analyser: %w", err)
+	}
 	body := bleve.NewTextFieldMapping()
-	body.Analyzer = en.AnalyzerName
+	body.Analyzer = analyzerName
 	body.Store = false
 	body.IncludeInAll = false
 	doc := bleve.NewDocumentStaticMapping()
 	doc.AddFieldMappingsAt(fieldBody, body)
-
-	m := bleve.NewIndexMapping()
 	m.DefaultMapping = doc
-	m.DefaultAnalyzer = en.AnalyzerName
+	m.DefaultAnalyzer = analyzerName
 	m.ScoringModel = index.BM25Scoring
-	return m
+	return m, nil
 }
 
 // Retrieve returns up to k passages (cfg.TopK when k <= 0), best first,
-// each with its raw BM25 score, leaving out those below MinScore. A query
-// with no searchable word (only stop words or punctuation) or no relevant
-// match gets an empty slice. Only the first 4 KiB of query are searched.
-// Errors: ctx's, or the index's (none expected in memory).
-func (ix *Index) Retrieve(ctx context.Context, q string, k int) ([]domain.Passage, error) {
+// each with its raw BM25 score, leaving out those below MinScore. The
+// words of q.Context count contextWeight times as much as the question's
+// (a follow-up's earlier question helps find its topic without drowning
+// what it asks). A query with no searchable word (only stop words or
+// punctuation) or no relevant match gets an empty slice. Only the first
+// 4 KiB of the question and of the context are searched. Errors: ctx's,
+// or the index's (none expected in memory).
+func (ix *Index) Retrieve(ctx context.Context, q domain.Query, k int) ([]domain.Passage, error) {
 	return ix.search(ctx, q, k, MinScore)
 }
 
-// search is Retrieve with minScore in place of MinScore.
-func (ix *Index) search(ctx context.Context, q string, k int, minScore float64) ([]domain.Passage, error) {
+// contextWeight is how much a word of a follow-up's context counts
+// against a word of the question (docs/quality.md, "Follow-ups").
+var contextWeight = 0.5
+
+// candidates is how many hits of the question and of its context a
+// follow-up's search weighs together.
+const candidates = MaxTopK
+
+// search is Retrieve with minScore in place of MinScore. A query with a
+// context is searched twice, the question and the context each on its
+// own (so each score is BM25 as calibrated), and a passage scores its
+// question score plus contextWeight times its context score.
+func (ix *Index) search(ctx context.Context, q domain.Query, k int, minScore float64) ([]domain.Passage, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -206,13 +231,55 @@ func (ix *Index) search(ctx context.Context, q string, k int, minScore float64) 
 		k = ix.topK
 	}
 	k = min(k, MaxTopK)
-	q = truncate(q, maxQueryBytes)
-	if strings.TrimSpace(q) == "" {
+	text := truncate(q.Text, maxQueryBytes)
+	if strings.TrimSpace(text) == "" {
 		return []domain.Passage{}, nil
 	}
-	body := query.NewMatchQuery(q)
-	body.SetField(fieldBody)
-	req := bleve.NewSearchRequestOptions(body, k, 0, false)
+	context := truncate(q.Context, maxQueryBytes)
+	if strings.TrimSpace(context) == "" {
+		hits, err := ix.hits(ctx, text, k)
+		if err != nil {
+			return nil, err
+		}
+		return ix.passagesOf(hits, k, minScore)
+	}
+	asked, err := ix.hits(ctx, text, candidates)
+	if err != nil {
+		return nil, err
+	}
+	followed, err := ix.hits(ctx, context, candidates)
+	if err != nil {
+		return nil, err
+	}
+	scores := map[int]float64{}
+	for _, h := range asked {
+		scores[h.doc] += h.score
+	}
+	for _, h := range followed {
+		scores[h.doc] += contextWeight * h.score
+	}
+	merged := make([]hit, 0, len(scores))
+	for doc, score := range scores {
+		merged = append(merged, hit{doc: doc, score: score})
+	}
+	slices.SortFunc(merged, func(a, b hit) int {
+		if c := cmp.Compare(b.score, a.score); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.doc, b.doc)
+	})
+	return ix.passagesOf(merged, k, minScore)
+}
+
+// hit is a passage (by its position) and its score.
+type hit struct {
+	doc   int
+	score float64
+}
+
+// hits searches the body for text: up to k hits, best first.
+func (ix *Index) hits(ctx context.Context, text string, k int) ([]hit, error) {
+	req := bleve.NewSearchRequestOptions(matchBody(text), k, 0, false)
 	res, err := ix.idx.SearchInContext(ctx, req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -220,20 +287,37 @@ func (ix *Index) search(ctx context.Context, q string, k int, minScore float64) 
 		}
 		return nil, fmt.Errorf("rag search: %w", err)
 	}
-	out := make([]domain.Passage, 0, len(res.Hits))
+	out := make([]hit, 0, len(res.Hits))
 	for _, h := range res.Hits {
-		if h.Score < minScore {
-			break // hits come best first
-		}
 		i, err := strconv.Atoi(h.ID)
 		if err != nil || i < 0 || i >= len(ix.passages) {
 			return nil, fmt.Errorf("rag search: unknown document id %q", h.ID)
 		}
-		p := ix.passages[i]
-		p.Score = h.Score
+		out = append(out, hit{doc: i, score: h.Score})
+	}
+	return out, nil
+}
+
+// passagesOf returns the passages of the first k hits (best first) that
+// score at least minScore.
+func (ix *Index) passagesOf(hits []hit, k int, minScore float64) ([]domain.Passage, error) {
+	out := make([]domain.Passage, 0, min(k, len(hits)))
+	for _, h := range hits[:min(k, len(hits))] {
+		if h.score < minScore {
+			break // hits come best first
+		}
+		p := ix.passages[h.doc]
+		p.Score = h.score
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// matchBody is a match query for text on the body field.
+func matchBody(text string) *query.MatchQuery {
+	m := query.NewMatchQuery(text)
+	m.SetField(fieldBody)
+	return m
 }
 
 // Documents returns the sources of the knowledge base (paths relative to

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/kchat/kchat/adapters/rag"
+	"github.com/kchat/kchat/domain"
 )
 
 func TestDefaultKnowledgeBase(t *testing.T) {
@@ -21,7 +22,7 @@ func TestDefaultKnowledgeBase(t *testing.T) {
 			t.Errorf("Documents() = %v, want it to hold %s", docs, want)
 		}
 	}
-	got, err := ix.Retrieve(context.Background(), "What happens if I don't acknowledge a message in manual mode?", 3)
+	got, err := ix.Retrieve(context.Background(), domain.Query{Text: "What happens if I don't acknowledge a message in manual mode?"}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func TestRetrieve(t *testing.T) {
 	ix := newDefault(t)
 	ctx := context.Background()
 	t.Run("stemming matches other forms of a word", func(t *testing.T) {
-		got, err := ix.Retrieve(ctx, "acknowledging", 5)
+		got, err := ix.Retrieve(ctx, domain.Query{Text: "acknowledging"}, 5)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +49,7 @@ func TestRetrieve(t *testing.T) {
 		}
 	})
 	t.Run("heading words match", func(t *testing.T) {
-		got, err := ix.Retrieve(ctx, "poison records", 1)
+		got, err := ix.Retrieve(ctx, domain.Query{Text: "poison records"}, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,7 +59,7 @@ func TestRetrieve(t *testing.T) {
 	})
 	t.Run("k bounds the result and k <= 0 means TopK", func(t *testing.T) {
 		for _, tt := range []struct{ give, want int }{{1, 1}, {5, 5}, {0, 3}, {-1, 3}} {
-			got, err := ix.Retrieve(ctx, "kafka", tt.give)
+			got, err := ix.Retrieve(ctx, domain.Query{Text: "kafka"}, tt.give)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -69,7 +70,7 @@ func TestRetrieve(t *testing.T) {
 	})
 	for _, q := range []string{"", "   ", "?!?", "how is the of and to", "what is it?", "…—«»"} {
 		t.Run("no searchable word: "+q, func(t *testing.T) {
-			got, err := ix.Retrieve(ctx, q, 3)
+			got, err := ix.Retrieve(ctx, domain.Query{Text: q}, 3)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -79,7 +80,7 @@ func TestRetrieve(t *testing.T) {
 		})
 	}
 	t.Run("a huge query is searched, not refused", func(t *testing.T) {
-		got, err := ix.Retrieve(ctx, strings.Repeat("redis session ", 4000), 3)
+		got, err := ix.Retrieve(ctx, domain.Query{Text: strings.Repeat("redis session ", 4000)}, 3)
 		if err != nil || len(got) == 0 {
 			t.Fatalf("Retrieve(huge) = %s, %v; want passages", describe(got), err)
 		}
@@ -87,7 +88,7 @@ func TestRetrieve(t *testing.T) {
 	t.Run("an ended context is an error", func(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		if _, err := ix.Retrieve(cctx, "kafka", 3); !errors.Is(err, context.Canceled) {
+		if _, err := ix.Retrieve(cctx, domain.Query{Text: "kafka"}, 3); !errors.Is(err, context.Canceled) {
 			t.Fatalf("err = %v, want context.Canceled", err)
 		}
 	})
@@ -119,14 +120,14 @@ func TestKBDirReplacesTheDefault(t *testing.T) {
 	if got, want := ix.Documents(), []string{"garden.md", "kitchen/bread.txt"}; !slices.Equal(got, want) {
 		t.Fatalf("Documents() = %v, want %v", got, want)
 	}
-	got, err := ix.Retrieve(context.Background(), "When should I prune my roses?", 3)
+	got, err := ix.Retrieve(context.Background(), domain.Query{Text: "When should I prune my roses?"}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) == 0 || got[0].Source != "garden.md" || got[0].Title != "Gardening › Roses" {
 		t.Fatalf("Retrieve(roses) = %s, want garden.md's Roses section first", describe(got))
 	}
-	got, err = ix.Retrieve(context.Background(), "How do I bake sourdough bread?", 3)
+	got, err = ix.Retrieve(context.Background(), domain.Query{Text: "How do I bake sourdough bread?"}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +135,7 @@ func TestKBDirReplacesTheDefault(t *testing.T) {
 		t.Fatalf("Retrieve(sourdough) = %s, want kitchen/bread.txt", describe(got))
 	}
 	for _, q := range []string{"How do I acknowledge a message in manual mode?", "kafka consumer"} {
-		got, err := ix.Retrieve(context.Background(), q, 3)
+		got, err := ix.Retrieve(context.Background(), domain.Query{Text: q}, 3)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -190,7 +191,7 @@ func TestConcurrentRetrieve(t *testing.T) {
 	ix := newDefault(t)
 	want := make(map[string]string, len(evalSet))
 	for _, tt := range evalSet {
-		got, err := ix.Retrieve(context.Background(), tt.give, 3)
+		got, err := ix.Retrieve(context.Background(), domain.Query{Text: tt.give}, 3)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,7 +202,7 @@ func TestConcurrentRetrieve(t *testing.T) {
 		wg.Go(func() {
 			for i := range evalSet {
 				q := evalSet[(i+g*7)%len(evalSet)].give
-				got, err := ix.Retrieve(context.Background(), q, 3)
+				got, err := ix.Retrieve(context.Background(), domain.Query{Text: q}, 3)
 				if err != nil {
 					t.Error(err)
 					return

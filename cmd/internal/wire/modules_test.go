@@ -60,7 +60,7 @@ func TestRetriever(t *testing.T) {
 	var r ports.Retriever
 	app := fxtest.New(t, Retriever(rag.DefaultConfig()), fx.Populate(&r))
 	app.RequireStart()
-	got, err := r.Retrieve(context.Background(), "How do I start kchat?", 3)
+	got, err := r.Retrieve(context.Background(), domain.Query{Text: "How do I start kchat?"}, 3)
 	if err != nil || len(got) == 0 {
 		t.Errorf("Retrieve = %d passages, %v; want some", len(got), err)
 	}
