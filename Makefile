@@ -9,7 +9,7 @@ GOTESTFLAGS ?=
 
 export KCHAT_TEST_SERVICES_SCRIPT ?= $(SERVICES)
 
-.PHONY: help run build test test-integration chaos bench fuzz client-check smoke readme-check e2e lint openapi openapi-check services-up services-down services-status cluster-up cluster-down cluster-status redis-cluster-up redis-cluster-down redis-cluster-status scale-up scale-down scale-status scale-check compose-env eval clean
+.PHONY: help run build test test-integration chaos bench fuzz client-check smoke readme-check e2e lint openapi openapi-check services-up services-down services-status cluster-up cluster-down cluster-status redis-cluster-up redis-cluster-down redis-cluster-status redis-sentinel-up redis-sentinel-down redis-sentinel-status scale-up scale-down scale-status scale-check compose-env eval clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -116,6 +116,15 @@ redis-cluster-down: ## Stop the Redis test cluster and delete its data
 
 redis-cluster-status: ## Tell each Redis test cluster node's role (master of which slots, replica of which node) or that it is down
 	@bash $(SERVICES) redis-cluster-status
+
+redis-sentinel-up: ## Start the Redis Sentinel test deployment (master and replica on 127.0.0.1:7100-7101, 3 sentinels on :7110-7112, master name kchat) unless it runs; prints the env to export
+	@bash $(SERVICES) redis-sentinel-up
+
+redis-sentinel-down: ## Stop the Redis Sentinel test deployment and delete its data
+	@bash $(SERVICES) redis-sentinel-down
+
+redis-sentinel-status: ## Tell each node's role and each sentinel's view of the Redis Sentinel test deployment
+	@bash $(SERVICES) redis-sentinel-status
 
 scale-up: ## docker-compose.scale.yml without Docker: the 3-broker cluster, Redis, 2 producers, 2 consumers, 2 answerers, 3 gateways and HAProxy (127.0.0.1:32080); prints the env to export
 	@bash scripts/scale.sh up

@@ -67,6 +67,24 @@
 #                         whose replica has not taken over yet: it would come back empty.
 #   pause-redis-node N    SIGSTOP node N.   resume-redis-node N   SIGCONT it, wait until it answers.
 #
+# The Redis Sentinel test deployment (scripts/redis/sentinel.sh; docs/reliability.md, "Sessions
+# on Redis Sentinel"): two Debian redis-server processes, node N (0, 1) on 127.0.0.1:(7100+N),
+# a master and its replica, and three sentinels (redis-server --sentinel) on 127.0.0.1:7110-7112
+# watching them as master "kchat", quorum 2, down-after-milliseconds 1000, failover-timeout
+# 2000; no persistence. Which node is the master changes with failovers (redis-sentinel-status).
+#   redis-sentinel-up      start it in a fresh run dir unless it runs (processes killed are
+#                          started again, a node as the replica of the current master); wait
+#                          until the replica is in sync and every sentinel sees the master, the
+#                          replica and the two other sentinels; print
+#                          `export KCHAT_TEST_REDIS_SENTINEL_ADDRS=... KCHAT_TEST_REDIS_SENTINEL_MASTER=kchat`.
+#   redis-sentinel-down    SIGKILL the five processes and delete the run dir.
+#   redis-sentinel-status  each node's role, each sentinel's view; exit 0 only when it is whole.
+#   redis-sentinel-env     print the export line.
+#   kill-sentinel-redis N  SIGKILL node N (no persistence: its data is gone; if it was the
+#                          master, the sentinels promote the replica after about 1 s).
+#   start-sentinel-redis N start node N again as the replica of the master the sentinels name
+#                          and wait until it is in sync. Refused while they still name node N.
+#
 # Environment:
 #   KCHAT_SERVICES_DIR      state + cache dir (default $HOME/.cache/kchat-services)
 #   KAFKA_VERSION           Kafka version fetched from Maven Central (default 4.1.1)
@@ -955,6 +973,11 @@ redis_cluster_status() {
 	return $rc
 }
 
+# ---------------------------------------------------------------- the Redis Sentinel deployment
+
+# shellcheck source=scripts/redis/sentinel.sh
+source "$SCRIPT_DIR/redis/sentinel.sh"
+
 # ---------------------------------------------------------------- commands
 
 cmd_status() {
@@ -1066,6 +1089,23 @@ main() {
 	kill-redis-node | start-redis-node | pause-redis-node | resume-redis-node)
 		[[ $# -eq 2 ]] || die "usage: $0 $cmd N (N: 0 to 5, the node on port 7000+N)"
 		check_redis_node "$2"
+		take_lock
+		"${cmd//-/_}" "$2"
+		;;
+	redis-sentinel-up)
+		take_lock
+		redis_sentinel_up
+		print_redis_sentinel_env
+		;;
+	redis-sentinel-down)
+		take_lock
+		redis_sentinel_down
+		;;
+	redis-sentinel-status) redis_sentinel_status ;;
+	redis-sentinel-env) print_redis_sentinel_env ;;
+	kill-sentinel-redis | start-sentinel-redis)
+		[[ $# -eq 2 ]] || die "usage: $0 $cmd N (N: 0 or 1, the node on port 7100+N)"
+		check_sentinel_redis "$2"
 		take_lock
 		"${cmd//-/_}" "$2"
 		;;

@@ -35,8 +35,11 @@ const (
 )
 
 // newClient makes the go-redis client of the deployment cfg names
-// (validated): a Client for one node, through go-redis's UniversalClient a
-// ClusterClient for a cluster.
+// (validated): a Client for one node; through go-redis's UniversalClient a
+// ClusterClient for a cluster, and for Sentinel a failover Client (a
+// Client whose connections go to the master the sentinels name: it asks
+// them at each dial and drops its connections when they announce a new
+// master).
 func newClient(cfg Config) (goredis.UniversalClient, error) {
 	if cfg.URL != "" {
 		opts, err := parseURL(cfg.URL)
@@ -72,10 +75,16 @@ func newClient(cfg Config) (goredis.UniversalClient, error) {
 		DialTimeout: dialTimeout, ReadTimeout: ioTimeout, WriteTimeout: ioTimeout, PoolTimeout: poolTimeout,
 		MaxRetries: 1, DialerRetries: 2, ContextTimeoutEnabled: true,
 		MaintNotificationsConfig: noMaintNotifications(),
-		IsClusterMode:            true, // a ClusterClient even for one seed node
 	}
 	var err error
-	if opts.Addrs, err = parseAddrs("KCHAT_REDIS_CLUSTER_NODES", cfg.ClusterNodes); err != nil {
+	if cfg.ClusterNodes != "" {
+		opts.IsClusterMode = true // a ClusterClient even for one seed node
+		opts.Addrs, err = parseAddrs("KCHAT_REDIS_CLUSTER_NODES", cfg.ClusterNodes)
+	} else {
+		opts.MasterName, opts.SentinelPassword = cfg.SentinelMaster, cfg.SentinelPassword
+		opts.Addrs, err = parseAddrs("KCHAT_REDIS_SENTINEL_ADDRS", cfg.SentinelAddrs)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return goredis.NewUniversalClient(opts), nil
@@ -171,6 +180,10 @@ func (s *Sessions) runPinned(ctx context.Context, script *goredis.Script, keys [
 }
 
 // pin returns a connection of its own to the master that serves key.
+// Behind Sentinel, it is one of the pool's, dialed to the master the
+// sentinels named then; the failover client drops them all when the
+// sentinels announce a new master, and a retry after a failed write
+// (stale) takes another.
 func (s *Sessions) pin(ctx context.Context, key string) (*goredis.Conn, error) {
 	switch c := s.client.(type) {
 	case *goredis.ClusterClient:
@@ -206,8 +219,9 @@ func failed(ctx context.Context, err error) *goredis.Cmd {
 	return cmd
 }
 
-// pingAny pings one node, or every master of a cluster at once: nil as
-// soon as one answers (a paused master does not hold the answer up).
+// pingAny pings one node (behind Sentinel, the master), or every master
+// of a cluster at once: nil as soon as one answers (a paused master does
+// not hold the answer up).
 func pingAny(ctx context.Context, client goredis.UniversalClient) error {
 	cluster, ok := client.(*goredis.ClusterClient)
 	if !ok {

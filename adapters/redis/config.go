@@ -15,9 +15,9 @@ import (
 // Config configures the Redis session store. The env tags name the KCHAT_*
 // variables a binary loads it from.
 //
-// One deployment is named: one node (URL) or a Redis Cluster
-// (ClusterNodes). Sentinel is not supported (yet): kchat has no test
-// deployment of it.
+// One deployment is named: one node (URL), a Redis Cluster (ClusterNodes)
+// or a master that Redis Sentinel watches (SentinelAddrs and
+// SentinelMaster).
 type Config struct {
 	// URL is the server, redis://[user:password@]host:port/db (rediss:// for
 	// TLS); go-redis options such as dial_timeout may be given as query
@@ -26,13 +26,22 @@ type Config struct {
 	// ClusterNodes are seed nodes of a Redis Cluster, comma-separated
 	// host:port; the others are discovered (CLUSTER SLOTS).
 	ClusterNodes string `env:"KCHAT_REDIS_CLUSTER_NODES"`
-	// Username and Password authenticate to the cluster's nodes (a URL
-	// carries its own).
+	// SentinelAddrs are Redis Sentinels, comma-separated host:port (the
+	// others they know of are discovered), and SentinelMaster the name
+	// they watch the master under: the store asks them where the master is,
+	// and again after a failover.
+	SentinelAddrs  string `env:"KCHAT_REDIS_SENTINEL_ADDRS"`
+	SentinelMaster string `env:"KCHAT_REDIS_SENTINEL_MASTER"`
+	// SentinelPassword authenticates to the sentinels (requirepass of
+	// sentinel.conf), which may differ from the master's.
+	SentinelPassword string `env:"KCHAT_REDIS_SENTINEL_PASSWORD"`
+	// Username and Password authenticate to the cluster's nodes, or to the
+	// master and replicas behind Sentinel (a URL carries its own).
 	Username string `env:"KCHAT_REDIS_USERNAME"`
 	Password string `env:"KCHAT_REDIS_PASSWORD"`
 	// WaitReplicas is how many replicas must have a write before a call
 	// that changed a session returns (Redis WAIT): "auto" is 0 with URL and
-	// 1 with a cluster.
+	// 1 with a cluster or Sentinel.
 	WaitReplicas string `env:"KCHAT_REDIS_WAIT_REPLICAS" envDefault:"auto"`
 	// WaitTimeout bounds that wait; a write not on enough replicas by then
 	// fails as unavailable (the caller retries; writes are idempotent).
@@ -56,16 +65,22 @@ func DefaultConfig() Config {
 const maxWaitReplicas = 10
 
 // Enabled reports whether a Redis is named at all (else sessions are kept
-// in memory).
+// in memory). Half a Sentinel setting counts, so that Validate names what
+// is missing instead of sessions silently staying in memory.
 func (c Config) Enabled() bool {
-	return c.URL != "" || c.ClusterNodes != ""
+	return c.URL != "" || c.ClusterNodes != "" || c.sentinel()
+}
+
+// sentinel reports whether a Sentinel deployment is named (or half named).
+func (c Config) sentinel() bool {
+	return c.SentinelAddrs != "" || c.SentinelMaster != ""
 }
 
 // Replicas is how many replicas a write waits for: WaitReplicas, with
 // "auto" resolved (and 0 when it is invalid; Validate reports that).
 func (c Config) Replicas() int {
 	if c.WaitReplicas == "" || c.WaitReplicas == "auto" {
-		if c.URL == "" && c.ClusterNodes != "" {
+		if c.URL == "" && (c.ClusterNodes != "" || c.sentinel()) {
 			return 1
 		}
 		return 0
@@ -79,24 +94,50 @@ func (c Config) Replicas() int {
 
 // Validate reports the first setting that is wrong, naming its variable.
 func (c Config) Validate() error {
+	named := 0
+	for _, set := range []bool{c.URL != "", c.ClusterNodes != "", c.sentinel()} {
+		if set {
+			named++
+		}
+	}
 	switch {
-	case c.URL == "" && c.ClusterNodes == "":
-		return errors.New("KCHAT_REDIS_URL is required: redis://host:port/db (or KCHAT_REDIS_CLUSTER_NODES for a Redis Cluster)")
-	case c.URL != "" && c.ClusterNodes != "":
-		return errors.New("set KCHAT_REDIS_URL (one node) or KCHAT_REDIS_CLUSTER_NODES (a Redis Cluster), not both")
+	case named == 0:
+		return errors.New("KCHAT_REDIS_URL is required: redis://host:port/db (or KCHAT_REDIS_CLUSTER_NODES for a Redis Cluster, or KCHAT_REDIS_SENTINEL_ADDRS and KCHAT_REDIS_SENTINEL_MASTER for a master behind Redis Sentinel)")
+	case named > 1:
+		return errors.New("name one Redis deployment: KCHAT_REDIS_URL (one node), KCHAT_REDIS_CLUSTER_NODES (a Redis Cluster) or KCHAT_REDIS_SENTINEL_ADDRS with KCHAT_REDIS_SENTINEL_MASTER (Sentinel), not two of them")
+	case c.SentinelPassword != "" && !c.sentinel():
+		return errors.New("KCHAT_REDIS_SENTINEL_PASSWORD is for the sentinels of KCHAT_REDIS_SENTINEL_ADDRS, which is not set")
 	case c.URL != "":
 		if _, err := parseURL(c.URL); err != nil {
 			return err
 		}
 		if c.Username != "" || c.Password != "" {
-			return errors.New("KCHAT_REDIS_USERNAME and KCHAT_REDIS_PASSWORD are for a cluster: with KCHAT_REDIS_URL put them in the URL (redis://user:password@host:port/db)")
+			return errors.New("KCHAT_REDIS_USERNAME and KCHAT_REDIS_PASSWORD are for a cluster or Sentinel: with KCHAT_REDIS_URL put them in the URL (redis://user:password@host:port/db)")
+		}
+	case c.ClusterNodes != "":
+		if _, err := parseAddrs("KCHAT_REDIS_CLUSTER_NODES", c.ClusterNodes); err != nil {
+			return err
 		}
 	default:
-		if _, err := parseAddrs("KCHAT_REDIS_CLUSTER_NODES", c.ClusterNodes); err != nil {
+		if err := c.validateSentinel(); err != nil {
 			return err
 		}
 	}
 	return c.validateStore()
+}
+
+// validateSentinel checks the Sentinel settings, both of which are needed.
+func (c Config) validateSentinel() error {
+	switch {
+	case c.SentinelAddrs == "":
+		return errors.New("KCHAT_REDIS_SENTINEL_ADDRS is required with KCHAT_REDIS_SENTINEL_MASTER: the sentinels, comma-separated host:port")
+	case c.SentinelMaster == "":
+		return errors.New("KCHAT_REDIS_SENTINEL_MASTER is required with KCHAT_REDIS_SENTINEL_ADDRS: the name the sentinels watch the master under (sentinel monitor <name> ...)")
+	case len(c.SentinelMaster) > 200 || strings.IndexFunc(c.SentinelMaster, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0:
+		return fmt.Errorf("KCHAT_REDIS_SENTINEL_MASTER must be a master name of at most 200 characters without spaces or control characters, got %q", c.SentinelMaster)
+	}
+	_, err := parseAddrs("KCHAT_REDIS_SENTINEL_ADDRS", c.SentinelAddrs)
+	return err
 }
 
 func (c Config) validateWait() error {

@@ -28,6 +28,16 @@ func TestConfigValidate(t *testing.T) {
 		change(&c)
 		return c
 	}
+	sentinel := func(addrs, master string) redis.Config {
+		c := redis.DefaultConfig()
+		c.SentinelAddrs, c.SentinelMaster = addrs, master
+		return c
+	}
+	withSentinel := func(change func(*redis.Config)) redis.Config {
+		c := sentinel("127.0.0.1:7110,127.0.0.1:7111", "kchat")
+		change(&c)
+		return c
+	}
 	tests := []struct {
 		name string
 		give redis.Config
@@ -66,6 +76,22 @@ func TestConfigValidate(t *testing.T) {
 		{"zero wait timeout", withCluster(func(c *redis.Config) { c.WaitTimeout = 0 }), "KCHAT_REDIS_WAIT_TIMEOUT"},
 		{"wait timeout over the read deadline", withCluster(func(c *redis.Config) { c.WaitTimeout = 2 * time.Second }), "KCHAT_REDIS_WAIT_TIMEOUT"},
 		{"zero wait timeout, no wait", withCluster(func(c *redis.Config) { c.WaitReplicas, c.WaitTimeout = "0", 0 }), ""},
+		{"sentinel", sentinel("127.0.0.1:7110, 127.0.0.1:7111,sentinel-3.internal:26379", "kchat"), ""},
+		{"sentinel with passwords", withSentinel(func(c *redis.Config) { c.Username, c.Password, c.SentinelPassword = "kchat", "s3cret", "s3cret" }), ""},
+		{"sentinel, no wait", withSentinel(func(c *redis.Config) { c.WaitReplicas = "0" }), ""},
+		{"sentinel without a master name", sentinel("127.0.0.1:7110", ""), "KCHAT_REDIS_SENTINEL_MASTER"},
+		{"master name without sentinels", sentinel("", "kchat"), "KCHAT_REDIS_SENTINEL_ADDRS"},
+		{"master name with a space", sentinel("127.0.0.1:7110", "my master"), "KCHAT_REDIS_SENTINEL_MASTER"},
+		{"master name too long", sentinel("127.0.0.1:7110", strings.Repeat("m", 201)), "KCHAT_REDIS_SENTINEL_MASTER"},
+		{"sentinel without a port", sentinel("127.0.0.1", "kchat"), "KCHAT_REDIS_SENTINEL_ADDRS"},
+		{"sentinel as a URL", sentinel("redis://127.0.0.1:26379", "kchat"), "KCHAT_REDIS_SENTINEL_ADDRS"},
+		{"sentinel twice", sentinel("127.0.0.1:7110,127.0.0.1:7110", "kchat"), "KCHAT_REDIS_SENTINEL_ADDRS"},
+		{"URL and sentinel", with(func(c *redis.Config) { c.SentinelAddrs, c.SentinelMaster = "127.0.0.1:7110", "kchat" }), "KCHAT_REDIS_SENTINEL_ADDRS"},
+		{"URL and a master name", with(func(c *redis.Config) { c.SentinelMaster = "kchat" }), "KCHAT_REDIS_SENTINEL_MASTER"},
+		{"cluster and sentinel", withCluster(func(c *redis.Config) { c.SentinelAddrs, c.SentinelMaster = "127.0.0.1:7110", "kchat" }), "KCHAT_REDIS_CLUSTER_NODES"},
+		{"sentinel password without sentinels", withCluster(func(c *redis.Config) { c.SentinelPassword = "s3cret" }), "KCHAT_REDIS_SENTINEL_PASSWORD"},
+		{"sentinel password beside a URL", with(func(c *redis.Config) { c.SentinelPassword = "s3cret" }), "KCHAT_REDIS_SENTINEL_PASSWORD"},
+		{"sentinel, wait timeout over the read deadline", withSentinel(func(c *redis.Config) { c.WaitTimeout = 2 * time.Second }), "KCHAT_REDIS_WAIT_TIMEOUT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,6 +149,19 @@ func TestConfigFromEnv(t *testing.T) {
 	if got != want {
 		t.Fatalf("from env %+v, want %+v", got, want)
 	}
+
+	t.Setenv("KCHAT_REDIS_CLUSTER_NODES", "")
+	t.Setenv("KCHAT_REDIS_SENTINEL_ADDRS", "10.0.0.1:26379,10.0.0.2:26379")
+	t.Setenv("KCHAT_REDIS_SENTINEL_MASTER", "sessions")
+	t.Setenv("KCHAT_REDIS_SENTINEL_PASSWORD", "spw")
+	got, err = env.ParseAs[redis.Config]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.ClusterNodes, want.SentinelAddrs, want.SentinelMaster, want.SentinelPassword = "", "10.0.0.1:26379,10.0.0.2:26379", "sessions", "spw"
+	if got != want {
+		t.Fatalf("from env %+v, want %+v", got, want)
+	}
 }
 
 // TestReplicas: auto waits for one replica on a cluster, for none on one
@@ -138,6 +177,8 @@ func TestReplicas(t *testing.T) {
 		{redis.Config{ClusterNodes: "h:7000", WaitReplicas: "auto"}, 1},
 		{redis.Config{ClusterNodes: "h:7000", WaitReplicas: "0"}, 0},
 		{redis.Config{ClusterNodes: "h:7000", WaitReplicas: "2"}, 2},
+		{redis.Config{SentinelAddrs: "h:26379", SentinelMaster: "kchat", WaitReplicas: "auto"}, 1},
+		{redis.Config{SentinelAddrs: "h:26379", SentinelMaster: "kchat", WaitReplicas: "0"}, 0},
 		{redis.Config{WaitReplicas: "auto"}, 0}, // a client passed in, nothing named
 	}
 	for _, tt := range tests {
@@ -147,6 +188,11 @@ func TestReplicas(t *testing.T) {
 	}
 	if !(redis.Config{ClusterNodes: "h:7000"}).Enabled() || !(redis.Config{URL: "redis://h"}).Enabled() || (redis.Config{}).Enabled() {
 		t.Error("Enabled: want true when KCHAT_REDIS_URL or KCHAT_REDIS_CLUSTER_NODES is set, false when neither is")
+	}
+	// Half a Sentinel setting is enabled too, so that NewSessions names
+	// what is missing rather than sessions quietly staying in memory.
+	if !(redis.Config{SentinelAddrs: "h:26379"}).Enabled() || !(redis.Config{SentinelMaster: "kchat"}).Enabled() {
+		t.Error("Enabled: want true when KCHAT_REDIS_SENTINEL_ADDRS or KCHAT_REDIS_SENTINEL_MASTER is set")
 	}
 }
 

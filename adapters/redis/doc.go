@@ -1,7 +1,8 @@
 // Package redis keeps kchat's conversations in Redis: it implements
 // ports.SessionStore so that every kchat process sees the same sessions,
 // with their owner, their bounded recent turns and a sliding time to live.
-// Redis is one node or a Redis Cluster (Config).
+// Redis is one node, a Redis Cluster or a master that Redis Sentinel
+// watches (Config).
 // Each change is one Lua script over one session's keys, which share a
 // cluster slot, so concurrent writers in different processes stay
 // consistent; a change can wait until replicas have it (WAIT,

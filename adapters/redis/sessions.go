@@ -46,8 +46,8 @@ type Sessions struct {
 var _ ports.SessionStore = (*Sessions)(nil)
 
 // NewSessions connects to the Redis cfg names (lazily: the first call
-// dials; use Ping for readiness): one node or a cluster. Close releases the
-// connections.
+// dials; use Ping for readiness): one node, a cluster or a master behind
+// Sentinel. Close releases the connections.
 func NewSessions(cfg Config) (*Sessions, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -68,7 +68,8 @@ func NewSessions(cfg Config) (*Sessions, error) {
 // NewSessionsWithClient uses client, which the caller keeps and closes;
 // where cfg says Redis is, is ignored but for resolving
 // KCHAT_REDIS_WAIT_REPLICAS=auto (Config.Replicas). Waiting for replicas
-// needs a *goredis.Client or a *goredis.ClusterClient.
+// needs a *goredis.Client (a Sentinel failover client is one) or a
+// *goredis.ClusterClient.
 func NewSessionsWithClient(client goredis.UniversalClient, cfg Config) (*Sessions, error) {
 	if err := cfg.validateStore(); err != nil {
 		return nil, err

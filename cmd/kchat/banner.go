@@ -60,7 +60,7 @@ func printBanner(ctx context.Context, out io.Writer, cfg Config, s servers, embe
 	}
 	fmt.Fprintf(&b, "  kafka      %s: %s\n", kafka, state(down["kafka"]))
 	sessions := "in memory (KCHAT_REDIS_URL unset)"
-	if cfg.Redis.URL != "" {
+	if cfg.Redis.Enabled() { // one node, a cluster or Sentinel
 		sessions = "redis: " + state(down["redis"])
 	}
 	fmt.Fprintf(&b, "  sessions   %s\n", sessions)

@@ -12,7 +12,8 @@ import (
 )
 
 // Sessions provides the session store (ports.SessionStore): Redis when cfg
-// names one (KCHAT_REDIS_URL or KCHAT_REDIS_CLUSTER_NODES; NewSessions
+// names one (KCHAT_REDIS_URL, KCHAT_REDIS_CLUSTER_NODES or
+// KCHAT_REDIS_SENTINEL_ADDRS with KCHAT_REDIS_SENTINEL_MASTER; NewSessions
 // validates it, so a bad setting stops the start with an error naming its
 // variable), with a readiness
 // check, else an in-memory store that lives as long as the process (fine
@@ -33,7 +34,7 @@ func Sessions(cfg redis.Config) fx.Option {
 		)
 	}
 	return fx.Provide(fx.Annotate(func(log *slog.Logger) *memory.Sessions {
-		log.Warn("neither KCHAT_REDIS_URL nor KCHAT_REDIS_CLUSTER_NODES is set: sessions are kept in memory, in this process only")
+		log.Warn("none of KCHAT_REDIS_URL, KCHAT_REDIS_CLUSTER_NODES, KCHAT_REDIS_SENTINEL_ADDRS is set: sessions are kept in memory, in this process only")
 		return memory.NewSessions(memory.SessionsConfig{MaxTurns: cfg.MaxTurns, TTL: cfg.TTL})
 	}, fx.As(new(ports.SessionStore))))
 }
