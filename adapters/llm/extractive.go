@@ -2,9 +2,7 @@ package llm
 
 import (
 	"context"
-	"math"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -23,14 +21,6 @@ const (
 	// maxSentences and maxAnswerLen keep the answer a short quote.
 	maxSentences = 3
 	maxAnswerLen = 600
-	// minRelative drops a runner-up scoring under this share of the best
-	// sentence: a weak match adds noise, not information.
-	minRelative = 0.5
-	// maxSimilarity skips a sentence sharing this share of its terms with
-	// one already chosen (the same fact in another passage).
-	maxSimilarity = 0.6
-	// diversity weighs how much overlap with the chosen sentences costs.
-	diversity = 0.5
 	// markerRoom is what a " [n] " after a sentence may take.
 	markerRoom = 8
 )
@@ -49,16 +39,13 @@ type Extractive struct {
 // NewExtractive returns the extractive generator, unpaced.
 func NewExtractive() *Extractive { return &Extractive{} }
 
-type candidate struct {
-	sentence
-	terms []string
-	score float64
-}
-
 // Generate picks up to three sentences (about 600 characters at most) by
-// the IDF-weighted question words they contain, preferring ones that say
-// something new, and returns them in passage order. It returns NoAnswer
-// when no sentence shares a content word with the question. onChunk gets
+// the IDF-weighted question words they contain (and, for a follow-up, the
+// words of the question it follows up on), preferring passages whose
+// heading matches and sentences that say something new, and returns them
+// most relevant first. A sentence is quoted only if it covers enough of
+// the question by itself. It returns NoAnswer when no sentence shares a
+// content word with the question. onChunk gets
 // the answer a clause at a time (each sentence cut after its commas,
 // semicolons and colons; its marker comes with its last clause), Pace
 // apart. Only a ctx that ended makes it fail.
@@ -117,108 +104,6 @@ func splitClauses(s string) []string {
 		out[len(out)-1] += s[start:]
 	}
 	return out
-}
-
-// choose returns the sentences to quote, in passage and reading order.
-func choose(prompt domain.Prompt) []candidate {
-	question := terms(prompt.Question)
-	if len(question) == 0 {
-		return nil
-	}
-	var cands []candidate
-	for pi, p := range prompt.Passages {
-		for si, s := range splitSentences(p.Text) {
-			cands = append(cands, candidate{
-				sentence: sentence{passage: pi, pos: si, text: clip(unmark(s), maxAnswerLen-markerRoom)},
-				terms:    terms(s),
-			})
-		}
-	}
-	if len(cands) == 0 {
-		return nil
-	}
-
-	// match[q][i] is how well sentence i matches question term q.
-	match := make([][]float64, len(question))
-	for qi, q := range question {
-		match[qi] = make([]float64, len(cands))
-		df := 0
-		for i, c := range cands {
-			for _, t := range c.terms {
-				match[qi][i] = math.Max(match[qi][i], termMatch(q, t))
-			}
-			if match[qi][i] > 0 {
-				df++
-			}
-		}
-		if df == 0 {
-			continue
-		}
-		// Words most sentences share tell them apart least.
-		idf := math.Log(1 + float64(len(cands))/float64(df))
-		for i := range cands {
-			cands[i].score += match[qi][i] * idf
-		}
-	}
-	for i := range cands {
-		// Long sentences match more words by their length alone.
-		if n := len(cands[i].terms); n > 20 {
-			cands[i].score /= math.Sqrt(float64(n) / 20)
-		}
-		// Passages come best first: break near-ties toward the retriever's
-		// order.
-		cands[i].score *= 1 + 0.05/float64(cands[i].passage+1)
-	}
-
-	ranked := make([]int, 0, len(cands))
-	for i, c := range cands {
-		if c.score > 0 {
-			ranked = append(ranked, i)
-		}
-	}
-	if len(ranked) == 0 {
-		return nil
-	}
-	sort.SliceStable(ranked, func(a, b int) bool { return cands[ranked[a]].score > cands[ranked[b]].score })
-
-	best := cands[ranked[0]].score
-	var picked []candidate
-	used := map[int]bool{}
-	length := 0
-	for len(picked) < maxSentences {
-		// Maximal marginal relevance: the best score net of overlap with
-		// what is already chosen.
-		pick, pickScore := -1, 0.0
-		for _, i := range ranked {
-			c := cands[i]
-			if used[i] || c.score < minRelative*best || length+cost(c) > maxAnswerLen {
-				continue
-			}
-			sim := 0.0
-			for _, p := range picked {
-				sim = math.Max(sim, similarity(c.terms, p.terms))
-			}
-			if sim > maxSimilarity {
-				continue
-			}
-			if s := c.score - diversity*best*sim; pick < 0 || s > pickScore {
-				pick, pickScore = i, s
-			}
-		}
-		if pick < 0 {
-			break
-		}
-		used[pick] = true
-		picked = append(picked, cands[pick])
-		length += cost(cands[pick])
-	}
-	sort.SliceStable(picked, func(a, b int) bool {
-		if picked[a].passage != picked[b].passage {
-			return picked[a].passage < picked[b].passage
-		}
-		return picked[a].pos < picked[b].pos
-	})
-	return picked
 }
 
 // footnote is a bracketed number in a passage's own text (a footnote or a

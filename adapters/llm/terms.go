@@ -9,10 +9,10 @@ import (
 // the shared word an answer needs.
 var stopWords = toSet(`a about above after again against all also am an and any are
 as at be because been before being below between both but by can cannot could did
-do does doing done down during each either else even ever every few for from
+do does doing done during each either else even ever every few for from
 further get gets got had has have having he her here hers him his how i if in into
 is it its itself just let like may me might more most much must my no nor not now
-of off on once one only or other our ours out over own please same shall she
+of off on once one only or other our ours out over own please same shall she many
 should so some such than that the their theirs them then there these they this
 those through to too under until up upon us use used using very via was we were
 what when where whether which while who whom whose why will with within without

@@ -1,30 +1,38 @@
 package rag
 
 import (
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/blevesearch/bleve/v2/analysis"
 	"github.com/blevesearch/bleve/v2/analysis/analyzer/custom"
 	charregexp "github.com/blevesearch/bleve/v2/analysis/char/regexp"
 	"github.com/blevesearch/bleve/v2/analysis/lang/en"
 	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
 	"github.com/blevesearch/bleve/v2/analysis/token/porter"
+	"github.com/blevesearch/bleve/v2/analysis/token/stop"
 	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
+	"github.com/blevesearch/bleve/v2/analysis/tokenmap"
 	"github.com/blevesearch/bleve/v2/mapping"
 
 	"github.com/kchat/kchat/adapters/internal/thesaurus"
 )
 
-// analyzerName is the body's analyser: bleve's English one (stop words,
-// possessives, Porter stemming) after char filters that write every word
-// of a thesaurus group as the group's first word, and each compound phrase
-// ("language model") as its word, in passages and questions alike. A
-// question's "LLM" and a passage's "generator" are then one term, scored
-// as any other: measured against bleve's own synonym search and against
-// expanding passages with their synonyms in docs/quality.md,
-// "Vocabulary".
+// analyzerName is the body's analyser: bleve's English one (possessives,
+// stop words, Porter stemming; "down" is no stop word here) after char
+// filters that write every word of a thesaurus group as the group's first
+// word, and each compound phrase ("language model") as its word, in
+// passages and questions alike. A question's "LLM" and a passage's
+// "generator" are then one term, scored as any other: measured against
+// bleve's own synonym search and against expanding passages with their
+// synonyms in docs/quality.md, "Vocabulary".
 const analyzerName = "kchat_en"
+
+// stopWords names the analyser's stop-word list and filter.
+const stopWords = "kchat_stop_en"
 
 // addAnalyzer defines analyzerName on m with the given groups.
 func addAnalyzer(m *mapping.IndexMappingImpl, groups [][]string) error {
@@ -48,10 +56,27 @@ func addAnalyzer(m *mapping.IndexMappingImpl, groups [][]string) error {
 			return err
 		}
 	}
+	// English stop words but "down": "Kafka is down" is what an
+	// operator asks about.
+	words := analysis.NewTokenMap()
+	if err := words.LoadBytes(en.EnglishStopWords); err != nil {
+		return err
+	}
+	delete(words, "down")
+	tokens := make([]any, 0, len(words))
+	for _, w := range slices.Sorted(maps.Keys(words)) {
+		tokens = append(tokens, w)
+	}
+	if err := m.AddCustomTokenMap(stopWords, map[string]any{"type": tokenmap.Name, "tokens": tokens}); err != nil {
+		return err
+	}
+	if err := m.AddCustomTokenFilter(stopWords, map[string]any{"type": stop.Name, "stop_token_map": stopWords}); err != nil {
+		return err
+	}
 	return m.AddCustomAnalyzer(analyzerName, map[string]any{
 		"type":          custom.Name,
 		"char_filters":  filters,
 		"tokenizer":     unicode.Name,
-		"token_filters": []string{en.PossessiveName, lowercase.Name, en.StopName, porter.Name},
+		"token_filters": []string{en.PossessiveName, lowercase.Name, stopWords, porter.Name},
 	})
 }

@@ -11,12 +11,12 @@ func RetrieveUnfiltered(ix *Index, ctx context.Context, q string, k int) ([]doma
 	return ix.search(ctx, domain.Query{Text: q}, k, 0)
 }
 
-// SetContextWeight sets how much a follow-up's context counts, for
-// measurements; it returns the previous weight.
-func SetContextWeight(w float64) float64 {
-	prev := contextWeight
-	contextWeight = w
-	return prev
+// SetFusion sets how a follow-up's search weighs its context, for
+// measurements (docs/quality.md); it returns the previous settings.
+func SetFusion(weight, bonus float64) (prevWeight, prevBonus float64) {
+	prevWeight, prevBonus = contextWeight, bothBonus
+	contextWeight, bothBonus = weight, bonus
+	return prevWeight, prevBonus
 }
 
 // Split exposes the chunker.

@@ -1,7 +1,6 @@
 package rag
 
 import (
-	"cmp"
 	"context"
 	"embed"
 	"errors"
@@ -211,18 +210,8 @@ func (ix *Index) Retrieve(ctx context.Context, q domain.Query, k int) ([]domain.
 	return ix.search(ctx, q, k, MinScore)
 }
 
-// contextWeight is how much a word of a follow-up's context counts
-// against a word of the question (docs/quality.md, "Follow-ups").
-var contextWeight = 0.5
-
-// candidates is how many hits of the question and of its context a
-// follow-up's search weighs together.
-const candidates = MaxTopK
-
-// search is Retrieve with minScore in place of MinScore. A query with a
-// context is searched twice, the question and the context each on its
-// own (so each score is BM25 as calibrated), and a passage scores its
-// question score plus contextWeight times its context score.
+// search is Retrieve with minScore in place of MinScore; a query with a
+// context is searched by fuse.
 func (ix *Index) search(ctx context.Context, q domain.Query, k int, minScore float64) ([]domain.Passage, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -243,32 +232,11 @@ func (ix *Index) search(ctx context.Context, q domain.Query, k int, minScore flo
 		}
 		return ix.passagesOf(hits, k, minScore)
 	}
-	asked, err := ix.hits(ctx, text, candidates)
+	hits, err := ix.fuse(ctx, text, context)
 	if err != nil {
 		return nil, err
 	}
-	followed, err := ix.hits(ctx, context, candidates)
-	if err != nil {
-		return nil, err
-	}
-	scores := map[int]float64{}
-	for _, h := range asked {
-		scores[h.doc] += h.score
-	}
-	for _, h := range followed {
-		scores[h.doc] += contextWeight * h.score
-	}
-	merged := make([]hit, 0, len(scores))
-	for doc, score := range scores {
-		merged = append(merged, hit{doc: doc, score: score})
-	}
-	slices.SortFunc(merged, func(a, b hit) int {
-		if c := cmp.Compare(b.score, a.score); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.doc, b.doc)
-	})
-	return ix.passagesOf(merged, k, minScore)
+	return ix.passagesOf(hits, k, minScore)
 }
 
 // hit is a passage (by its position) and its score.
