@@ -21,13 +21,23 @@ type chunk struct {
 }
 
 // split cuts a Markdown (or plain text) document into passages: a new
-// section at each ATX heading (# to ######), then paragraphs at blank lines,
-// with consecutive paragraphs of a section merged up to maxPassageChars.
-// Fenced code blocks (``` or ~~~) are kept whole, blank lines included, and
-// never read as headings. Each passage's title is its heading path
-// ("Consumer API › Delivery guarantees"); text before the first heading is
-// titled fallback.
+// section at each heading (ATX, "# Title", or setext, a title underlined
+// with === or ---), then paragraphs at blank lines, with consecutive
+// paragraphs of a section merged up to maxPassageChars. Fenced code blocks
+// (``` or ~~~) are kept whole, blank lines included, and never read as
+// headings. Front matter (YAML between --- lines, TOML between +++ lines)
+// is dropped; its title, if any, names the text before the first heading,
+// which is otherwise titled fallback. A pipe table becomes one paragraph
+// per row, each cell named by its column ("- Feature: JSON parsing; Go:
+// No"), so a long table splits across passages and a row reads alone.
+// Each passage's title is its heading path ("Consumer API › Delivery
+// guarantees").
 func split(doc, fallback string) []chunk {
+	lines := strings.Split(strings.ReplaceAll(doc, "\r\n", "\n"), "\n")
+	lines, title := frontMatter(lines)
+	if title != "" {
+		fallback = title
+	}
 	var (
 		out      []chunk
 		headings []string // headings[i] is the current level-(i+1) heading
@@ -35,7 +45,7 @@ func split(doc, fallback string) []chunk {
 		cur      []string // lines of the paragraph being read
 		fence    string   // the opening fence while inside a code block
 	)
-	title := func() string {
+	pathTitle := func() string {
 		var parts []string
 		for _, h := range headings {
 			if h != "" {
@@ -55,14 +65,23 @@ func split(doc, fallback string) []chunk {
 	}
 	endSection := func() {
 		endParagraph()
-		t := title()
+		t := pathTitle()
 		for _, text := range merge(paras) {
 			out = append(out, chunk{Title: t, Text: text})
 		}
 		paras = paras[:0]
 	}
+	startSection := func(level int, text string) {
+		endSection()
+		for len(headings) < level {
+			headings = append(headings, "")
+		}
+		headings = headings[:level]
+		headings[level-1] = text
+	}
 
-	for _, line := range strings.Split(strings.ReplaceAll(doc, "\r\n", "\n"), "\n") {
+	for i := 0; i < len(lines); i++ {
+		line := lines[i]
 		trimmed := strings.TrimSpace(line)
 		if fence != "" {
 			cur = append(cur, line)
@@ -79,15 +98,30 @@ func split(doc, fallback string) []chunk {
 			continue
 		}
 		if level, text, ok := heading(line); ok {
-			endSection()
-			for len(headings) < level {
-				headings = append(headings, "")
-			}
-			headings = headings[:level]
-			headings[level-1] = text
+			startSection(level, text)
 			continue
 		}
-		if trimmed == "" {
+		if level := setextUnderline(line); level > 0 && len(cur) > 0 && !isTableLine(cur[len(cur)-1]) {
+			text := headingText(strings.Join(cur, " "))
+			cur = cur[:0]
+			if text != "" {
+				startSection(level, text)
+			}
+			continue
+		}
+		if i+1 < len(lines) && isTableLine(line) && isDelimiterRow(lines[i+1]) {
+			endParagraph()
+			header := cells(line)
+			i++ // the delimiter row
+			for i+1 < len(lines) && isTableLine(lines[i+1]) {
+				i++
+				if row := tableRow(header, cells(lines[i])); row != "" {
+					paras = append(paras, row)
+				}
+			}
+			continue
+		}
+		if trimmed == "" || isThematicBreak(trimmed) {
 			endParagraph()
 			continue
 		}
@@ -149,7 +183,7 @@ func heading(line string) (level int, text string, ok bool) {
 	if t := strings.TrimRight(text, "#"); t != text && (t == "" || strings.HasSuffix(t, " ")) {
 		text = strings.TrimSpace(t) // closing sequence: "## Title ##"; "C#" stays
 	}
-	if text == "" {
+	if text = headingText(text); text == "" {
 		return 0, "", false
 	}
 	return level, text, true

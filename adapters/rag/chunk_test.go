@@ -68,6 +68,58 @@ func TestSplit(t *testing.T) {
 			wantTitles: []string{"Title", "C#"},
 			wantTexts:  []string{"#hashtag is text", "Sharp."},
 		},
+		{
+			name:       "setext headings, with attributes and escapes",
+			give:       "FlexBuffers    {#flexbuffers}\n==========\n\nIntro.\n\nUse in C\\#\n------\n\nSharp.\n\n# Usage {.note}\n\nText.",
+			wantTitles: []string{"FlexBuffers", "FlexBuffers › Use in C#", "Usage"},
+			wantTexts:  []string{"Intro.", "Sharp.", "Text."},
+		},
+		{
+			name:       "a setext title may span lines; a rule after a blank line is no heading",
+			give:       "A long\ntitle\n===\n\nOne.\n\n---\n\nTwo.\n\n* * *\n\nThree.",
+			wantTitles: []string{"A long title"},
+			wantTexts:  []string{"One.\n\nTwo.\n\nThree."},
+		},
+		{
+			name:       "content tabs and admonitions are text",
+			give:       "# H\n\n=== \"C++\"\n\n!!! note\n    Mind it.",
+			wantTitles: []string{"H"},
+			wantTexts:  []string{"=== \"C++\"\n\n!!! note\n    Mind it."},
+		},
+		{
+			name:       "YAML front matter names the text before the first heading",
+			give:       "---\nlayout: default\ntitle: \"Custom marshalers\"\nnav_order: 6\n---\n\nIntro.\n\n## Stream delimiters\n\nNewlines.",
+			wantTitles: []string{"Custom marshalers", "Stream delimiters"},
+			wantTexts:  []string{"Intro.", "Newlines."},
+		},
+		{
+			name:       "TOML front matter",
+			give:       "+++\ntitle = 'Install'\n+++\nRun it.",
+			wantTitles: []string{"Install"},
+			wantTexts:  []string{"Run it."},
+		},
+		{
+			name:       "a rule that closes nothing is no front matter",
+			give:       "---\n\nText.",
+			wantTitles: []string{"doc"},
+			wantTexts:  []string{"Text."},
+		},
+		{
+			name: "pipe tables become a row per item, cells named by column",
+			give: "# Support\n\nThe matrix:\nFeature | C++ | Go\n------- | :-: | --\nJSON parsing | Yes | No\nReflection | Yes |\n\n| Size | Type |\n|---|---|\n| 8-bit | `byte`, a \\| b |\n\nAfter.",
+			wantTitles: []string{"Support"},
+			wantTexts: []string{"The matrix:\n\n- Feature: JSON parsing; C++: Yes; Go: No\n\n- Feature: Reflection; C++: Yes\n\n" +
+				"- Size: 8-bit; Type: `byte`, a | b\n\nAfter."},
+		},
+		{
+			name:       "a long table splits across passages",
+			give:       "# T\n\n| Key | Value |\n|--|--|\n" + strings.Repeat("| k | "+strings.Repeat("v", 300)+" |\n", 4),
+			wantTitles: []string{"T", "T"},
+			wantTexts: []string{
+				strings.Repeat("- Key: k; Value: "+strings.Repeat("v", 300)+"\n\n", 2)[:2*(len("- Key: k; Value: ")+300)+2],
+				strings.Repeat("- Key: k; Value: "+strings.Repeat("v", 300)+"\n\n", 2)[:2*(len("- Key: k; Value: ")+300)+2],
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
