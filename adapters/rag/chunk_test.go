@@ -105,8 +105,8 @@ func TestSplit(t *testing.T) {
 			wantTexts:  []string{"Text."},
 		},
 		{
-			name: "pipe tables become a row per item, cells named by column",
-			give: "# Support\n\nThe matrix:\nFeature | C++ | Go\n------- | :-: | --\nJSON parsing | Yes | No\nReflection | Yes |\n\n| Size | Type |\n|---|---|\n| 8-bit | `byte`, a \\| b |\n\nAfter.",
+			name:       "pipe tables become a row per item, cells named by column",
+			give:       "# Support\n\nThe matrix:\nFeature | C++ | Go\n------- | :-: | --\nJSON parsing | Yes | No\nReflection | Yes |\n\n| Size | Type |\n|---|---|\n| 8-bit | `byte`, a \\| b |\n\nAfter.",
 			wantTitles: []string{"Support"},
 			wantTexts: []string{"The matrix:\n\n- Feature: JSON parsing; C++: Yes; Go: No\n\n- Feature: Reflection; C++: Yes\n\n" +
 				"- Size: 8-bit; Type: `byte`, a | b\n\nAfter."},

@@ -39,7 +39,7 @@ func TestMap(t *testing.T) {
 func TestGroupsAreSingleWords(t *testing.T) {
 	for _, g := range slices.Concat(thesaurus.General, thesaurus.KChat) {
 		for _, w := range g {
-			if strings.ContainsFunc(w, func(r rune) bool { return !('a' <= r && r <= 'z' || '0' <= r && r <= '9') }) {
+			if strings.ContainsFunc(w, func(r rune) bool { return (r < 'a' || r > 'z') && (r < '0' || r > '9') }) {
 				t.Errorf("group %v: %q is not one lowercase word", g, w)
 			}
 		}
