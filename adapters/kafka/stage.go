@@ -41,7 +41,8 @@ func keyMismatches(m *Metrics) *prometheus.CounterVec {
 
 // maxRetryBackoff caps the wait between retries of a failed batch, so the
 // pipeline resumes soon after a dependency comes back: a retry also waits
-// for its batch to be fetched again (up to the fetch wait, 500 ms), and the
+// for its batch to be fetched again (a round trip since the stage fetches
+// only when it polls; up to the fetch wait, 500 ms, before), and the
 // chaos test of a Redis outage asks for answers within 2 s of its return
 // (docs/reliability.md, "The gateway's fault scenarios"). With 2 s, retries
 // came every 2.8 s and an answer 2.3 s after Redis was back.
@@ -110,8 +111,20 @@ func NewStage(name string, typ domain.MessageType, cfg Config, scfg StageConfig,
 		// A member learns of a rebalance (a replica's session expired)
 		// from its next heartbeat: at most a second rather than 3 s.
 		kgo.HeartbeatInterval(min(time.Second, scfg.SessionTimeout/3)),
-		// Partitions taken over are fetched once the fetch in flight
-		// returns; an idle one waits FetchMaxWait (5 s by default).
+		// A fetch goes out only when the loop polls (franz-go's strict
+		// pull). By default the client fetches again as soon as a poll
+		// takes its records, while the batch is processed: that fetch
+		// comes back with the first records committed after it, the next
+		// poll takes only those, and whatever came later waits one batch
+		// more. Pulling costs a fetch round trip per batch and takes all
+		// that is committed by then (docs/performance.md, "Exactly-once
+		// without the wait").
+		kgo.MaxConcurrentFetches(0),
+		// How long an idle stage's fetch waits at the broker. It does not
+		// delay a record: the broker answers a waiting read_committed
+		// fetch as soon as a commit makes records readable (measured: 500
+		// ms and 20 ms gave the same hop times). Partitions taken over
+		// join at the next fetch, within it (5 s by franz-go's default).
 		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.ProducerLinger(0),
 		kgo.RecordDeliveryTimeout(30*time.Second),
