@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,10 +15,28 @@ import (
 // when each was produced): query → prompt is the retrieve stage's share
 // (the query's wait for a fetch, processing, and the transaction), prompt
 // → answer the generate stage's.
+//
+// It also checks exactly-once on the topics, as read_committed readers
+// see them: Duplicates counts the prompts and answers beyond one per input
+// record of their question, Gaps the questions (or prompts) left without an output
+// while a later one of the same input partition has one (a stage reads a
+// partition in order, so that is a skipped record, not a late one), and
+// Unanswered the questions still without an answer when the topics were
+// read, behind every answered one (the stages' backlog).
 type Hops struct {
-	Matched  int         `json:"matched"`
-	ToPrompt Percentiles `json:"query_to_prompt"`
-	ToAnswer Percentiles `json:"prompt_to_answer"`
+	Matched    int         `json:"matched"`
+	ToPrompt   Percentiles `json:"query_to_prompt"`
+	ToAnswer   Percentiles `json:"prompt_to_answer"`
+	Duplicates int         `json:"duplicates"`
+	Gaps       int         `json:"gaps"`
+	Unanswered int         `json:"unanswered"`
+}
+
+// hopRecord is one record of the three topics, by correlation id.
+type hopRecord struct {
+	partition int32
+	offset    int64
+	at        time.Time
 }
 
 // hopTimes reads the three topics under prefix and matches records by
@@ -39,7 +59,7 @@ func hopTimes(ctx context.Context, brokers []string, prefix string) (Hops, error
 	}
 	left := 0
 	ends.Each(func(o kadm.ListedOffset) { left += int(o.Offset) })
-	at := map[string]map[string]time.Time{"query": {}, "prompt": {}, "answer": {}}
+	at := map[string]map[string][]hopRecord{"query": {}, "prompt": {}, "answer": {}}
 	for left > 0 && ctx.Err() == nil {
 		pollCtx, cancelPoll := context.WithTimeout(ctx, 2*time.Second)
 		fetches := cl.PollFetches(pollCtx)
@@ -52,24 +72,76 @@ func hopTimes(ctx context.Context, brokers []string, prefix string) (Hops, error
 					id = string(h.Value)
 				}
 			}
-			at[strings.TrimPrefix(r.Topic, prefix)][id] = r.Timestamp
+			topic := at[strings.TrimPrefix(r.Topic, prefix)]
+			topic[id] = append(topic[id], hopRecord{r.Partition, r.Offset, r.Timestamp})
 		})
 		// Transaction markers take offsets too: stop once nothing more comes.
 		if fetches.NumRecords() == 0 {
 			break
 		}
 	}
+	return matchHops(at["query"], at["prompt"], at["answer"]), nil
+}
+
+// matchHops times the hops of the questions with one prompt and one
+// answer, and counts duplicates, gaps and the backlog (see Hops).
+func matchHops(queries, prompts, answers map[string][]hopRecord) Hops {
 	var hops Hops
 	toPrompt, toAnswer := newLatencies(), newLatencies()
-	for id, q := range at["query"] {
-		p, okP := at["prompt"][id]
-		a, okA := at["answer"][id]
-		if okP && okA {
+	for id, q := range queries {
+		p, a := prompts[id], answers[id]
+		if len(p) > 0 && len(a) > 0 {
 			hops.Matched++
-			toPrompt.record(p.Sub(q))
-			toAnswer.record(a.Sub(p))
+			toPrompt.record(p[0].at.Sub(q[0].at))
+			toAnswer.record(a[0].at.Sub(p[0].at))
 		}
 	}
 	hops.ToPrompt, hops.ToAnswer = toPrompt.percentiles(), toAnswer.percentiles()
-	return hops, nil
+	hops.Duplicates = duplicates(queries, prompts) + duplicates(prompts, answers)
+	hops.Gaps = gaps(queries, prompts) + gaps(prompts, answers)
+	for id := range queries {
+		if len(answers[id]) == 0 {
+			hops.Unanswered++
+		}
+	}
+	return hops
+}
+
+// duplicates counts the outputs beyond one per input record of the same
+// correlation id (a question published twice is two inputs).
+func duplicates(ins, outs map[string][]hopRecord) (n int) {
+	for id, rs := range outs {
+		n += max(0, len(rs)-max(1, len(ins[id])))
+	}
+	return n
+}
+
+// gaps counts the inputs without an output that come, in their input
+// partition, before an input that has one: a stage skipped them. Those
+// after the last input with an output may still be on their way.
+func gaps(ins, outs map[string][]hopRecord) (skipped int) {
+	type in struct {
+		offset int64
+		done   bool
+	}
+	byPartition := map[int32][]in{}
+	for id, rs := range ins {
+		r := rs[0]
+		byPartition[r.partition] = append(byPartition[r.partition], in{r.offset, len(outs[id]) > 0})
+	}
+	for _, part := range byPartition {
+		slices.SortFunc(part, func(a, b in) int { return cmp.Compare(a.offset, b.offset) })
+		last := -1
+		for i, x := range part {
+			if x.done {
+				last = i
+			}
+		}
+		for _, x := range part[:last+1] {
+			if !x.done {
+				skipped++
+			}
+		}
+	}
+	return skipped
 }
