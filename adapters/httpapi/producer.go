@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -61,11 +62,18 @@ func queued(id string, p domain.Position) Queued {
 }
 
 type postMessageInput struct {
+	PostMessageHeaders
+	Body MessageInput
+}
+
+// PostMessageHeaders are POST /messages' header parameters, a type of
+// their own so that the single-pass route (producer_fast.go) takes them
+// too; exported, since huma looks only into exported embedded structs.
+type PostMessageHeaders struct {
 	// ReplyPartition is the gateway's answer routing (docs/design.md,
 	// "Answer routing"): the partition of the answer topic a query's
 	// answer is to go to, carried onto the record's headers.
 	ReplyPartition string `header:"Kchat-Reply-Partition" pattern:"^[0-9]{1,9}$" doc:"For a query: the partition of the answer topic its answer and deltas are to go to (a gateway names one it reads). Omitted: by session."`
-	Body           MessageInput
 }
 
 type postMessageOutput struct {
@@ -135,8 +143,13 @@ type topicsOutput struct {
 }
 
 // Register adds the producer operations to api.
-func (p *Producer) Register(api huma.API) {
-	huma.Register(api, huma.Operation{
+func (p *Producer) Register(api huma.API) { p.register(api, true) }
+
+// register is Register; decoded false leaves POST /messages to huma alone
+// (the reference its tests compare the single-pass path with). It returns
+// the single-pass path, if any.
+func (p *Producer) register(api huma.API, decoded bool) *decodedRoute {
+	post := huma.Operation{
 		OperationID:   "postMessage",
 		Method:        http.MethodPost,
 		Path:          "/messages",
@@ -146,7 +159,13 @@ func (p *Producer) Register(api huma.API) {
 		DefaultStatus: http.StatusAccepted,
 		MaxBodyBytes:  maxMessageBody,
 		Errors:        []int{http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
-	}, p.postMessage)
+	}
+	var route *decodedRoute
+	if decoded {
+		route = registerDecoded(api, post, p.postMessage, p.postDecoded)
+	} else {
+		huma.Register(api, post, p.postMessage)
+	}
 
 	huma.Register(api, huma.Operation{
 		OperationID:  "postMessageBatch",
@@ -178,10 +197,24 @@ func (p *Producer) Register(api huma.API) {
 		Tags:        []string{"topics"},
 		Errors:      []int{http.StatusNotFound, http.StatusServiceUnavailable},
 	}, p.listTopics)
+	return route
 }
 
 func (p *Producer) postMessage(ctx context.Context, in *postMessageInput) (*postMessageOutput, error) {
-	msg := in.Body.toApp()
+	return p.publish(ctx, in.Body, in.PostMessageHeaders)
+}
+
+// postDecoded is postMessage for a body decodedRoute already decoded.
+func (p *Producer) postDecoded(ctx context.Context, in *PostMessageHeaders) (*postMessageOutput, error) {
+	body, ok := decodedBody[MessageInput](ctx)
+	if !ok {
+		return nil, problem(ctx, p.Log, errors.New("POST /messages: no decoded body"))
+	}
+	return p.publish(ctx, body, *in)
+}
+
+func (p *Producer) publish(ctx context.Context, body MessageInput, in PostMessageHeaders) (*postMessageOutput, error) {
+	msg := body.toApp()
 	if in.ReplyPartition != "" {
 		n, err := strconv.ParseInt(in.ReplyPartition, 10, 32)
 		if err != nil {

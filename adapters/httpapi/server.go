@@ -72,19 +72,25 @@ func NewServer(cfg ServerConfig, title string, checks []Check, log *slog.Logger,
 	router.Use(middleware.RequestID, middleware.Recoverer)
 	router.Use(middlewares...)
 
-	hc := huma.DefaultConfig(title, Version)
-	hc.DocsPath = ""    // the default docs page needs a CDN; see docs.go
-	hc.SchemasPath = "" // no $schema links in bodies: the seed's shapes stay as they were
-	hc.CreateHooks = nil
-	hc.Transformers = []huma.Transformer{problemTransformer}
-	hc.Formats = map[string]huma.Format{"application/json": jsonFormat, "json": jsonFormat}
-	api := humachi.New(router, hc)
+	api := humachi.New(router, apiConfig(title))
 
 	s := &Server{cfg: cfg, log: log, router: router, api: api, checks: checks}
 	s.registerHealth()
 	router.Handle("/docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
 	router.Mount("/docs/", http.StripPrefix("/docs/", docsHandler()))
 	return s
+}
+
+// apiConfig is the huma configuration of every kchat API: what it reads
+// and writes (jsonFormat) and how its errors look (problemTransformer).
+func apiConfig(title string) huma.Config {
+	hc := huma.DefaultConfig(title, Version)
+	hc.DocsPath = ""    // the default docs page needs a CDN; see docs.go
+	hc.SchemasPath = "" // no $schema links in bodies: the seed's shapes stay as they were
+	hc.CreateHooks = nil
+	hc.Transformers = []huma.Transformer{problemTransformer}
+	hc.Formats = map[string]huma.Format{"application/json": jsonFormat, "json": jsonFormat}
+	return hc
 }
 
 // NewRegistry returns the metrics registry of a process, with Go runtime and

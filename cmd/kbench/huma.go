@@ -58,14 +58,7 @@ func (p *nopPublisher) PublishBatch(ctx context.Context, msgs []domain.Message) 
 // behind a plain chi + net/http handler with the same middleware, body
 // limit and content-type check. Rounds alternate; the median is kept.
 func (b *bench) runHuma(context.Context) (*HumaResult, error) {
-	submit := &app.SubmitMessage{Publisher: &nopPublisher{}}
-	quiet := slog.New(slog.DiscardHandler)
-	srv := httpapi.NewServer(httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Minute}, "kbench", nil, quiet)
-	httpapi.NewProducer(submit, &app.SubmitBatch{Publisher: submit.Publisher}, nil, quiet).Register(srv.API())
-	kchat := srv.Handler()
-	plain := plainProducer(submit)
-
-	body, _ := json.Marshal(map[string]string{"session_id": "s1", "user_id": "kbench", "type": "query", "message": "How do I run kchat? " + string(bytes.Repeat([]byte("x"), b.p.messageBytes-20))})
+	kchat, plain, body := humaHandlers(b.p.messageBytes)
 	for name, h := range map[string]http.Handler{"kchat": kchat, "baseline": plain} {
 		if code := serveOnce(h, body).Code; code != http.StatusAccepted {
 			return nil, errors.New(name + ": POST /messages answered " + http.StatusText(code))
@@ -81,6 +74,18 @@ func (b *bench) runHuma(context.Context) (*HumaResult, error) {
 		bs = append(bs, benchHandler(plain, body))
 	}
 	return &HumaResult{Rounds: rounds, Kchat: median(ks), Baseline: median(bs)}, nil
+}
+
+// humaHandlers are the two handlers the huma scenario compares, on one
+// use case with a publisher that acknowledges at once, and a body with a
+// message of messageBytes.
+func humaHandlers(messageBytes int) (kchat, plain http.Handler, body []byte) {
+	submit := &app.SubmitMessage{Publisher: &nopPublisher{}}
+	quiet := slog.New(slog.DiscardHandler)
+	srv := httpapi.NewServer(httpapi.ServerConfig{Addr: "127.0.0.1:0", ShutdownTimeout: time.Minute}, "kbench", nil, quiet)
+	httpapi.NewProducer(submit, &app.SubmitBatch{Publisher: submit.Publisher}, nil, quiet).Register(srv.API())
+	body, _ = json.Marshal(map[string]string{"session_id": "s1", "user_id": "kbench", "type": "query", "message": "How do I run kchat? " + string(bytes.Repeat([]byte("x"), messageBytes-20))})
+	return srv.Handler(), plainProducer(submit), body
 }
 
 func serveOnce(h http.Handler, body []byte) *httptest.ResponseRecorder {
