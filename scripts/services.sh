@@ -21,6 +21,14 @@
 #   build-jaeger only build Jaeger's binary into $KCHAT_SERVICES_DIR/jaeger (unless it is
 #                fresh). CI runs it early in the background; an `up` meanwhile waits for
 #                that build (a lock of its own) and reuses its binary.
+#   build-centrifugo
+#                build Centrifugo (the WebSocket server make bench's peer scenario compares the
+#                gateway with; not a service of kchat's) into $KCHAT_SERVICES_DIR/centrifugo/<version>
+#                unless it is there: `go install` of CENTRIFUGO_VERSION (its own go.mod's versions),
+#                minutes the first time (12 min measured with empty module and build caches on 2
+#                cores busy with other work; 17 s with warm caches). Prints the binary's path on
+#                stdout. CI runs it early in the background; a build-centrifugo meanwhile (kbench's)
+#                waits for it (a lock of its own) and finds the binary.
 #   stop-kafka   stop only the Kafka broker, keeping its data dir (simulate an outage).
 #   start-kafka  start the Kafka broker again on the same data dir (topics survive).
 #   stop-redis   stop only Redis (simulate an outage; it keeps no data anyway).
@@ -96,6 +104,7 @@
 #   JAVA                    java binary to use (otherwise the first java >= 17 found)
 #   GO                      go binary that builds Jaeger (default go)
 #   KCHAT_JAEGER_BUILD_TIMEOUT  seconds to wait for another process's Jaeger build (default 1800)
+#   CENTRIFUGO_VERSION      the Centrifugo module version build-centrifugo installs (default v6.9.1)
 
 # The bash -c snippets below take $0/$1 as arguments on purpose.
 # shellcheck disable=SC2016
@@ -137,6 +146,12 @@ JAEGER_BUILD_LOG=$JAEGER_STATE/build.log
 JAEGER_BUILD_LOCK=$JAEGER_STATE/.build.lock
 JAEGER_PID=$JAEGER_STATE/jaeger.pid
 JAEGER_LOG=$JAEGER_STATE/jaeger.log
+CENTRIFUGO_VERSION=${CENTRIFUGO_VERSION:-v6.9.1}
+CENTRIFUGO_STATE=$STATE_DIR/centrifugo
+# go install does not stamp Centrifugo's version into the binary (it says 0.0.0): the folder does.
+CENTRIFUGO_BIN=$CENTRIFUGO_STATE/$CENTRIFUGO_VERSION/centrifugo
+CENTRIFUGO_BUILD_LOG=$CENTRIFUGO_STATE/build.log
+CENTRIFUGO_BUILD_LOCK=$CENTRIFUGO_STATE/.build.lock
 
 log() { echo "services: $*" >&2; }
 die() { echo "services: ERROR: $*" >&2; exit 1; }
@@ -710,6 +725,39 @@ jaeger_down() {
 	rm -f "$JAEGER_PID"
 }
 
+# ---------------------------------------------------------------- Centrifugo (make bench)
+
+# Build Centrifugo into the cache unless it is there, then print its path. Like jaeger_build,
+# with a lock of its own (fd 7): a build-centrifugo started while CI's background one runs waits
+# for it and finds the binary. `go install module@version` builds outside any module, with the
+# versions Centrifugo's own go.mod pins.
+centrifugo_build() {
+	local tmp start=$SECONDS
+	mkdir -p "$CENTRIFUGO_STATE"
+	exec 7>"$CENTRIFUGO_BUILD_LOCK"
+	if ! flock -n 7; then
+		log "centrifugo: another process is building Centrifugo, waiting for it (up to ${JAEGER_BUILD_TIMEOUT}s) ..."
+		flock -w "$JAEGER_BUILD_TIMEOUT" 7 || die "could not lock $CENTRIFUGO_BUILD_LOCK"
+	fi
+	if [[ ! -x $CENTRIFUGO_BIN ]]; then
+		command -v "$GO" >/dev/null 2>&1 || die "no $GO on PATH: building Centrifugo needs Go"
+		log "building Centrifugo $CENTRIFUGO_VERSION (minutes the first time) into $CENTRIFUGO_BIN; log: $CENTRIFUGO_BUILD_LOG"
+		tmp=$(mktemp -d "$CENTRIFUGO_STATE/gobin.XXXXXX")
+		if ! (cd "$tmp" && GOWORK=off GOBIN=$tmp "$GO" install "github.com/centrifugal/centrifugo/v6@$CENTRIFUGO_VERSION") \
+			</dev/null >"$CENTRIFUGO_BUILD_LOG" 2>&1 7>&- 8>&- 9>&-; then
+			tail -n 40 "$CENTRIFUGO_BUILD_LOG" >&2 || true
+			rm -rf "$tmp"
+			die "building Centrifugo failed (see above)"
+		fi
+		mkdir -p "$(dirname "$CENTRIFUGO_BIN")"
+		mv -f "$tmp/centrifugo" "$CENTRIFUGO_BIN"
+		rm -rf "$tmp"
+		log "centrifugo: built in $((SECONDS - start))s"
+	fi
+	exec 7>&-
+	echo "$CENTRIFUGO_BIN"
+}
+
 # ---------------------------------------------------------------- the 3-broker cluster
 
 # shellcheck source=scripts/kafka/cluster.sh
@@ -1040,6 +1088,7 @@ main() {
 		jaeger_down
 		;;
 	build-jaeger) jaeger_build ;;
+	build-centrifugo) centrifugo_build ;;
 	start-kafka)
 		take_lock
 		kafka_start

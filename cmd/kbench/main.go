@@ -34,7 +34,7 @@ type config struct {
 	// docs (full runs) or bin/bench (short runs).
 	Out string `env:"KCHAT_BENCH_OUT"`
 	// Only limits the run to these scenarios (produce, fetch, chat,
-	// memory, huma, compression, stream, tracing, scale).
+	// memory, huma, compression, stream, tracing, scale, peer).
 	Only []string `env:"KCHAT_BENCH_ONLY" envSeparator:","`
 	// Profiles, when set, is a folder for CPU profiles of the services
 	// (pprof) taken during kchat's main runs.
@@ -99,7 +99,7 @@ var (
 
 // scenarios in the order they run: the in-process one first, on a small
 // heap the others have not grown yet.
-var scenarios = []string{"huma", "produce", "fetch", "chat", "memory", "compression", "stream", "tracing", "scale"}
+var scenarios = []string{"huma", "produce", "fetch", "chat", "memory", "compression", "stream", "tracing", "scale", "peer"}
 
 func main() {
 	if len(os.Args) == 3 && os.Args[1] == "wsecho" {
@@ -207,6 +207,8 @@ func (b *bench) runScenario(ctx context.Context, name string, res *Results) erro
 		res.Tracing, err = b.runTracing(ctx)
 	case "scale":
 		res.Scale, err = b.runScale(ctx)
+	case "peer":
+		res.Peer, err = b.runPeer(ctx)
 	}
 	return err
 }

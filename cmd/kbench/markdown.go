@@ -152,6 +152,7 @@ due, so a stall is charged to every request it delayed.
 	if s := r.Scale; s != nil {
 		scaleMarkdown(&b, s)
 	}
+	peerMarkdown(&b, r.Peer)
 	b.WriteString("\n## Machine\n\n")
 	mm := r.Machine
 	fmt.Fprintf(&b, "- CPU: %s, %d cores; memory %.1f GiB; Linux %s\n- %s; %s; %s; %s\n", mm.CPU, mm.Cores, mm.MemoryGiB, mm.Kernel, mm.Go, mm.Java, mm.Kafka, mm.Redis)

@@ -35,6 +35,7 @@ type Results struct {
 	Stream      *StreamResult      `json:"stream,omitempty"`
 	Tracing     *TracingResult     `json:"tracing,omitempty"`
 	Scale       *ScaleResult       `json:"scale,omitempty"`
+	Peer        *PeerResult        `json:"peer,omitempty"`
 }
 
 // Machine describes where the figures come from.
@@ -135,7 +136,8 @@ func rows(r *Results) []Row {
 	out = append(out, compressionRows(r.Compression)...)
 	out = append(out, streamRows(r.Stream)...)
 	out = append(out, tracingRows(r.Tracing)...)
-	return append(out, scaleRows(r.Scale)...)
+	out = append(out, scaleRows(r.Scale)...)
+	return append(out, peerRows(r.Peer)...)
 }
 
 func checksNote(cs map[string]FetchCheck) string {
