@@ -38,9 +38,11 @@ func (ix *Index) fuse(ctx context.Context, text, context string) ([]hit, error) 
 	}
 	scores := map[int]float64{}
 	inAsked := map[int]bool{}
+	terms := map[int]int{}
 	for _, h := range asked {
 		scores[h.doc] += h.score
 		inAsked[h.doc] = true
+		terms[h.doc] = h.terms
 	}
 	for _, h := range followed {
 		scores[h.doc] += contextWeight * h.score
@@ -50,13 +52,18 @@ func (ix *Index) fuse(ctx context.Context, text, context string) ([]hit, error) 
 	}
 	out := make([]hit, 0, len(scores))
 	for doc, score := range scores {
-		out = append(out, hit{doc: doc, score: score})
+		out = append(out, hit{doc: doc, score: score, rank: score, terms: terms[doc]})
 	}
-	slices.SortFunc(out, func(a, b hit) int {
-		if c := cmp.Compare(b.score, a.score); c != 0 {
+	sortHits(out)
+	return out, nil
+}
+
+// sortHits orders hits by rank, best first (ties by position).
+func sortHits(hs []hit) {
+	slices.SortFunc(hs, func(a, b hit) int {
+		if c := cmp.Compare(b.rank, a.rank); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.doc, b.doc)
 	})
-	return out, nil
 }

@@ -27,10 +27,11 @@ import (
 //go:embed kb
 var defaultKB embed.FS
 
-// MinScore is the BM25 score below which a passage is not relevant:
-// Retrieve drops such passages, so a question the knowledge base cannot
-// answer ("what is the capital of France?") gets no passage at all, and
-// every passage Retrieve returns is Relevant.
+// MinScore is the BM25 score below which a passage that contains one of
+// the question's words is not relevant; minScoreSeveral is the bar for a
+// passage that contains two or more of them. Retrieve drops passages
+// under their bar, so a question the knowledge base cannot answer ("what
+// is the capital of France?") gets no passage at all.
 //
 // Passage.Score is bleve's raw BM25 score (k1=1.2, b=0.75) for the query's
 // terms, each weighted by its share of the query's IDF (bleve's queryNorm)
@@ -40,17 +41,21 @@ var defaultKB embed.FS
 // matches. Scores grow with the knowledge base's size (IDF is larger in a
 // larger corpus), so the threshold is calibrated on the embedded one
 // (TestCalibration): the best passage of every one of the 51 eval questions
-// scores at least 0.169, while the best passage of each off-topic question
-// scores at most 0.091; 0.12 sits between (about 1.35 times either bound)
-// and keeps recall@3 at 0.94. It cannot catch an off-topic question whose
-// only word that is not a stop word occurs in the knowledge base ("what
-// time is it?" scores 0.56): a lexical index does not know what a question
-// is about. Callers that want a stricter cut compare Passage.Score with
-// their own bound.
+// scores at least 0.14, while the best passage of each off-topic question
+// scores at most 0.091 and matches one word. Coord also sinks a long,
+// chatty question that shares two or three words with the passage that
+// answers it ("how long does an idle conversation stick around before
+// it's thrown away?"), which is why a passage matching several of the
+// question's words needs only minScoreSeveral (docs/quality.md, "Round
+// 2"). Neither bar catches an off-topic question whose words occur in the
+// knowledge base ("what time is it?" scores 0.56): a lexical index does
+// not know what a question is about. Callers that want a stricter cut
+// compare Passage.Score with their own bound.
 const MinScore = 0.12
 
-// Relevant tells whether p scored at least MinScore.
-func Relevant(p domain.Passage) bool { return p.Score >= MinScore }
+// minScoreSeveral is the bar of a passage that contains at least two of
+// the question's (analysed) words.
+const minScoreSeveral = 0.06
 
 // maxQueryBytes bounds the text searched for: a 32 KiB question would
 // otherwise become a query of thousands of terms.
@@ -210,8 +215,9 @@ func (ix *Index) Retrieve(ctx context.Context, q domain.Query, k int) ([]domain.
 	return ix.search(ctx, q, k, MinScore)
 }
 
-// search is Retrieve with minScore in place of MinScore; a query with a
-// context is searched by fuse.
+// search is Retrieve with minScore in place of MinScore (0: no cut); a
+// query with a context is searched by fuse, one without is ranked by file
+// (byFile).
 func (ix *Index) search(ctx context.Context, q domain.Query, k int, minScore float64) ([]domain.Passage, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -226,12 +232,14 @@ func (ix *Index) search(ctx context.Context, q domain.Query, k int, minScore flo
 	}
 	context := truncate(q.Context, maxQueryBytes)
 	if strings.TrimSpace(context) == "" {
-		hits, err := ix.hits(ctx, text, k)
+		hits, err := ix.hits(ctx, text, candidates)
 		if err != nil {
 			return nil, err
 		}
-		return ix.passagesOf(hits, k, minScore)
+		return ix.passagesOf(ix.byFile(hits), k, minScore)
 	}
+	// A follow-up's fusion already weighs another search in: ranking it
+	// by file too drowned follow-ups that move to another file.
 	hits, err := ix.fuse(ctx, text, context)
 	if err != nil {
 		return nil, err
@@ -239,15 +247,19 @@ func (ix *Index) search(ctx context.Context, q domain.Query, k int, minScore flo
 	return ix.passagesOf(hits, k, minScore)
 }
 
-// hit is a passage (by its position) and its score.
+// hit is a passage (by its position) and its score; rank is what orders
+// the hits (the score raised by its file's other matches, byFile).
 type hit struct {
-	doc   int
-	score float64
+	doc         int
+	score, rank float64
+	terms       int // distinct question terms the passage contains
 }
 
-// hits searches the body for text: up to k hits, best first.
+// hits searches the body for text: up to k hits, best first, each with
+// how many of text's terms it contains.
 func (ix *Index) hits(ctx context.Context, text string, k int) ([]hit, error) {
 	req := bleve.NewSearchRequestOptions(matchBody(text), k, 0, false)
+	req.IncludeLocations = true
 	res, err := ix.idx.SearchInContext(ctx, req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -261,18 +273,26 @@ func (ix *Index) hits(ctx context.Context, text string, k int) ([]hit, error) {
 		if err != nil || i < 0 || i >= len(ix.passages) {
 			return nil, fmt.Errorf("rag search: unknown document id %q", h.ID)
 		}
-		out = append(out, hit{doc: i, score: h.Score})
+		out = append(out, hit{doc: i, score: h.Score, rank: h.Score, terms: len(h.Locations[fieldBody])})
 	}
 	return out, nil
 }
 
-// passagesOf returns the passages of the first k hits (best first) that
-// score at least minScore.
+// passagesOf returns the passages of the first k hits (best first, by
+// rank) that clear their bar: minScore, or minScore's share of
+// minScoreSeveral for a passage containing several question words.
 func (ix *Index) passagesOf(hits []hit, k int, minScore float64) ([]domain.Passage, error) {
 	out := make([]domain.Passage, 0, min(k, len(hits)))
-	for _, h := range hits[:min(k, len(hits))] {
-		if h.score < minScore {
-			break // hits come best first
+	for _, h := range hits {
+		if len(out) == k {
+			break
+		}
+		bar := minScore
+		if h.terms >= 2 {
+			bar = minScore * minScoreSeveral / MinScore
+		}
+		if h.score < bar {
+			continue
 		}
 		p := ix.passages[h.doc]
 		p.Score = h.score

@@ -35,7 +35,17 @@ var General = [][]string{
 	{"application", "app"},
 	{"information", "info"},
 	{"kubernetes", "k8s"},
-	{"delete", "remove"},
+	{"delete", "remove", "erase", "wipe"},
+	{"error", "err"},
+	{"connection", "conn"},
+	{"request", "req"},
+	{"response", "resp"},
+	{"specification", "spec"},
+	{"implementation", "impl"},
+	{"library", "lib"},
+	{"asynchronous", "async"},
+	{"synchronous", "sync"},
+	{"identifier", "id"},
 }
 
 // KChat holds kchat's own vocabulary, true of its embedded knowledge base
@@ -46,6 +56,7 @@ var KChat = [][]string{
 	{"llm", "model", "generator"},
 	{"knowledge", "kb"},
 	{"start", "launch"},
+	{"session", "conversation"},
 }
 
 // compounds are phrases that stand for one word of a group: the index
