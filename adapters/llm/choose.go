@@ -34,6 +34,11 @@ const (
 	maxSimilarity = 0.6
 	// diversity weighs how much overlap with the chosen sentences costs.
 	diversity = 0.5
+	// retrievalWeight is the power of a passage's retrieval score, against
+	// the best passage's, that scales its sentences: a sentence of a
+	// weaker passage (often another file) must match the question
+	// clearly better to be quoted.
+	retrievalWeight = 0.25
 )
 
 // synonyms maps a stem to the stems of the words it stands for. The
@@ -184,6 +189,9 @@ func score(cands []candidate, passages []domain.Passage, query []queryTerm) (tot
 		// Passages come best first: break near-ties toward the retriever's
 		// order.
 		c.score *= 1 + 0.05/float64(c.passage+1)
+		if top, own := passages[0].Score, passages[c.passage].Score; top > 0 && own > 0 {
+			c.score *= math.Pow(own/top, retrievalWeight)
+		}
 	}
 	return total
 }
