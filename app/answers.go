@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"sync"
 	"time"
@@ -18,7 +19,7 @@ import (
 var ErrNotAsked = errors.New("answers no question of its session")
 
 // verifyBudget bounds how long one answer may wait for the session store
-// (the feed's goroutine waits with it); past it the answer is dropped,
+// (its routing goroutine waits with it); past it the answer is dropped,
 // never delivered unchecked. It stays in the session's history, where the
 // generate stage recorded it before publishing it.
 const verifyBudget = time.Second
@@ -50,8 +51,17 @@ type Answers struct {
 	// Rejected, when set, hears of every answer refused, with why: the
 	// error of domain.AnswerKey.Verify, ErrNotAsked, or one wrapping
 	// domain.ErrUnavailable when the session store did not answer in
-	// time. It runs on the feed's goroutine.
+	// time. It runs on the goroutine that checked the answer: with
+	// Concurrency, several at once.
 	Rejected func(m domain.Message, err error)
+	// Concurrency is how many answers are checked at once: each check is
+	// a session-store round trip or two, and one at a time a burst of
+	// answers waits in line behind them. An answer goes to one of
+	// Concurrency goroutines chosen by its session, so a session's
+	// answers are checked and delivered in the order the feed read them.
+	// 0 or 1: one at a time, on the feed's goroutine (the tests of the
+	// inbound adapters, which drive a feed by hand and look right after).
+	Concurrency int
 	// DeltaRejected, when set, hears of every delta refused for a socket
 	// or request of this process, with the error of
 	// domain.AnswerKey.VerifyDelta. It runs on the delta feed's goroutine.
@@ -87,7 +97,11 @@ func (a *Answers) Run(ctx context.Context) error {
 	if a.Key != nil && a.Sessions == nil {
 		return errors.New("answers: a key without a session store cannot check answers")
 	}
-	if err := a.Feed.Subscribe(ctx, func(m domain.Message) { a.route(ctx, m) }); err != nil {
+	deliver := func(m domain.Message) { a.route(ctx, m) }
+	if a.Concurrency > 1 {
+		deliver = a.routeConcurrently(ctx, a.Concurrency)
+	}
+	if err := a.Feed.Subscribe(ctx, deliver); err != nil {
 		return err
 	}
 	if a.DeltaFeed != nil {
@@ -133,6 +147,35 @@ func (a *Answers) routeDelta(d domain.Delta) {
 		select {
 		case w.deltas <- d:
 		default: // the waiter is behind: it sees a gap and waits for the answer
+		}
+	}
+}
+
+// routeConcurrently starts n routing goroutines, each with a queue, until
+// ctx ends, and returns what hands an answer to the one of its session.
+// A full queue holds the feed back: answers are never dropped for speed.
+func (a *Answers) routeConcurrently(ctx context.Context, n int) func(domain.Message) {
+	queues := make([]chan domain.Message, n)
+	for i := range queues {
+		q := make(chan domain.Message, 64)
+		queues[i] = q
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case m := <-q:
+					a.route(ctx, m)
+				}
+			}
+		}()
+	}
+	return func(m domain.Message) {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(m.SessionID))
+		select {
+		case queues[h.Sum32()%uint32(n)] <- m:
+		case <-ctx.Done():
 		}
 	}
 }
@@ -224,7 +267,8 @@ func (a *Answers) asked(ctx context.Context, m domain.Message) error {
 // Subscribe calls fn with every answer of sessionID that arrives from now
 // on, until unsubscribe is called or the session is deleted here (then
 // ended, when not nil, is called once and fn no more). fn runs on the
-// feed's goroutine: it must not block.
+// routing goroutine of the session (see Concurrency), one answer at a
+// time: it must not block.
 func (a *Answers) Subscribe(sessionID string, fn func(domain.Message), ended func()) (unsubscribe func()) {
 	return a.subscribe(sessionID, &answerSub{fn: fn, ended: ended})
 }

@@ -256,3 +256,74 @@ func TestAnswersWhenTheSessionStoreIsDown(t *testing.T) {
 		t.Fatalf("the answer was held %s, want about a second", took)
 	}
 }
+
+// heldStore holds Turn look-ups of the session gated until the test
+// opens the gate.
+type heldStore struct {
+	ports.SessionStore
+	gated string
+	gate  chan struct{}
+}
+
+func (s *heldStore) Turn(ctx context.Context, session, id string) (domain.Turn, error) {
+	if session == s.gated {
+		select {
+		case <-s.gate:
+		case <-ctx.Done():
+			return domain.Turn{}, ctx.Err()
+		}
+	}
+	return s.SessionStore.Turn(ctx, session, id)
+}
+
+// With Concurrency, an answer whose check is slow holds back only its own
+// session's later answers, which still come in order, not other sessions'.
+func TestAnswersChecksSessionsSideBySideEachInOrder(t *testing.T) {
+	key := mustKey(t, ourSecret)
+	store := &heldStore{SessionStore: newSessions(), gated: "slow", gate: make(chan struct{})}
+	asked(t, store, "slow", "alice", "q1")
+	asked(t, store, "slow", "alice", "q2")
+	asked(t, store, "fast", "bob", "q3")
+	feed := newHandFeed()
+	a := &app.Answers{Feed: feed, Key: key, Sessions: store, Concurrency: 8}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Answers.Run: %v", err)
+		}
+	}()
+	<-feed.up
+	got := make(chan string, 3)
+	for _, s := range []string{"slow", "fast"} {
+		stop := a.Subscribe(s, func(m domain.Message) { got <- m.MessageID }, nil)
+		defer stop()
+	}
+	answer := func(id, session, user, q string) domain.Message {
+		return key.Sign(domain.Message{MessageID: id, SessionID: session, UserID: user, Type: domain.TypeAnswer, Text: "t", ReplyTo: q})
+	}
+	feed.Answer(answer("a1", "slow", "alice", "q1"))
+	feed.Answer(answer("a2", "slow", "alice", "q2"))
+	feed.Answer(answer("a3", "fast", "bob", "q3"))
+	select {
+	case id := <-got:
+		if id != "a3" {
+			t.Fatalf("first delivered %s while the slow session's check was held, want a3", id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the fast session's answer waited behind the slow session's check")
+	}
+	close(store.gate)
+	for _, want := range []string{"a1", "a2"} {
+		select {
+		case id := <-got:
+			if id != want {
+				t.Fatalf("delivered %s, want %s: a session's answers in the order read", id, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s never delivered after the gate opened", want)
+		}
+	}
+}

@@ -76,7 +76,7 @@ func newAnswers(secret string) func(ports.AnswerFeed, ports.DeltaFeed, ports.Ses
 		}
 		log = log.With("component", "answers")
 		var limit logLimit
-		return &app.Answers{Feed: f, DeltaFeed: df, Key: key, Sessions: s, DeltaRejected: func(d domain.Delta, err error) {
+		return &app.Answers{Feed: f, DeltaFeed: df, Key: key, Sessions: s, Concurrency: answerCheckers, DeltaRejected: func(d domain.Delta, err error) {
 			reason := rejectReason(err)
 			deltasRejected.WithLabelValues(reason).Inc()
 			if ok, skipped := limit.allow("delta "+reason, time.Now()); ok {
@@ -120,6 +120,12 @@ func deltaRejections(reg prometheus.Registerer) (*prometheus.CounterVec, error) 
 
 // logLimit lets one log line a second through per reason, and counts
 // those it holds back.
+// answerCheckers is how many answers a gateway checks against the
+// session store at once (app.Answers.Concurrency): a burst of answers
+// waited in line behind two Redis round trips each (docs/performance.md,
+// "A real peer: Centrifugo").
+const answerCheckers = 32
+
 type logLimit struct {
 	mu      sync.Mutex
 	last    map[string]time.Time
