@@ -106,11 +106,11 @@ func qualitySets() []qualitySet {
 		},
 		{name: "own-followups", load: func(*testing.T) []evalCase { return ownFollowups }, minCases: len(ownFollowups)},
 		{name: "followups", load: loadEval("testdata/eval/followups.json"), floorCites: 0.80, minCases: 20},
-		// Issue 21's floors are not met (docs/quality.md, "Held out"):
-		// until a change meets them, CI holds these sets to the figures of
-		// the one run after the tuning was frozen. Remove belowFloor to
+		// Issue 21's floors are not met (docs/quality.md, "Held out" and
+		// "Round 2"): until a change meets them, CI holds these sets to the
+		// figures of the run after round 2's freeze. Remove belowFloor to
 		// enforce the floor.
-		{name: "heldout", load: loadEval("testdata/eval/heldout.json"), floorCites: 0.90, minCases: 40, belowFloor: 52.0 / 67, blind: true},
+		{name: "heldout", load: loadEval("testdata/eval/heldout.json"), floorCites: 0.90, minCases: 40, belowFloor: 54.0 / 67, blind: true},
 		{name: "corpus2", dir: "testdata/corpus2/docs", load: loadEval("testdata/corpus2/questions.json"), floorCites: 0.85, minCases: 30, belowFloor: 48.0 / 62, blind: true},
 		// The dev sets, by the independent writer, tuned on (docs/quality.md,
 		// "Round 2"): held to their figures after the tuning.
