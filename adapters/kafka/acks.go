@@ -139,7 +139,7 @@ func (q *Queue) answer(ctx context.Context, m ackRecordV1) {
 		}
 		// Verified again: anything could have been written to the topic.
 		if _, err := q.signer.Verify(receipt); err == nil && len(tq.ledger.Ack([]string{receipt})) == 0 {
-			tq.requestCommit()
+			tq.acked()
 			verdict.Applied = append(verdict.Applied, receipt)
 		} else {
 			verdict.NotHeld = append(verdict.NotHeld, receipt)

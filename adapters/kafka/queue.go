@@ -241,7 +241,7 @@ func (q *Queue) Ack(ctx context.Context, receipts []string) error {
 			if len(tq.ledger.Ack([]string{r})) > 0 {
 				refused[r] = true
 			} else {
-				tq.requestCommit()
+				tq.acked()
 			}
 		default:
 			foreign = append(foreign, r) // another replica's lease

@@ -40,6 +40,11 @@ type topicQueue struct {
 	stableMu  sync.Mutex // one refreshStable at a time
 	stableAt  time.Time  // when the last refreshStable that answered began
 
+	anyPaused  atomic.Bool // some partition's fetching is paused (queue_pause.go)
+	pollMu     sync.Mutex  // guards the two fields below
+	pollCancel func()      // ends the poll in progress, if any
+	pollWake   bool        // wakePoll was called since the poll loop last looked
+
 	mu     sync.Mutex // guards the fields below
 	epochs map[int32]uint64
 	expect map[int32]int64 // next offset each partition should fetch; -1 unknown
@@ -108,13 +113,12 @@ func (j joinCounter) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ t
 }
 
 // poll fetches records into the ledger, pausing partitions whose buffer is
-// full.
+// full (queue_pause.go).
 func (tq *topicQueue) poll(ctx context.Context) {
 	for ctx.Err() == nil {
-		tq.applyPauses()
-		pctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
+		pctx, polled := tq.nextPoll(ctx)
 		fetches := tq.cl.PollRecords(pctx, 4*tq.q.qcfg.PartitionBuffer)
-		cancel()
+		polled()
 		if fetches.IsClientClosed() {
 			return
 		}
@@ -184,39 +188,6 @@ func (tq *topicQueue) delivery(r *kgo.Record) domain.Delivery {
 	}
 	d.Message = msg
 	return d
-}
-
-// applyPauses pauses fetching of partitions whose buffer is full and
-// resumes those with room again.
-func (tq *topicQueue) applyPauses() {
-	tq.mu.Lock()
-	defer tq.mu.Unlock()
-	var pause, resume []int32
-	for p := range tq.paused {
-		// A partition paused before it was revoked stays paused in the
-		// client, across reassignment, until resumed.
-		if _, assigned := tq.epochs[p]; !assigned {
-			resume = append(resume, p)
-			delete(tq.paused, p)
-		}
-	}
-	for p := range tq.epochs {
-		held := tq.ledger.Held(p)
-		switch {
-		case held >= tq.q.qcfg.PartitionBuffer && !tq.paused[p]:
-			pause = append(pause, p)
-			tq.paused[p] = true
-		case held < tq.q.qcfg.PartitionBuffer/2+1 && tq.paused[p]:
-			resume = append(resume, p)
-			delete(tq.paused, p)
-		}
-	}
-	if len(pause) > 0 {
-		tq.cl.PauseFetchPartitions(map[string][]int32{tq.topic: pause})
-	}
-	if len(resume) > 0 {
-		tq.cl.ResumeFetchPartitions(map[string][]int32{tq.topic: resume})
-	}
 }
 
 func (tq *topicQueue) assigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
