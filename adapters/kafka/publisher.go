@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -40,51 +39,52 @@ func (p *Publisher) Publish(ctx context.Context, msg domain.Message) (domain.Pos
 }
 
 // PublishBatch produces every message at once and waits for all of them.
+// No goroutine waits per call: the callbacks report on a channel with room
+// for all of them, so one that comes after the timeout is dropped with it.
 func (p *Publisher) PublishBatch(ctx context.Context, msgs []domain.Message) []ports.PublishResult {
 	results := make([]ports.PublishResult, len(msgs))
 	produceCtx := context.WithoutCancel(ctx)
-	var wg sync.WaitGroup
-	var mu sync.Mutex // guards results against the timeout below
-	done := false
+	acks := make(chan produced, len(msgs))
+	pending := 0
 	for i, msg := range msgs {
 		rec, err := NewRecord(domain.TopicName(p.prefix, msg.Type), msg)
 		if err != nil {
 			results[i].Err = err
 			continue
 		}
-		wg.Add(1)
-		p.cl.TryProduce(produceCtx, rec, func(r *kgo.Record, err error) {
-			defer wg.Done()
-			mu.Lock()
-			defer mu.Unlock()
-			if done {
-				return
-			}
-			if err != nil {
-				results[i].Err = produceError(msg.MessageID, err)
-				return
-			}
-			results[i].Position = domain.Position{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
-		})
+		pending++
+		p.cl.TryProduce(produceCtx, rec, func(r *kgo.Record, err error) { acks <- produced{i, r, err} })
 	}
-
-	all := make(chan struct{})
-	go func() { wg.Wait(); close(all) }()
+	if pending == 0 {
+		return results
+	}
 	timer := time.NewTimer(p.timeout)
 	defer timer.Stop()
-	select {
-	case <-all:
-	case <-timer.C:
-		mu.Lock()
-		defer mu.Unlock()
-		done = true
-		for i := range results {
-			if results[i].Err == nil && results[i].Position.Topic == "" {
-				results[i].Err = fmt.Errorf("produce %s: no acknowledgement within %s: %w", msgs[i].MessageID, p.timeout, domain.ErrUnavailable)
+	for ; pending > 0; pending-- {
+		select {
+		case a := <-acks:
+			if a.err != nil {
+				results[a.i].Err = produceError(msgs[a.i].MessageID, a.err)
+				continue
 			}
+			results[a.i].Position = domain.Position{Topic: a.r.Topic, Partition: a.r.Partition, Offset: a.r.Offset}
+		case <-timer.C:
+			for i := range results {
+				if results[i].Err == nil && results[i].Position.Topic == "" {
+					results[i].Err = fmt.Errorf("produce %s: no acknowledgement within %s: %w", msgs[i].MessageID, p.timeout, domain.ErrUnavailable)
+				}
+			}
+			return results
 		}
 	}
 	return results
+}
+
+// produced is one record's outcome, the i-th of its batch.
+type produced struct {
+	i   int
+	r   *kgo.Record
+	err error
 }
 
 // produceError keeps non-retriable broker errors (bad record, no access) as
