@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
 	"github.com/kchat/kchat/domain"
 	"github.com/kchat/kchat/internal/kafkatest"
 	"github.com/kchat/kchat/internal/proctest"
@@ -173,7 +174,7 @@ func (s *liveSession) run(lb string, n int, gap time.Duration) error {
 	}
 	sent := "" // the text of a question sent and not yet acknowledged
 	next := 0  // the next question's number
-	var send <-chan time.Time = time.After(0)
+	send := time.After(0)
 	timeout := time.After(120 * time.Second)
 	var linger <-chan time.Time
 	settled := func() {
