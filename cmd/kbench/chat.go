@@ -24,16 +24,21 @@ type ChatResult struct {
 
 // ChatRun is one open-loop round-trip run.
 type ChatRun struct {
-	Sent     int64   `json:"sent"`
+	Sent int64 `json:"sent"`
+	// Due is the questions due in the measured window (kchat's runs).
+	Due      int64   `json:"due_in_window,omitempty"`
 	Answered int64   `json:"answered"`
 	Errors   int64   `json:"errors"`
 	FirstErr string  `json:"first_error,omitempty"`
 	CPUPerOp float64 `json:"cpu_us_per_op"`
 	// ServicesCPUPerOp is the services' share of CPUPerOp (the load
 	// generator's left out).
-	ServicesCPUPerOp float64     `json:"services_cpu_us_per_op,omitempty"`
-	Latency          Percentiles `json:"latency"`
-	Hops             Hops        `json:"hops"`
+	ServicesCPUPerOp float64 `json:"services_cpu_us_per_op,omitempty"`
+	// CPUByProcess splits CPUPerOp between the load generator (kbench),
+	// the gateway and the answerer.
+	CPUByProcess map[string]float64 `json:"cpu_us_per_op_by_process,omitempty"`
+	Latency      Percentiles        `json:"latency"`
+	Hops         Hops               `json:"hops"`
 }
 
 // questions are asked in turn; the knowledge base can answer them.
@@ -159,7 +164,7 @@ func (b *bench) kchatChat(ctx context.Context, r kchatChat) (ChatRun, error) {
 		return ChatRun{}, err
 	}
 	defer func() { _ = gateway.stop() }()
-	cpu := b.cpu(gateway.pid(), answerer.pid())
+	cpu := b.cpu(gateway, answerer)
 
 	b.logf("%s: connecting %d sessions", r.label, r.sessions)
 	wsURL := "ws" + strings.TrimPrefix(gateway.url, "http") + "/ws"
@@ -190,11 +195,10 @@ func (b *bench) kchatChat(ctx context.Context, r kchatChat) (ChatRun, error) {
 		go c.read(rt)
 	}
 	b.logf("%s: kchat, %d queries/s for %s", r.label, r.sessions, r.warmup+r.duration)
-	var cpu0, svc0 atomic.Int64
+	before := make(chan cpuSample, 1)
 	go func() {
 		time.Sleep(time.Until(rt.measureFrom))
-		cpu0.Store(int64(cpu.read()))
-		svc0.Store(int64(cpu.services()))
+		before <- cpu.sample()
 	}()
 	waitGateway := b.bins.profile(gateway, "gateway-"+r.label, r.warmup+r.duration)
 	waitAnswerer := b.bins.profile(answerer, "answerer-"+r.label, r.warmup+r.duration)
@@ -204,9 +208,12 @@ func (b *bench) kchatChat(ctx context.Context, r kchatChat) (ChatRun, error) {
 		conns[s].send(rt, seq, questions[(s+seq)%len(questions)], due)
 	})
 	waitAnswers(conns)
-	out := rt.result(cpu.read() - time.Duration(cpu0.Load()))
+	after, cpu0 := cpu.sample(), <-before
+	out := rt.result(after.total() - cpu0.total())
+	out.Due = int64(r.sessions) * int64(r.duration/time.Second)
 	if out.Answered > 0 {
-		out.ServicesCPUPerOp = (cpu.services() - time.Duration(svc0.Load())).Seconds() * 1e6 / float64(out.Answered)
+		out.ServicesCPUPerOp = (after.services() - cpu0.services()).Seconds() * 1e6 / float64(out.Answered)
+		out.CPUByProcess = after.perOp(cpu0, out.Answered)
 	}
 	if r.hops {
 		out.Hops, err = hopTimes(ctx, b.brokers, prefix)

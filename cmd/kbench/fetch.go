@@ -85,8 +85,7 @@ func (b *bench) fetchKchat(ctx context.Context, clients int) (FetchRun, FetchChe
 	b.logf("fetch: %d client(s), kchat", clients)
 	var conns []*loadConn
 	wait := b.bins.profile(consumer, fmt.Sprintf("consumer-%d", clients), b.p.warmup+b.p.duration)
-	defer wait()
-	t := closedLoop(ctx, b.cpu(consumer.pid()), clients, b.p.warmup, b.p.duration, func(int) op {
+	t := closedLoop(ctx, b.cpu(consumer), clients, b.p.warmup, b.p.duration, func(int) op {
 		lc := &loadConn{addr: host}
 		conns = append(conns, lc)
 		return func(ctx context.Context) error { return fetchOne(ctx, lc, req, seen) }
@@ -94,6 +93,7 @@ func (b *bench) fetchKchat(ctx context.Context, clients int) (FetchRun, FetchChe
 	for _, c := range conns {
 		c.close()
 	}
+	wait() // the profile ends a little after the run; stopping first cut it off
 	// A graceful stop commits everything served.
 	if err := consumer.stop(); err != nil {
 		return FetchRun{}, FetchCheck{}, err

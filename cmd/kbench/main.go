@@ -34,7 +34,8 @@ type config struct {
 	// docs (full runs) or bin/bench (short runs).
 	Out string `env:"KCHAT_BENCH_OUT"`
 	// Only limits the run to these scenarios (produce, fetch, chat,
-	// memory, huma, compression, stream, tracing, scale, peer).
+	// memory, huma, compression, stream, tracing, scale, peer); the figures of
+	// the others already in Out's benchmarks.json are kept.
 	Only []string `env:"KCHAT_BENCH_ONLY" envSeparator:","`
 	// Profiles, when set, is a folder for CPU profiles of the services
 	// (pprof) taken during kchat's main runs.
@@ -64,8 +65,12 @@ type params struct {
 	chatSessions                      int
 	chatWarmup, chatDuration          time.Duration
 	wsConns                           int
-	fetchPrefill                      int
-	humaTime                          time.Duration
+	// idleCPUWindow is how long the memory scenario measures the
+	// gateway's CPU with no connection and with wsConns idle ones: a full
+	// run's window holds one ping of each (memoryPingInterval).
+	idleCPUWindow time.Duration
+	fetchPrefill  int
+	humaTime      time.Duration
 	// tracingRuns runs of each tracing variant, each tracingWarmup then
 	// tracingDuration measured, at tracingSessions questions a second:
 	// fewer than the chat scenario's, which saturate the shared machine,
@@ -78,22 +83,25 @@ type params struct {
 	scaleSessions              int
 	scaleGateways              []int
 	scaleWarmup, scaleDuration time.Duration
+	// scaleIdle is how long each scale run measures its services' CPU
+	// before any session connects: their fixed cost a second.
+	scaleIdle time.Duration
 }
 
 var (
 	fullParams = params{
 		warmup: 2 * time.Second, duration: 10 * time.Second, latencyDuration: 15 * time.Second,
 		messageBytes: 256, chatSessions: 1000, chatWarmup: 5 * time.Second, chatDuration: 30 * time.Second,
-		wsConns: 10000, fetchPrefill: 200000, humaTime: 3 * time.Second,
+		wsConns: 10000, idleCPUWindow: memoryPingInterval, fetchPrefill: 200000, humaTime: 3 * time.Second,
 		tracingRuns: 3, tracingSessions: 300, tracingWarmup: 5 * time.Second, tracingDuration: 20 * time.Second,
-		scaleSessions: 200, scaleGateways: []int{1, 2, 4}, scaleWarmup: 5 * time.Second, scaleDuration: 20 * time.Second,
+		scaleSessions: 200, scaleGateways: []int{1, 2, 4}, scaleWarmup: 5 * time.Second, scaleDuration: 20 * time.Second, scaleIdle: 10 * time.Second,
 	}
 	shortParams = params{
 		warmup: 500 * time.Millisecond, duration: 2 * time.Second, latencyDuration: 2 * time.Second,
 		messageBytes: 256, chatSessions: 100, chatWarmup: 2 * time.Second, chatDuration: 4 * time.Second,
-		wsConns: 1000, fetchPrefill: 20000, humaTime: 300 * time.Millisecond,
+		wsConns: 1000, idleCPUWindow: 2 * time.Second, fetchPrefill: 20000, humaTime: 300 * time.Millisecond,
 		tracingRuns: 1, tracingSessions: 100, tracingWarmup: 2 * time.Second, tracingDuration: 3 * time.Second,
-		scaleSessions: 100, scaleGateways: []int{1, 2}, scaleWarmup: 2 * time.Second, scaleDuration: 3 * time.Second,
+		scaleSessions: 100, scaleGateways: []int{1, 2}, scaleWarmup: 2 * time.Second, scaleDuration: 3 * time.Second, scaleIdle: 2 * time.Second,
 	}
 )
 
@@ -169,7 +177,8 @@ func run(ctx context.Context) error {
 		}
 		b.bins.profiles = cfg.Profiles
 	}
-	res := &Results{Started: time.Now().UTC(), Short: cfg.Short, Machine: describeMachine(ctx, cfg.RedisURL), Settings: b.settings()}
+	res := &Results{Started: time.Now().UTC(), Short: cfg.Short, Machine: describeMachine(ctx, cfg.RedisURL), Settings: b.settings(),
+		Scenarios: map[string]ScenarioRun{}}
 	defer b.cleanup()
 	for _, name := range scenarios {
 		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, name) {
@@ -179,9 +188,19 @@ func run(ctx context.Context) error {
 		if err := b.runScenario(ctx, name, res); err != nil {
 			return fmt.Errorf("%s: %w (service logs: %s)", name, err, b.keepLogs())
 		}
+		res.Scenarios[name] = ScenarioRun{Run: res.Started, Started: start.UTC(), Finished: time.Now().UTC()}
 		b.logf("%s: done in %s", name, time.Since(start).Round(time.Second))
 	}
 	res.Finished = time.Now().UTC()
+	if len(cfg.Only) > 0 {
+		kept, err := keepEarlier(cfg.Out, res)
+		if err != nil {
+			return fmt.Errorf("keeping the other scenarios' figures: %w", err)
+		}
+		if len(kept) > 0 {
+			b.logf("kept the figures of %s from %s", strings.Join(kept, ", "), filepath.Join(cfg.Out, "benchmarks.json"))
+		}
+	}
 	res.Rows = rows(res)
 	return writeResults(cfg.Out, res)
 }
@@ -249,11 +268,12 @@ func (b *bench) serviceEnv(prefix string) []string {
 	}
 }
 
-// cpu meters this process and the given service processes.
-func (b *bench) cpu(pids ...int) *cpuMeter {
+// cpu meters this process and the given service processes, each under
+// its service's name.
+func (b *bench) cpu(svcs ...*service) *cpuMeter {
 	m := &cpuMeter{}
-	for _, p := range pids {
-		m.add(p)
+	for _, s := range svcs {
+		m.add(s.name, s.pid())
 	}
 	return m
 }

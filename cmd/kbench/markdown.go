@@ -70,6 +70,7 @@ func markdown(r *Results) string {
 		b.WriteString("> **Short mode** (`KCHAT_BENCH_SHORT=1`): every scenario ran briefly to check that the harness works. These figures are not representative.\n\n")
 	}
 	fmt.Fprintf(&b, "Run %s, %s in total.\n\n", r.Started.Format(time.RFC3339), r.Finished.Sub(r.Started).Round(time.Second))
+	b.WriteString(provenance(r))
 	b.WriteString("What the figures mean, how the harness decides what it compares, and what was improved: [performance.md](performance.md).\n\n")
 	b.WriteString(`Each scenario runs kchat and its baseline in the same run, on the same broker, one after the other,
 with the same record sizes and Kafka client options (listed under *Settings*). "ratio" is kchat ÷ baseline.
@@ -153,6 +154,7 @@ due, so a stall is charged to every request it delayed.
 		scaleMarkdown(&b, s)
 	}
 	peerMarkdown(&b, r.Peer)
+	serviceCPUMarkdown(&b, r)
 	b.WriteString("\n## Machine\n\n")
 	mm := r.Machine
 	fmt.Fprintf(&b, "- CPU: %s, %d cores; memory %.1f GiB; Linux %s\n- %s; %s; %s; %s\n", mm.CPU, mm.Cores, mm.MemoryGiB, mm.Kernel, mm.Go, mm.Java, mm.Kafka, mm.Redis)
@@ -166,6 +168,6 @@ due, so a stall is charged to every request it delayed.
 	for _, s := range r.Settings {
 		b.WriteString("- " + s + "\n")
 	}
-	b.WriteString("\n## Reproduce\n\n```sh\nmake services-up && eval \"$(bash scripts/services.sh env)\"\nmake bench                       # full run: writes docs/benchmarks.md and docs/benchmarks.json\nKCHAT_BENCH_SHORT=1 make bench   # every scenario briefly (CI): writes bin/bench/\nKCHAT_BENCH_ONLY=chat make bench # one scenario\n```\n")
+	b.WriteString("\n## Reproduce\n\n```sh\nmake services-up && eval \"$(bash scripts/services.sh env)\"\nmake bench                       # full run: writes docs/benchmarks.md and docs/benchmarks.json\nKCHAT_BENCH_SHORT=1 make bench   # every scenario briefly (CI): writes bin/bench/\nKCHAT_BENCH_ONLY=chat make bench # one scenario: replaces its figures here, keeps the others'\n```\n")
 	return b.String()
 }

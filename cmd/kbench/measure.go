@@ -64,14 +64,17 @@ type op func(ctx context.Context) error
 
 // Throughput is the outcome of a closed-loop run.
 type Throughput struct {
-	Clients   int         `json:"clients"`
-	Ops       int64       `json:"ops"`
-	Errors    int64       `json:"errors"`
-	Seconds   float64     `json:"seconds"`
-	PerSecond float64     `json:"ops_per_second"`
-	CPUPerOp  float64     `json:"cpu_us_per_op"`
-	Latency   Percentiles `json:"latency"`
-	FirstErr  string      `json:"first_error,omitempty"`
+	Clients   int     `json:"clients"`
+	Ops       int64   `json:"ops"`
+	Errors    int64   `json:"errors"`
+	Seconds   float64 `json:"seconds"`
+	PerSecond float64 `json:"ops_per_second"`
+	CPUPerOp  float64 `json:"cpu_us_per_op"`
+	// CPUByProcess splits CPUPerOp between the load generator (kbench)
+	// and each service; absent for a baseline, which runs in kbench.
+	CPUByProcess map[string]float64 `json:"cpu_us_per_op_by_process,omitempty"`
+	Latency      Percentiles        `json:"latency"`
+	FirstErr     string             `json:"first_error,omitempty"`
 }
 
 // closedLoop runs clients goroutines, each doing one operation after the
@@ -111,19 +114,20 @@ func closedLoop(ctx context.Context, cpu *cpuMeter, clients int, warmup, d time.
 		})
 	}
 	sleep(ctx, warmup)
-	cpu0 := cpu.read()
+	cpu0 := cpu.sample()
 	start := time.Now()
 	counting.Store(true)
 	sleep(ctx, d)
 	counting.Store(false)
 	elapsed := time.Since(start)
-	cpuUsed := cpu.read() - cpu0
+	cpu1 := cpu.sample()
 	stopping.Store(true)
 	wg.Wait()
 	t := Throughput{Clients: clients, Ops: ops.Load(), Errors: errs.Load(), Seconds: elapsed.Seconds(), Latency: lat.percentiles()}
 	t.PerSecond = float64(t.Ops) / t.Seconds
 	if t.Ops > 0 {
-		t.CPUPerOp = cpuUsed.Seconds() * 1e6 / float64(t.Ops)
+		t.CPUPerOp = (cpu1.total() - cpu0.total()).Seconds() * 1e6 / float64(t.Ops)
+		t.CPUByProcess = cpu1.perOp(cpu0, t.Ops)
 	}
 	if e, ok := firstErr.Load().(string); ok {
 		t.FirstErr = e
@@ -133,12 +137,14 @@ func closedLoop(ctx context.Context, cpu *cpuMeter, clients int, warmup, d time.
 
 // OpenLoop is the outcome of a fixed-arrival-rate run.
 type OpenLoop struct {
-	Rate     float64     `json:"target_rate"`
-	Achieved float64     `json:"achieved_rate"`
-	Errors   int64       `json:"errors"`
-	CPUPerOp float64     `json:"cpu_us_per_op"`
-	Latency  Percentiles `json:"latency"`
-	FirstErr string      `json:"first_error,omitempty"`
+	Rate     float64 `json:"target_rate"`
+	Achieved float64 `json:"achieved_rate"`
+	Errors   int64   `json:"errors"`
+	CPUPerOp float64 `json:"cpu_us_per_op"`
+	// CPUByProcess splits CPUPerOp as Throughput's does.
+	CPUByProcess map[string]float64 `json:"cpu_us_per_op_by_process,omitempty"`
+	Latency      Percentiles        `json:"latency"`
+	FirstErr     string             `json:"first_error,omitempty"`
 }
 
 // openLoop starts operations at a fixed rate for warmup+d, on at most
@@ -184,8 +190,7 @@ func openLoop(ctx context.Context, cpu *cpuMeter, rate float64, workers int, war
 	measureFrom := start.Add(warmup)
 	end := measureFrom.Add(d)
 	interval := time.Duration(float64(time.Second) / rate)
-	var cpu0 time.Duration
-	cpuTaken := false
+	var cpu0 cpuSample
 	for due := start; due.Before(end) && ctx.Err() == nil; due = due.Add(interval) {
 		// The dispatcher runs ahead of time by at most a few ms; workers
 		// sleep until the job is due.
@@ -193,18 +198,19 @@ func openLoop(ctx context.Context, cpu *cpuMeter, rate float64, workers int, war
 			time.Sleep(wait)
 		}
 		record := !due.Before(measureFrom)
-		if record && !cpuTaken {
-			cpu0, cpuTaken = cpu.read(), true
+		if record && cpu0 == nil {
+			cpu0 = cpu.sample()
 		}
 		jobs <- job{due: due, record: record}
 	}
 	close(jobs)
 	wg.Wait()
-	cpuUsed := cpu.read() - cpu0
+	cpu1 := cpu.sample()
 	o := OpenLoop{Rate: rate, Errors: errs.Load(), Latency: lat.percentiles()}
 	o.Achieved = float64(done.Load()) / time.Since(measureFrom).Seconds()
 	if n := done.Load(); n > 0 {
-		o.CPUPerOp = cpuUsed.Seconds() * 1e6 / float64(n)
+		o.CPUPerOp = (cpu1.total() - cpu0.total()).Seconds() * 1e6 / float64(n)
+		o.CPUByProcess = cpu1.perOp(cpu0, n)
 	}
 	if e, ok := firstErr.Load().(string); ok {
 		o.FirstErr = e
@@ -221,36 +227,90 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// cpuMeter adds up the CPU time (user+system) of this process and of the
-// service processes a scenario runs, so CPU per operation counts both the
-// load generator and the system under test. The broker is the same for a
-// scenario and its baseline and is reported on its own.
+// cpuMeter reads the CPU time (user+system) of this process, the load
+// generator, and of the service processes a scenario runs, each apart, so
+// a run reports CPU per operation in all (the load generator and the
+// system under test) and per service. The broker and Redis are the same
+// for a scenario and its baseline and are not counted.
 type cpuMeter struct {
-	mu   sync.Mutex
-	pids []int
+	mu    sync.Mutex
+	procs []meteredProc
 }
 
-func (c *cpuMeter) add(pid int) {
+// meteredProc is a service process and the name its CPU is added up
+// under: the gateways of a run share "gateway".
+type meteredProc struct {
+	name string
+	pid  int
+}
+
+// loadGenerator is kbench's own process in a cpuSample.
+const loadGenerator = "kbench"
+
+func (c *cpuMeter) add(name string, pid int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.pids = append(c.pids, pid)
+	c.procs = append(c.procs, meteredProc{name: name, pid: pid})
 }
 
-func (c *cpuMeter) read() time.Duration {
+// sample reads the CPU time each process has used so far.
+func (c *cpuMeter) sample() cpuSample {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano()+ru.Stime.Nano()) + c.services()
-}
-
-// services is the CPU time of the service processes alone.
-func (c *cpuMeter) services() time.Duration {
+	s := cpuSample{loadGenerator: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var total time.Duration
-	for _, pid := range c.pids {
-		total += procCPU(pid)
+	for _, p := range c.procs {
+		s[p.name] += procCPU(p.pid)
 	}
-	return total
+	return s
+}
+
+// read is the CPU time of the load generator and the services together.
+func (c *cpuMeter) read() time.Duration { return c.sample().total() }
+
+// cpuSample is the CPU time used so far by the load generator (under
+// loadGenerator) and by the service processes, summed by service name.
+type cpuSample map[string]time.Duration
+
+func (s cpuSample) total() time.Duration {
+	var t time.Duration
+	for _, d := range s {
+		t += d
+	}
+	return t
+}
+
+func (s cpuSample) services() time.Duration { return s.total() - s[loadGenerator] }
+
+// perSecond is the CPU µs each name used a second from before to s, d
+// apart.
+func (s cpuSample) perSecond(before cpuSample, d time.Duration) map[string]float64 {
+	if d <= 0 {
+		return nil
+	}
+	out := make(map[string]float64, len(s))
+	for name, used := range s {
+		out[name] = max(0, (used-before[name]).Seconds()*1e6/d.Seconds())
+	}
+	return out
+}
+
+// perOp is the CPU µs each name used per operation from before to s, over
+// ops operations: the figures that say which process the CPU per
+// operation went to. Nil without operations or without a service process
+// (a baseline's CPU is its load generator's alone).
+func (s cpuSample) perOp(before cpuSample, ops int64) map[string]float64 {
+	if ops <= 0 || len(s) < 2 {
+		return nil
+	}
+	out := make(map[string]float64, len(s))
+	for name, d := range s {
+		// A process that exited reads as 0: charge it nothing rather than
+		// a negative time.
+		out[name] = max(0, (d-before[name]).Seconds()*1e6/float64(ops))
+	}
+	return out
 }
 
 // procCPU reads utime+stime of pid from /proc (0 when it is gone).
@@ -259,8 +319,13 @@ func procCPU(pid int) time.Duration {
 	if err != nil {
 		return 0
 	}
-	// Fields after the command name, which is in parentheses and may hold spaces.
-	s := string(b)
+	return statCPU(string(b))
+}
+
+// statCPU is utime+stime of a /proc/<pid>/stat line (0 if it is not one).
+func statCPU(s string) time.Duration {
+	// Fields after the command name, which is in parentheses and may hold
+	// spaces and parentheses.
 	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	if len(fields) < 13 {
 		return 0

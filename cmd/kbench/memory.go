@@ -24,11 +24,31 @@ type MemoryResult struct {
 }
 
 // MemoryRun is one server's resident memory before and after the idle
-// connections were opened.
+// connections were opened and, for the gateway, its CPU while they idle.
 type MemoryRun struct {
 	RSSBefore  int64   `json:"rss_before_bytes"`
 	RSSAfter   int64   `json:"rss_after_bytes"`
 	PerConnKiB float64 `json:"per_connection_kib"`
+	// IdleCPU is the server's CPU over a window of IdleSeconds before
+	// the connections were opened and another while they idled (answering
+	// the server's pings), in µs a second; IdleCPUPerConn is the
+	// difference per connection.
+	IdleSeconds    float64 `json:"idle_cpu_window_seconds,omitempty"`
+	IdleCPUBefore  float64 `json:"idle_cpu_us_per_second_before,omitempty"`
+	IdleCPUAfter   float64 `json:"idle_cpu_us_per_second_after,omitempty"`
+	IdleCPUPerConn float64 `json:"idle_cpu_us_per_connection_second,omitempty"`
+}
+
+// memoryPingInterval is the gateway's KCHAT_WS_PING_INTERVAL in the memory
+// scenario (its default): an idle-CPU window this long holds exactly one
+// ping of each connection opened before it.
+const memoryPingInterval = 30 * time.Second
+
+// cpuRate is the CPU pid uses a second over d, in µs.
+func cpuRate(pid int, d time.Duration) float64 {
+	cpu0, start := procCPU(pid), time.Now()
+	time.Sleep(d)
+	return (procCPU(pid) - cpu0).Seconds() * 1e6 / time.Since(start).Seconds()
 }
 
 // sourceAddrs are the loopback addresses the load generator dials from,
@@ -43,13 +63,13 @@ func (b *bench) runMemory(ctx context.Context) (*MemoryResult, error) {
 	prefix := b.prefix("memory")
 	auth := newSessionAuth()
 	gateway, err := b.bins.start(ctx, b.logDir, "gateway", "KCHAT_GATEWAY_ADDR",
-		append(append(b.serviceEnv(prefix), "KCHAT_QUERY_PUBLISHER=kafka"), auth.env(b.p.wsConns)...)...)
+		append(append(b.serviceEnv(prefix), "KCHAT_QUERY_PUBLISHER=kafka", "KCHAT_WS_PING_INTERVAL="+memoryPingInterval.String()), auth.env(b.p.wsConns)...)...)
 	if err != nil {
 		return nil, err
 	}
 	b.logf("memory: %d idle connections to the gateway", b.p.wsConns)
 	wsURL := "ws" + strings.TrimPrefix(gateway.url, "http") + "/ws"
-	res.Kchat, err = b.idleConns(ctx, gateway.pid(), wsURL, auth.header, true)
+	res.Kchat, err = b.idleConns(ctx, gateway.pid(), wsURL, auth.header, true, b.p.idleCPUWindow)
 	if stopErr := gateway.stop(); err == nil && stopErr != nil {
 		err = stopErr
 	}
@@ -63,17 +83,26 @@ func (b *bench) runMemory(ctx context.Context) (*MemoryResult, error) {
 	}
 	defer echo.stop()
 	b.logf("memory: %d idle connections to the gorilla echo server", b.p.wsConns)
-	res.Baseline, err = b.idleConns(ctx, echo.cmd.Process.Pid, "ws://"+echo.addr+"/ws", nil, false)
+	res.Baseline, err = b.idleConns(ctx, echo.cmd.Process.Pid, "ws://"+echo.addr+"/ws", nil, false, 0)
 	return res, err
 }
 
 // idleConns measures the server's RSS, opens the connections (with the
 // handshake header headerOf gives connection i, when it is not nil; reading
 // the session frame when the server sends one), lets the server settle,
-// and measures again.
-func (b *bench) idleConns(ctx context.Context, pid int, url string, headerOf func(i int) (http.Header, error), sessionFrame bool) (MemoryRun, error) {
+// and measures again. With a cpuWindow, it also measures the server's CPU
+// over a window that long before the first RSS reading and another after
+// the second, in which the connections answer pings as a browser's
+// would (without the window they are not read at all).
+func (b *bench) idleConns(ctx context.Context, pid int, url string, headerOf func(i int) (http.Header, error), sessionFrame bool, cpuWindow time.Duration) (MemoryRun, error) {
 	var run MemoryRun
 	time.Sleep(time.Second)
+	if cpuWindow > 0 {
+		b.logf("memory: the server's CPU for %s with no connection", cpuWindow)
+		run.IdleSeconds, run.IdleCPUBefore = cpuWindow.Seconds(), cpuRate(pid, cpuWindow)
+	}
+	// Right before the connections, so that RSS drift over the CPU window
+	// is not charged to them.
 	var err error
 	if run.RSSBefore, err = rssBytes(pid); err != nil {
 		return run, err
@@ -126,6 +155,22 @@ func (b *bench) idleConns(ctx context.Context, pid int, url string, headerOf fun
 		return run, err
 	}
 	run.PerConnKiB = float64(run.RSSAfter-run.RSSBefore) / float64(len(conns)) / 1024
+	if cpuWindow > 0 {
+		for _, c := range conns {
+			// Reading answers the server's pings (gorilla's default ping
+			// handler); it returns when the connection is closed.
+			go func() {
+				for {
+					if _, _, err := c.NextReader(); err != nil {
+						return
+					}
+				}
+			}()
+		}
+		b.logf("memory: the server's CPU for %s with %d idle connections", cpuWindow, len(conns))
+		run.IdleCPUAfter = cpuRate(pid, cpuWindow)
+		run.IdleCPUPerConn = (run.IdleCPUAfter - run.IdleCPUBefore) / float64(len(conns))
+	}
 	return run, nil
 }
 

@@ -41,7 +41,7 @@ func (b *bench) runProduce(ctx context.Context) (*ProduceResult, error) {
 		return nil, err
 	}
 	defer func() { _ = producer.stop() }()
-	cpu := b.cpu(producer.pid())
+	cpu := b.cpu(producer)
 
 	kcfg := kafka.DefaultConfig()
 	kcfg.Brokers, kcfg.ClientID = b.brokers, "kbench-baseline"

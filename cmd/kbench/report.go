@@ -36,6 +36,9 @@ type Results struct {
 	Tracing     *TracingResult     `json:"tracing,omitempty"`
 	Scale       *ScaleResult       `json:"scale,omitempty"`
 	Peer        *PeerResult        `json:"peer,omitempty"`
+	// Scenarios says when each scenario's figures were measured: a run of
+	// some scenarios keeps the others' from the file it updates.
+	Scenarios map[string]ScenarioRun `json:"scenario_runs,omitempty"`
 }
 
 // Machine describes where the figures come from.
@@ -137,7 +140,8 @@ func rows(r *Results) []Row {
 	out = append(out, streamRows(r.Stream)...)
 	out = append(out, tracingRows(r.Tracing)...)
 	out = append(out, scaleRows(r.Scale)...)
-	return append(out, peerRows(r.Peer)...)
+	out = append(out, peerRows(r.Peer)...)
+	return append(out, serviceCPURows(r)...)
 }
 
 func checksNote(cs map[string]FetchCheck) string {
@@ -162,8 +166,8 @@ func (b *bench) settings() []string {
 		"chat stages (kchat's answerer and the chain baseline): GroupTransactSession, read_committed, linger 0, up to 100 records per transaction; answers read by a group-less read_committed reader",
 		fmt.Sprintf("fetch: %d prompt records prefilled per run on fresh topics (3 partitions); kchat runs GET /messages?type=prompt&limit=1&ack=auto&wait=1s", p.fetchPrefill),
 		fmt.Sprintf("chat: %d WebSocket sessions, each a user of its own with a JWT (KCHAT_AUTH=token), each asking one question per second (phases spread over the second), %s warm-up, %s measured; extractive generator, Redis sessions", p.chatSessions, p.chatWarmup, p.chatDuration),
-		fmt.Sprintf("memory: %d idle connections dialled from %d loopback source addresses; RSS (VmRSS) measured 1 s before and 3 s after", p.wsConns, sourceAddrs),
-		"CPU per operation: user+system time of the load generator plus the kchat services under test (the broker, shared by both sides, is not counted)",
+		fmt.Sprintf("memory: %d idle connections dialled from %d loopback source addresses; the gateway's CPU over %s with no connection; RSS (VmRSS) measured right after that and 3 s after the connections; then the gateway's CPU over %s with them idle, answering its pings (KCHAT_WS_PING_INTERVAL=%s)", p.wsConns, sourceAddrs, p.idleCPUWindow, p.idleCPUWindow, memoryPingInterval),
+		"CPU per operation: user+system time of the load generator plus the kchat services under test (the broker, shared by both sides, is not counted); split by process (/proc/<pid>/stat of each service, getrusage for kbench) in the service CPU section",
 		"every run uses its own topics (3 partitions, replication 1) and consumer groups, deleted at the end",
 		fmt.Sprintf("compression: chat questions in kchat's v1 envelope through adapters/kafka.NewClient with each KCHAT_KAFKA_COMPRESSION codec (franz-go's default levels), ProduceSync per message, %s warm-up, %s measured per codec, a topic per codec; bytes from DescribeLogDirs over the topic's records, warm-up included", p.warmup, p.duration),
 		fmt.Sprintf("stream: %d WebSocket sessions (JWTs as in chat), each asking one question per second, %s warm-up, %s measured; KCHAT_GENERATOR=openai against a fake OpenAI-compatible streaming model in kbench (%d tokens, %s apart), KCHAT_ANSWERER_CONCURRENCY=%d; Redis sessions", streamSessions, p.chatWarmup, p.chatDuration, streamTokens, streamTokenDelay, streamConcurrency),

@@ -73,9 +73,24 @@ type ScaleRun struct {
 	OwnedAfter []float64 `json:"partitions_owned_after"`
 	// ServicesCPU is the CPU of the gateways and the answerer per answered
 	// question; CPUPerOp adds the load generator's.
-	ServicesCPU float64     `json:"services_cpu_us_per_question"`
-	CPUPerOp    float64     `json:"cpu_us_per_question"`
-	Latency     Percentiles `json:"latency"`
+	ServicesCPU float64 `json:"services_cpu_us_per_question"`
+	CPUPerOp    float64 `json:"cpu_us_per_question"`
+	// CPUByProcess splits CPUPerOp between the load generator (kbench),
+	// the answerer and the gateways (all N under "gateway": with routing
+	// each serves answered ÷ N of the questions, so this is also one
+	// gateway's CPU per question of its own).
+	CPUByProcess map[string]float64 `json:"cpu_us_per_question_by_process,omitempty"`
+	// IdleCPU is each process's CPU a second (µs) with no session yet,
+	// measured over IdleSeconds: the fixed cost in CPUByProcess.
+	IdleCPU     map[string]float64 `json:"idle_cpu_us_per_second_by_process,omitempty"`
+	IdleSeconds float64            `json:"idle_seconds,omitempty"`
+	Latency     Percentiles        `json:"latency"`
+}
+
+// aboveIdle is process name's CPU per question less its idle cost over
+// the measured window of seconds: what each further question costs.
+func (r ScaleRun) aboveIdle(name string, seconds float64) float64 {
+	return r.CPUByProcess[name] - ratio(r.IdleCPU[name]*seconds, float64(r.Answered))
 }
 
 // readMean is the answer records a gateway read, on average.
@@ -166,13 +181,13 @@ func (b *bench) runScale(ctx context.Context) (*ScaleResult, error) {
 
 // scaleSnapshot is what a run reads at either end of its window.
 type scaleSnapshot struct {
-	cpu, services time.Duration
-	read, owned   []float64
-	err           error
+	cpu         cpuSample
+	read, owned []float64
+	err         error
 }
 
 func (b *bench) scaleSnapshot(ctx context.Context, cpu *cpuMeter, gws []*service) scaleSnapshot {
-	s := scaleSnapshot{cpu: cpu.read(), services: cpu.services()}
+	s := scaleSnapshot{cpu: cpu.sample()}
 	for _, gw := range gws {
 		m, err := scrape(ctx, gw.admin)
 		if err != nil {
@@ -224,9 +239,16 @@ func (b *bench) scaleRun(ctx context.Context, routing string, n, order int, warm
 		}
 		settled = time.Now()
 	}
-	cpu := b.cpu(answerer.pid())
-	for _, gw := range gws {
-		cpu.add(gw.pid())
+	cpu := b.cpu(append([]*service{answerer}, gws...)...)
+	var (
+		idle        map[string]float64
+		idleSeconds float64
+	)
+	if order > 0 && b.p.scaleIdle > 0 { // not in the discarded warm-up run
+		b.logf("%s: the services' CPU for %s with no session", label, b.p.scaleIdle)
+		cpu0, t0 := cpu.sample(), time.Now()
+		sleep(ctx, b.p.scaleIdle)
+		idle, idleSeconds = cpu.sample().perSecond(cpu0, time.Since(t0)), time.Since(t0).Seconds()
 	}
 
 	b.logf("%s: connecting %d sessions", label, sessions)
@@ -273,15 +295,17 @@ func (b *bench) scaleRun(ctx context.Context, routing string, n, order int, warm
 	if err := errors.Join(first.err, after.err); err != nil {
 		return ScaleRun{}, err
 	}
-	c := rt.result(after.cpu - first.cpu)
+	c := rt.result(after.cpu.total() - first.cpu.total())
 	out := ScaleRun{Order: order, Routing: routing, Gateways: n, Sent: c.Sent, Answered: c.Answered, Errors: c.Errors, FirstErr: c.FirstErr,
 		Due: int64(sessions) * int64(duration/time.Second), Owned: first.owned, OwnedAfter: after.owned,
+		IdleCPU: idle, IdleSeconds: idleSeconds,
 		CPUPerOp: c.CPUPerOp, Latency: c.Latency}
 	for g := range gws {
 		out.Read = append(out.Read, after.read[g]-first.read[g])
 	}
 	if out.Answered > 0 {
-		out.ServicesCPU = (after.services - first.services).Seconds() * 1e6 / float64(out.Answered)
+		out.ServicesCPU = (after.cpu.services() - first.cpu.services()).Seconds() * 1e6 / float64(out.Answered)
+		out.CPUByProcess = after.cpu.perOp(first.cpu, out.Answered)
 	}
 	return out, nil
 }

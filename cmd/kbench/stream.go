@@ -150,7 +150,7 @@ func (b *bench) runStream(ctx context.Context) (*StreamResult, error) {
 		return nil, err
 	}
 	defer func() { _ = gateway.stop() }()
-	cpu := b.cpu(gateway.pid(), answerer.pid())
+	cpu := b.cpu(gateway, answerer)
 
 	b.logf("stream: connecting %d sessions", streamSessions)
 	wsURL := "ws" + strings.TrimPrefix(gateway.url, "http") + "/ws"
