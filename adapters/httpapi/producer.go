@@ -148,7 +148,7 @@ func (p *Producer) Register(api huma.API) { p.register(api, true) }
 // register is Register; decoded false leaves POST /messages to huma alone
 // (the reference its tests compare the single-pass path with). It returns
 // the single-pass path, if any.
-func (p *Producer) register(api huma.API, decoded bool) *decodedRoute {
+func (p *Producer) register(api huma.API, decoded bool) *decodedRoute[MessageInput] {
 	post := huma.Operation{
 		OperationID:   "postMessage",
 		Method:        http.MethodPost,
@@ -160,9 +160,9 @@ func (p *Producer) register(api huma.API, decoded bool) *decodedRoute {
 		MaxBodyBytes:  maxMessageBody,
 		Errors:        []int{http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
 	}
-	var route *decodedRoute
+	var route *decodedRoute[MessageInput]
 	if decoded {
-		route = registerDecoded(api, post, p.postMessage, p.postDecoded)
+		route = registerDecoded[postMessageInput, MessageInput](api, post, p.postMessage, p.postDecoded)
 	} else {
 		huma.Register(api, post, p.postMessage)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	stdjson "encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
@@ -38,36 +39,37 @@ import (
 // huma's default, on both paths.
 const bodyReadTimeout = 5 * time.Second
 
-// decodedRoute is the single-pass path of one operation whose body is a
-// flat JSON object of strings and free-form objects.
-type decodedRoute struct {
-	shape    *bodyShape           // nil: every request takes huma's path
-	serveOne func(huma.Context)   // the operation without a body, on a private API
-	maxBytes int64                // the operation's body limit
-	newBody  func() reflect.Value // a pointer to a new body value
+// decodedRoute is the single-pass path of one operation whose body, of
+// type B, is a flat JSON object of strings and free-form objects.
+type decodedRoute[B any] struct {
+	shape    *bodyShape         // nil: every request takes huma's path
+	serveOne func(huma.Context) // the operation without a body, on a private API
+	maxBytes int64              // the operation's body limit
 }
 
 type decodedKey struct{}
 
 // registerDecoded registers op on api with full as its handler, and the
 // same operation without its body, with decoded as the handler, on a
-// private API that decodedRoute serves valid bodies through. decoded finds
-// the body with decodedBody.
-func registerDecoded[I, H, O any](api huma.API, op huma.Operation, full func(context.Context, *I) (*O, error), decoded func(context.Context, *H) (*O, error)) *decodedRoute {
-	route := &decodedRoute{}
+// private API that decodedRoute serves valid bodies through. B is the type
+// of I's Body; decoded finds the body with decodedBody.
+func registerDecoded[I, B, H, O any](api huma.API, op huma.Operation, full func(context.Context, *I) (*O, error), decoded func(context.Context, *H) (*O, error)) *decodedRoute[B] {
+	route := &decodedRoute[B]{}
 	op.Middlewares = append(op.Middlewares, route.serve)
 	op.BodyReadTimeout = bodyReadTimeout
 	huma.Register(api, op, full)
 
 	body, ok := reflect.TypeFor[I]().FieldByName("Body")
+	if !ok || body.Type != reflect.TypeFor[B]() {
+		panic(fmt.Sprintf("registerDecoded: %s's Body is not a %s", reflect.TypeFor[I](), reflect.TypeFor[B]()))
+	}
 	registered := registeredOperation(api.OpenAPI(), op)
-	if !ok || registered == nil || registered.RequestBody == nil || registered.RequestBody.Content["application/json"] == nil {
+	if registered == nil || registered.RequestBody == nil || registered.RequestBody.Content["application/json"] == nil {
 		return route
 	}
 	schemas := api.OpenAPI().Components.Schemas
 	route.shape = newBodyShape(schemas, registered.RequestBody.Content["application/json"].Schema, body.Type)
 	route.maxBytes = op.MaxBodyBytes
-	route.newBody = func() reflect.Value { return reflect.New(body.Type) }
 
 	capture := &captureAdapter{}
 	cfg := apiConfig(op.OperationID)
@@ -110,7 +112,7 @@ func decodedBody[B any](ctx context.Context) (B, bool) {
 }
 
 // serve is the operation's huma middleware.
-func (r *decodedRoute) serve(ctx huma.Context, next func(huma.Context)) {
+func (r *decodedRoute[B]) serve(ctx huma.Context, next func(huma.Context)) {
 	if r.shape == nil {
 		next(ctx)
 		return
@@ -124,19 +126,43 @@ func (r *decodedRoute) serve(ctx huma.Context, next func(huma.Context)) {
 	d := decoders.Get().(*bodyDecoder)
 	defer d.release()
 	_ = ctx.SetReadDeadline(time.Now().Add(bodyReadTimeout))
-	n, err := d.buf.ReadFrom(io.LimitReader(ctx.BodyReader(), r.maxBytes))
+	d.limit = io.LimitedReader{R: ctx.BodyReader(), N: r.maxBytes}
+	n, err := d.buf.ReadFrom(&d.limit)
 	if err != nil || n >= r.maxBytes {
 		// huma reads it again from the start, and answers the error.
 		next(replayContext{ctx, io.MultiReader(bytes.NewReader(d.buf.Bytes()), ctx.BodyReader())})
 		return
 	}
 	body := d.buf.Bytes() // decoding drains d.buf, not the bytes under it
-	v := r.newBody()
-	if !r.shape.decode(d, v.Elem()) {
+	req := &decodedRequest[B]{wrapped: ctx, parent: ctx.Context()}
+	if !r.shape.decode(d, reflect.ValueOf(&req.body).Elem()) {
 		next(replayContext{ctx, bytes.NewReader(body)})
 		return
 	}
-	r.serveOne(huma.WithValue(ctx, decodedKey{}, v.Interface()))
+	r.serveOne(req)
+}
+
+// decodedRequest is a request whose body was decoded: the huma context the
+// operation without a body is served with, and also the context.Context its
+// handler is given, which holds the body for decodedBody. One allocation
+// where huma.WithValue and a new body took three.
+type decodedRequest[B any] struct {
+	wrapped
+	parent context.Context
+	body   B
+}
+
+func (r *decodedRequest[B]) Context() context.Context                { return r }
+func (r *decodedRequest[B]) Unwrap() huma.Context                    { return r.wrapped }
+func (r *decodedRequest[B]) Deadline() (deadline time.Time, ok bool) { return r.parent.Deadline() }
+func (r *decodedRequest[B]) Done() <-chan struct{}                   { return r.parent.Done() }
+func (r *decodedRequest[B]) Err() error                              { return r.parent.Err() }
+
+func (r *decodedRequest[B]) Value(key any) any {
+	if _, ok := key.(decodedKey); ok {
+		return &r.body
+	}
+	return r.parent.Value(key)
 }
 
 // replayContext serves a body that was read already.
@@ -163,8 +189,9 @@ func (a *captureAdapter) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 
 // bodyDecoder is a request's body and the strict decoder that reads it.
 type bodyDecoder struct {
-	buf bytes.Buffer
-	dec jsontext.Decoder
+	limit io.LimitedReader
+	buf   bytes.Buffer
+	dec   jsontext.Decoder
 }
 
 var decoders = sync.Pool{New: func() any { return new(bodyDecoder) }}
@@ -173,6 +200,7 @@ func (d *bodyDecoder) release() {
 	if d.buf.Cap() > 64<<10 {
 		return // let a large body's buffer go
 	}
+	d.limit.R = nil
 	d.buf.Reset()
 	decoders.Put(d)
 }
@@ -349,14 +377,21 @@ func (m member) set(f reflect.Value, val jsontext.Value) bool {
 		}
 		raw := val[1 : len(val)-1]
 		var str string
-		if bytes.IndexByte(raw, '\\') < 0 {
-			str = string(raw)
-		} else {
+		switch {
+		case bytes.IndexByte(raw, '\\') >= 0:
 			b, err := jsontext.AppendUnquote(nil, val)
 			if err != nil {
 				return false
 			}
 			str = string(b)
+		case m.enum != nil:
+			i := slices.IndexFunc(m.enum, func(e string) bool { return e == string(raw) })
+			if i < 0 {
+				return false
+			}
+			str = m.enum[i] // no copy of a value the schema lists
+		default:
+			str = string(raw)
 		}
 		if n := utf8.RuneCountInString(str); (m.min >= 0 && n < m.min) || (m.max >= 0 && n > m.max) {
 			return false
