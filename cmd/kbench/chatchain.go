@@ -148,6 +148,8 @@ func newHop(brokers []string, prefix, in, out string, transactional bool) (*hop,
 		kgo.ConsumeTopics(in),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.MaxConcurrentFetches(0), // a fetch only when the hop polls
+		kgo.FetchMaxWait(500 * time.Millisecond),
 		kgo.ProducerLinger(0),
 		kgo.RecordDeliveryTimeout(30 * time.Second),
 	}
