@@ -236,15 +236,15 @@ func TestIntegrationRedisClusterReadyWithAMasterPaused(t *testing.T) {
 			node(t, script, testenv.ResumeRedisNode, paused)
 		}
 	}()
-	// Once, within 1.5 s: the pause stays below the node timeout (2 s),
-	// and a ping that waited on the paused master would take the store's
-	// whole timeout (2.5 s). (500 ms, three times, failed in a CI run on a
-	// machine busy with other packages' tests.)
+	// Once, within 1.9 s (below the node timeout, 2 s, so no failover
+	// starts): a ping that waited on the paused master would take the
+	// store's whole timeout (2.5 s). (500 ms, then 1.5 s, failed in CI runs
+	// on a machine busy with other tests and benchmarks; 0.05 s quiet.)
 	start := time.Now()
-	pctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	pctx, cancel := context.WithTimeout(ctx, 1900*time.Millisecond)
 	err = store.Ping(pctx)
 	cancel()
-	if took := time.Since(start); err != nil || took > 1500*time.Millisecond {
+	if took := time.Since(start); err != nil || took > 1900*time.Millisecond {
 		t.Errorf("ping with master %s paused: %v after %s, want nil before the store's timeout", shard.master, err, took)
 	}
 	node(t, script, testenv.ResumeRedisNode, paused)
