@@ -24,6 +24,11 @@ type OpenSession struct {
 	// be waited for on a resume (the feed widens for it); zero means
 	// DefaultPendingWithin.
 	PendingWithin time.Duration
+	// CatchUpEvery is how soon a resumed connection that awaits answers
+	// first reads the history for them again, should the widened feed not
+	// bring them (the pause doubles after each read); zero means
+	// DefaultCatchUpEvery.
+	CatchUpEvery time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -127,8 +132,11 @@ func (s Session) Listen(ctx context.Context, after string, l Listener) (stop fun
 				r.await(pending, release)
 				recent, turns, err = recentAfter(ctx, s.uc.Sessions, s.ID, after, s.uc.HistoryLimit)
 				r.answeredIn(recent)
+				done := make(chan struct{})
+				var once sync.Once
 				unsubscribe := stop
-				stop = func() { unsubscribe(); r.stopAwaiting() }
+				stop = func() { once.Do(func() { close(done); unsubscribe(); r.stopAwaiting() }) }
+				defer func() { go s.catchUp(ctx, after, r, done) }()
 			}
 		}
 		if errors.Is(err, domain.ErrNotFound) {

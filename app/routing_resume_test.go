@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -112,5 +113,55 @@ func TestResumeReleasesTheWideningOnStop(t *testing.T) {
 	stop()
 	if w, r := feed.counts(); w != 1 || r != 1 {
 		t.Fatalf("widened %d, released %d; want 1 and 1", w, r)
+	}
+}
+
+// An awaited answer that the widened feed does not bring (it came after
+// the grace period ended) reaches the resumed connection from the history,
+// once, and the catch-up then ends the widening.
+func TestResumeCatchesUpFromTheHistory(t *testing.T) {
+	feed := &widenFeed{handFeed: newHandFeed()}
+	answers := &app.Answers{Feed: feed}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = answers.Run(ctx) }()
+	<-feed.up
+	mem := newSessions()
+	seed(t, mem, "s1", "alice")
+	uc := &app.OpenSession{Sessions: mem, Answers: answers, HistoryLimit: 100, CatchUpEvery: 10 * time.Millisecond}
+	sess, err := uc.Execute(ctx, app.OpenSessionInput{UserID: "alice", SessionID: "s1", Pending: []string{"q1", "q2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec recorder
+	// Like a WebSocket upgrade's, Listen's context ends when it returns.
+	lctx, lcancel := context.WithCancel(ctx)
+	stop := sess.Listen(lctx, "", rec.listener())
+	lcancel()
+	defer stop()
+	a1, a2 := domain.DerivedID("q1", "answer"), domain.DerivedID("q2", "answer")
+	for _, turn := range []domain.Turn{
+		{Role: domain.RoleUser, MessageID: "q1", At: time.Now()},
+		{Role: domain.RoleAssistant, MessageID: a1, Text: "one", At: time.Now()},
+		{Role: domain.RoleUser, MessageID: "q3", At: time.Now()},
+		{Role: domain.RoleAssistant, MessageID: domain.DerivedID("q3", "answer"), Text: "not awaited", At: time.Now()},
+	} {
+		if err := mem.Append(ctx, "s1", turn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the first answer from the history", func() bool { return strings.Contains(rec.got(), "answer:"+a1) })
+	if _, r := feed.counts(); r != 0 {
+		t.Fatal("released while q2 is still awaited")
+	}
+	// q2's answer comes live meanwhile, and is in the history too: once.
+	feed.Answer(domain.Message{MessageID: a2, SessionID: "s1", UserID: "alice", Type: domain.TypeAnswer, Text: "two", ReplyTo: "q2"})
+	if err := mem.Append(ctx, "s1", domain.Turn{Role: domain.RoleAssistant, MessageID: a2, Text: "two", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the widening released", func() bool { _, r := feed.counts(); return r == 1 })
+	time.Sleep(50 * time.Millisecond) // a few more catch-up periods, had it not ended
+	if got, want := rec.got(), "history: answer:"+a1+" answer:"+a2; got != want {
+		t.Fatalf("got %q, want %q", got, want)
 	}
 }

@@ -41,7 +41,8 @@ type conn struct {
 	stop    func()        // ends the session's subscription; set before serve
 
 	askedMu sync.Mutex
-	asked   map[string]bool // ids of the questions being asked on this socket: acked, not echoed
+	asked   map[string]bool  // ids of the questions being asked on this socket: acked, not echoed
+	early   map[string][]any // frames of their answers that came before the ack, by question
 
 	mu      sync.Mutex
 	queue   []any // frames for the writer, oldest first, at most cfg.SendQueue

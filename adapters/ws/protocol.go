@@ -42,11 +42,52 @@ func (c *conn) sendHistory(turns []domain.Turn, err error) {
 	c.enqueue(historyOf(turns))
 }
 
-func (c *conn) sendAnswer(m domain.Message) { c.enqueue(answerOf(m)) }
+func (c *conn) sendAnswer(m domain.Message) { c.enqueueAfterAck(m.ReplyTo, answerOf(m)) }
 
 // sendDelta forwards a delta the session's listener let through: in
 // order, of one attempt (app.Listener.Delta).
-func (c *conn) sendDelta(d domain.Delta) { c.enqueue(answerDeltaOf(d)) }
+func (c *conn) sendDelta(d domain.Delta) { c.enqueueAfterAck(d.ReplyTo, answerDeltaOf(d)) }
+
+// enqueueAfterAck queues a frame of the answer to question q, after q's
+// ack when q is being asked on this socket: the answerer may be quicker
+// than the query's publish returns, and a client learns the question's
+// message_id, which the answer's reply_to names, from the ack.
+func (c *conn) enqueueAfterAck(q string, frame any) {
+	c.askedMu.Lock()
+	if c.asked[q] {
+		if c.early == nil {
+			c.early = map[string][]any{}
+		}
+		c.early[q] = append(c.early[q], frame)
+		c.askedMu.Unlock()
+		return
+	}
+	c.askedMu.Unlock()
+	c.enqueue(frame) // q's ack, if any, is queued before q leaves asked
+}
+
+// asking marks id as being asked on this socket; answered ends it with
+// reply (the ack, or an error frame) and the frames of its answer that
+// came meanwhile, in that order.
+func (c *conn) asking(id string) {
+	c.askedMu.Lock()
+	defer c.askedMu.Unlock()
+	if c.asked == nil {
+		c.asked = map[string]bool{}
+	}
+	c.asked[id] = true
+}
+
+func (c *conn) answered(id string, reply any) {
+	c.askedMu.Lock()
+	defer c.askedMu.Unlock()
+	c.enqueue(reply)
+	for _, f := range c.early[id] {
+		c.enqueue(f)
+	}
+	delete(c.early, id)
+	delete(c.asked, id)
+}
 
 // sendQuestion shows the socket a question asked in its session elsewhere;
 // its own questions get an ack instead.
@@ -136,21 +177,14 @@ func (c *conn) tracedQuery(ctx context.Context, f clientFrame) bool {
 func (c *conn) query(ctx context.Context, f clientFrame) bool {
 	var q domain.Message
 	err := domain.ErrRateLimited
+	id := ""
 	if c.limiter.Allow() {
 		// The id is chosen here so that the announcement of the question
 		// (made to every socket of the session while Execute runs) skips
-		// this one.
-		id := domain.NewMessageID()
-		c.askedMu.Lock()
-		if c.asked == nil {
-			c.asked = map[string]bool{}
-		}
-		c.asked[id] = true
-		c.askedMu.Unlock()
+		// this one, and its answer waits for the ack.
+		id = domain.NewMessageID()
+		c.asking(id)
 		q, err = c.h.ask.Execute(ctx, app.AskInput{UserID: c.user, SessionID: c.session, Text: f.Message, MessageID: id})
-		c.askedMu.Lock()
-		delete(c.asked, id)
-		c.askedMu.Unlock()
 	}
 	if !errors.Is(err, domain.ErrRateLimited) {
 		c.strikes = 0
@@ -161,11 +195,11 @@ func (c *conn) query(ctx context.Context, f clientFrame) bool {
 		return false
 	}
 	if err != nil {
-		c.enqueue(errorFrame{Type: "error", ID: f.ID, Code: errorCode(err, f.Message), Message: errorText(err)})
+		c.answered(id, errorFrame{Type: "error", ID: f.ID, Code: errorCode(err, f.Message), Message: errorText(err)})
 		return true
 	}
 	c.h.metrics.Asked.Inc()
-	c.enqueue(ackFrame{Type: "ack", ID: f.ID, MessageID: q.MessageID})
+	c.answered(id, ackFrame{Type: "ack", ID: f.ID, MessageID: q.MessageID})
 	return true
 }
 

@@ -42,13 +42,20 @@ func (f *feed) Subscribe(_ context.Context, fn func(domain.Message)) error {
 }
 
 // publisher accepts queries while their context is alive, as Kafka would.
-type publisher struct{ n atomic.Int32 }
+// before, when set, runs before a publish returns.
+type publisher struct {
+	n      atomic.Int32
+	before func(domain.Message)
+}
 
-func (p *publisher) PublishQuery(ctx context.Context, _ domain.Message) error {
+func (p *publisher) PublishQuery(ctx context.Context, q domain.Message) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	p.n.Add(1)
+	if p.before != nil {
+		p.before(q)
+	}
 	return nil
 }
 
@@ -61,6 +68,7 @@ type server struct {
 	url      string
 	feed     *feed
 	deltas   *deltaFeed
+	pub      *publisher
 	sessions *memory.Sessions
 	stop     context.CancelFunc
 	ran      chan error
@@ -84,7 +92,8 @@ func startWith(t *testing.T, mutate func(*Config), limiter ports.Limiter) *serve
 	f := &feed{subscribed: make(chan struct{})}
 	df := &deltaFeed{subscribed: make(chan struct{})}
 	answers := &app.Answers{Feed: f, DeltaFeed: df}
-	ask := &app.Ask{Sessions: sessions, Publisher: &publisher{}, Limiter: limiter, Answers: answers}
+	pub := &publisher{}
+	ask := &app.Ask{Sessions: sessions, Publisher: pub, Limiter: limiter, Answers: answers}
 	open := &app.OpenSession{Sessions: sessions, Answers: answers, HistoryLimit: 200}
 	userOf := func(r *http.Request) (string, error) {
 		if u := r.URL.Query().Get("user_id"); u != "" {
@@ -94,7 +103,7 @@ func startWith(t *testing.T, mutate func(*Config), limiter ports.Limiter) *serve
 	}
 	h := New(cfg, open, ask, userOf, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{t: t, h: h, feed: f, deltas: df, sessions: sessions, stop: cancel, ran: make(chan error, 2)}
+	s := &server{t: t, h: h, feed: f, deltas: df, pub: pub, sessions: sessions, stop: cancel, ran: make(chan error, 2)}
 	go func() { s.ran <- h.Run(ctx) }()
 	go func() { s.ran <- answers.Run(ctx) }()
 	<-f.subscribed
