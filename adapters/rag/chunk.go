@@ -31,13 +31,18 @@ type chunk struct {
 // per row, each cell named by its column ("- Feature: JSON parsing; Go:
 // No"), so a long table splits across passages and a row reads alone.
 // Each passage's title is its heading path ("Consumer API › Delivery
-// guarantees").
+// guarantees"), under the document's title when a later level-1 heading
+// replaced it ("FlexBuffers › Usage in Java").
 func split(doc, fallback string) []chunk {
 	lines := strings.Split(strings.ReplaceAll(doc, "\r\n", "\n"), "\n")
 	lines, title := frontMatter(lines)
 	if title != "" {
 		fallback = title
 	}
+	// docRoot is the document's title (its front matter's or its first
+	// level-1 heading): a later level-1 heading ("# Usage in Java" after
+	// "FlexBuffers\n===") names a part of the document, not another one.
+	docRoot := title
 	var (
 		out      []chunk
 		headings []string // headings[i] is the current level-(i+1) heading
@@ -54,6 +59,9 @@ func split(doc, fallback string) []chunk {
 		}
 		if len(parts) == 0 {
 			return fallback
+		}
+		if docRoot != "" && parts[0] != docRoot {
+			parts = append([]string{docRoot}, parts...)
 		}
 		return strings.Join(parts, titleSep)
 	}
@@ -78,6 +86,9 @@ func split(doc, fallback string) []chunk {
 		}
 		headings = headings[:level]
 		headings[level-1] = text
+		if docRoot == "" && level == 1 {
+			docRoot = text
+		}
 	}
 
 	for i := 0; i < len(lines); i++ {

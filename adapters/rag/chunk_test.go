@@ -69,9 +69,9 @@ func TestSplit(t *testing.T) {
 			wantTexts:  []string{"#hashtag is text", "Sharp."},
 		},
 		{
-			name:       "setext headings, with attributes and escapes",
+			name:       "setext headings, with attributes and escapes; a later level-1 heading stays under the title",
 			give:       "FlexBuffers    {#flexbuffers}\n==========\n\nIntro.\n\nUse in C\\#\n------\n\nSharp.\n\n# Usage {.note}\n\nText.",
-			wantTitles: []string{"FlexBuffers", "FlexBuffers › Use in C#", "Usage"},
+			wantTitles: []string{"FlexBuffers", "FlexBuffers › Use in C#", "FlexBuffers › Usage"},
 			wantTexts:  []string{"Intro.", "Sharp.", "Text."},
 		},
 		{
@@ -87,9 +87,9 @@ func TestSplit(t *testing.T) {
 			wantTexts:  []string{"=== \"C++\"\n\n!!! note\n    Mind it."},
 		},
 		{
-			name:       "YAML front matter names the text before the first heading",
+			name:       "YAML front matter titles the document",
 			give:       "---\nlayout: default\ntitle: \"Custom marshalers\"\nnav_order: 6\n---\n\nIntro.\n\n## Stream delimiters\n\nNewlines.",
-			wantTitles: []string{"Custom marshalers", "Stream delimiters"},
+			wantTitles: []string{"Custom marshalers", "Custom marshalers › Stream delimiters"},
 			wantTexts:  []string{"Intro.", "Newlines."},
 		},
 		{

@@ -6,11 +6,11 @@ package rag
 // passage may match on one lucky word.
 const fileWeight = 0.2
 
-// byFile ranks each hit by its score plus fileWeight times the best score
-// of another hit of its file, best first. Scores, which the relevance bars
-// cut, stay BM25's.
+// byFile ranks each hit by its rank plus fileWeight times the score of
+// another of its file's best hits, best first. Scores, which the
+// relevance bars cut, stay BM25's.
 func (ix *Index) byFile(hs []hit) []hit {
-	// hs come best first: a file's first two hits are its best.
+	// hs come best first (by rank): a file's first two hits are its best.
 	best := map[string][2]int{}
 	for i, h := range hs {
 		src := ix.passages[h.doc].Source
@@ -29,7 +29,6 @@ func (ix *Index) byFile(hs []hit) []hit {
 		if other == i {
 			other = b[1]
 		}
-		h.rank = h.score
 		if other >= 0 {
 			h.rank += fileWeight * hs[other].score
 		}

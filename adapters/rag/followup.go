@@ -26,7 +26,8 @@ const candidates = MaxTopK
 // score is BM25 as calibrated (a single query would share one coord and
 // one query norm between them), and scores a passage by its question
 // score plus contextWeight times its context score, raised by bothBonus
-// when it matches both: best first.
+// when it matches both, and ranks it the same way by the two ranks: best
+// first.
 func (ix *Index) fuse(ctx context.Context, text, context string) ([]hit, error) {
 	asked, err := ix.hits(ctx, text, candidates)
 	if err != nil {
@@ -37,22 +38,26 @@ func (ix *Index) fuse(ctx context.Context, text, context string) ([]hit, error) 
 		return nil, err
 	}
 	scores := map[int]float64{}
+	ranks := map[int]float64{}
 	inAsked := map[int]bool{}
 	terms := map[int]int{}
 	for _, h := range asked {
 		scores[h.doc] += h.score
+		ranks[h.doc] += h.rank
 		inAsked[h.doc] = true
 		terms[h.doc] = h.terms
 	}
 	for _, h := range followed {
 		scores[h.doc] += contextWeight * h.score
+		ranks[h.doc] += contextWeight * h.rank
 		if inAsked[h.doc] {
 			scores[h.doc] *= 1 + bothBonus
+			ranks[h.doc] *= 1 + bothBonus
 		}
 	}
 	out := make([]hit, 0, len(scores))
 	for doc, score := range scores {
-		out = append(out, hit{doc: doc, score: score, rank: score, terms: terms[doc]})
+		out = append(out, hit{doc: doc, score: score, rank: ranks[doc], terms: terms[doc]})
 	}
 	sortHits(out)
 	return out, nil

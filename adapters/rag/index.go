@@ -248,15 +248,17 @@ func (ix *Index) search(ctx context.Context, q domain.Query, k int, minScore flo
 }
 
 // hit is a passage (by its position) and its score; rank is what orders
-// the hits (the score raised by its file's other matches, byFile).
+// the hits (the score raised where the question's words stand together,
+// and by its file's other matches, byFile).
 type hit struct {
 	doc         int
 	score, rank float64
 	terms       int // distinct question terms the passage contains
 }
 
-// hits searches the body for text: up to k hits, best first, each with
-// how many of text's terms it contains.
+// hits searches the body for text: up to k hits, best first by rank
+// (the score raised by proximity), each with how many of text's terms it
+// contains.
 func (ix *Index) hits(ctx context.Context, text string, k int) ([]hit, error) {
 	req := bleve.NewSearchRequestOptions(matchBody(text), k, 0, false)
 	req.IncludeLocations = true
@@ -268,13 +270,16 @@ func (ix *Index) hits(ctx context.Context, text string, k int) ([]hit, error) {
 		return nil, fmt.Errorf("rag search: %w", err)
 	}
 	out := make([]hit, 0, len(res.Hits))
+	pairs := ix.questionPairs(text)
 	for _, h := range res.Hits {
 		i, err := strconv.Atoi(h.ID)
 		if err != nil || i < 0 || i >= len(ix.passages) {
 			return nil, fmt.Errorf("rag search: unknown document id %q", h.ID)
 		}
-		out = append(out, hit{doc: i, score: h.Score, rank: h.Score, terms: len(h.Locations[fieldBody])})
+		rank := h.Score * (1 + proximityWeight*proximity(pairs, h.Locations[fieldBody]))
+		out = append(out, hit{doc: i, score: h.Score, rank: rank, terms: len(h.Locations[fieldBody])})
 	}
+	sortHits(out)
 	return out, nil
 }
 
