@@ -161,6 +161,20 @@ func TestExtractiveNoAnswer(t *testing.T) {
 	}
 }
 
+// A passage of code samples is answered from its comments, the code left
+// out; consecutive comment lines read as one paragraph.
+func TestExtractiveQuotesCodeComments(t *testing.T) {
+	code := "```rust\n// Get and test the `Equipment` union\n// (`equipped` field).\nlet w = monster.equipped_as_weapon();\n```\n\n" +
+		"```sh\n# Build the weapon table first.\nflatc --rust monster.fbs\n```"
+	got, _ := generate(t, llm.NewExtractive(), domain.Prompt{
+		Question: "How do I read which weapon the monster has equipped?",
+		Passages: []domain.Passage{{Source: "tutorial.md", Text: code}},
+	})
+	if !strings.HasPrefix(got, "Get and test the `Equipment` union (`equipped` field). [1]") || strings.Contains(got, "let w") {
+		t.Errorf("got %q, want the comment quoted, not the code", got)
+	}
+}
+
 func TestExtractiveNilOnChunk(t *testing.T) {
 	got, err := llm.NewExtractive().Generate(context.Background(), domain.Prompt{Question: "retention", Passages: passages}, nil)
 	if err != nil || !strings.Contains(got, "[2]") {

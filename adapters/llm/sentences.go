@@ -15,8 +15,9 @@ type sentence struct {
 
 // splitSentences cuts a passage's Markdown-ish text into sentences. Headings
 // repeat the passage title and fenced code is no prose to quote, so both are
-// dropped; each list item, quote line and table row stands alone; paragraph
-// lines are joined and cut at sentence ends.
+// dropped, but for code's line comments (codeComment; consecutive ones join
+// as a paragraph); each list item, quote line and table row stands alone;
+// paragraph lines are joined and cut at sentence ends.
 func splitSentences(text string) []string {
 	var out, para []string
 	flush := func() {
@@ -34,6 +35,11 @@ func splitSentences(text string) []string {
 			continue
 		}
 		if inFence {
+			if c, ok := codeComment(t); ok {
+				para = append(para, c)
+			} else {
+				flush()
+			}
 			continue
 		}
 		switch {
@@ -57,6 +63,22 @@ func splitSentences(text string) []string {
 	}
 	flush()
 	return out
+}
+
+// codeComment returns the text of a line comment in code ("// Get the
+// union." or "# Start the broker."), or false. A comment is prose: in
+// documentation made mostly of code samples it is often the only text
+// that says what the sample does (docs/quality.md, "Round 3").
+func codeComment(t string) (string, bool) {
+	if c, ok := strings.CutPrefix(t, "//"); ok {
+		c = strings.TrimSpace(strings.TrimLeft(c, "/!"))
+		return c, c != ""
+	}
+	if c, ok := strings.CutPrefix(t, "# "); ok {
+		c = strings.TrimSpace(c)
+		return c, c != ""
+	}
+	return "", false
 }
 
 // isRule reports a thematic break or table separator such as "---" or
