@@ -43,6 +43,7 @@ func TestKBDirGetsOnlyTheGeneralThesaurus(t *testing.T) {
 	write("model.md", "# Data model\n\nThe data model has three tables.\n")
 	write("codegen.md", "# Code generator\n\nThe code generator writes Go structs.\n")
 	write("socket.md", "# WebSocket API\n\nThe server pushes events over a WebSocket.\n")
+	write("receipts.md", "# Receipts\n\nA consumer must acknowledge each receipt before its lease ends.\n")
 	ix, err := rag.New(rag.Config{Dir: dir, TopK: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +53,8 @@ func TestKBDirGetsOnlyTheGeneralThesaurus(t *testing.T) {
 		{"How many tables does the model have?", "model.md"},
 		{"What does the generator write?", "codegen.md"},
 		{"How do I get events over WS?", "socket.md"},
+		// An abbreviation's verb forms are its words too.
+		{"Is acking per receipt?", "receipts.md"},
 	} {
 		got, err := ix.Retrieve(context.Background(), domain.Query{Text: tt.give}, 3)
 		if err != nil {
