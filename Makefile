@@ -53,7 +53,7 @@ chaos: ## Fault scenarios on the 3-broker cluster of `make cluster-up` and Redis
 	fi
 	$(GO) test -race -count=1 -p 1 -timeout 30m $(GOTESTFLAGS) -run 'IntegrationCluster|IntegrationChaos' $(CHAOS_PKGS)
 
-bench: ## Benchmarks against same-run baselines on the Kafka and Redis of `make services-up`; writes docs/benchmarks.{md,json} (KCHAT_BENCH_SHORT=1: brief run into bin/bench/)
+bench: ## Benchmarks against same-run baselines on the Kafka and Redis of `make services-up`; writes docs/benchmarks.{md,json} (KCHAT_BENCH_SHORT=1: brief run into bin/bench/; KCHAT_BENCH_RUNS=3: three full runs into bin/bench/runs/, then the report of their medians)
 	@if [ -z "$$KCHAT_TEST_KAFKA_BROKERS" ] || [ -z "$$KCHAT_TEST_REDIS_URL" ]; then \
 		echo "KCHAT_TEST_KAFKA_BROKERS and KCHAT_TEST_REDIS_URL must be set: run 'make services-up' and export what it prints" >&2; exit 1; \
 	fi

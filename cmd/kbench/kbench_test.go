@@ -147,22 +147,28 @@ func TestLoadConnReadsEveryResponseShape(t *testing.T) {
 // TestRowsJudgeEveryGoal: the summary compares kchat with its baseline
 // the way the goals say, and the Markdown shows every row.
 func TestRowsJudgeEveryGoal(t *testing.T) {
-	tp := func(rate float64) Throughput { return Throughput{PerSecond: rate} }
+	tp := func(rate, cpu float64) Throughput { return Throughput{PerSecond: rate, CPUPerOp: cpu} }
 	ol := func(p50, p99 float64) OpenLoop { return OpenLoop{Rate: 100, Latency: Percentiles{P50: p50, P99: p99}} }
+	k32 := tp(3000, 40)
+	k32.Latency = Percentiles{Count: 1000, P50: 2, P99: 9, P999: 25}
+	hops := Hops{Matched: 300}
 	r := &Results{
 		Produce: &ProduceResult{
-			Kchat:    map[string]Throughput{"1": tp(100), "64": tp(600)},
-			Baseline: map[string]Throughput{"1": tp(200), "64": tp(1000)},
+			Kchat:    map[string]Throughput{"1": tp(100, 300), "64": tp(600, 150)},
+			Baseline: map[string]Throughput{"1": tp(200, 90), "64": tp(1000, 100)},
 			Latency:  []LatencyPair{{Load: "50%", Kchat: ol(1.2, 5), Baseline: ol(1, 4)}, {Load: "80%", Kchat: ol(2, 5), Baseline: ol(1, 4)}},
 		},
 		Fetch: &FetchResult{
-			Kchat:    map[string]FetchRun{"1": {tp(1000)}, "32": {tp(3000)}},
-			Baseline: FetchRun{tp(1500)},
+			Kchat:    map[string]FetchRun{"1": {tp(1000, 50)}, "32": {k32}},
+			Baseline: FetchRun{tp(1500, 30)},
 			Checks:   map[string]FetchCheck{"kchat-1": {Served: 10}, "kchat-32": {Served: 10, Gaps: 1}},
 		},
-		Chat:   &ChatResult{Sessions: 10, Kchat: ChatRun{Latency: Percentiles{P50: 30, P99: 90}}, Chain: ChatRun{Latency: Percentiles{P50: 29, P99: 40}}},
+		Chat: &ChatResult{Sessions: 10,
+			Kchat: ChatRun{Latency: Percentiles{P50: 30, P99: 90}, CPUPerOp: 200, Hops: hops},
+			Chain: ChatRun{Latency: Percentiles{P50: 29, P99: 40}, CPUPerOp: 100, Hops: hops},
+			Plain: ChatRun{Latency: Percentiles{P50: 25, P99: 45}, CPUPerOp: 80}},
 		Memory: &MemoryResult{Connections: 10, Kchat: MemoryRun{PerConnKiB: 8}, Baseline: MemoryRun{PerConnKiB: 17}},
-		Huma:   &HumaResult{Kchat: HandlerBench{NsPerOp: 1400}, Baseline: HandlerBench{NsPerOp: 1000}},
+		Huma:   &HumaResult{Kchat: HandlerBench{NsPerOp: 1250}, Baseline: HandlerBench{NsPerOp: 1000}},
 	}
 	want := []struct {
 		measure string
@@ -170,15 +176,19 @@ func TestRowsJudgeEveryGoal(t *testing.T) {
 	}{
 		{"throughput, 1 client(s)", nil},
 		{"throughput, 64 client(s)", met(true)},                               // 0.6 ≥ 0.5
-		{"p50 latency at 50% of max (100 msg/s)", met(true)},                  // 1.2 ≤ 1 + 0.3
-		{"p50 latency at 80% of max (100 msg/s)", met(false)},                 // 2 > 1.3
+		{"CPU per message, 64 clients", met(true)},                            // 150 ≤ 2 × 100
+		{"p50 latency at 50% of max", met(true)},                              // 1.2 ≤ 1 + 0.3
+		{"p50 latency at 80% of max", met(false)},                             // 2 > 1.3
 		{"throughput, 1 client", met(true)},                                   // 1000/1500 ≥ 0.5
 		{"throughput, 32 clients vs kchat's 1 client", met(false)},            // 3× < 4×
+		{"p99.9 latency, 32 clients", met(false)},                             // 25 > 20 ms
 		{"duplicates + gaps + served-but-uncommitted, every run", met(false)}, // a gap
-		{"p50, 10 sessions × 1 query/s", met(true)},                           // 30 ≤ 29 + 2
-		{"p99", met(false)},                                                   // 90 > 2 × 40
+		{"p50, 10 sessions × 1 query/s", met(true)},                           // 30 ≤ plain 25 + 10
+		{"p99", met(false)},                                                   // 90 > plain 45 + 40
+		{"CPU per question vs the transactional chain", met(false)},           // 200 > 1.5 × 100
+		{"duplicates + gaps, every chat run", met(true)},                      // none
 		{"RSS per idle WebSocket, 10 connections", met(true)},                 // 8/17 ≤ 0.5 and ≤ 16
-		{"POST /messages handler in process", met(false)},                     // 1.4 > 1.35
+		{"POST /messages handler in process", met(false)},                     // 1.25 > 1.2
 	}
 	got := rows(r)
 	if len(got) != len(want) {

@@ -5,7 +5,9 @@
 //
 // `kbench wsecho ADDR` is the WebSocket echo server of the memory
 // baseline and `kbench otlpsink ADDR` the OTLP receiver of the tracing
-// scenario; kbench starts them itself.
+// scenario; kbench starts them itself. `kbench median FILE...` writes the
+// report of the medians of several runs' benchmarks.json (median.go), as
+// KCHAT_BENCH_RUNS does after running the suite that many times.
 package main
 
 import (
@@ -56,6 +58,9 @@ type config struct {
 	// runs export (e.g. http://127.0.0.1:4318, the Jaeger of `make
 	// services-up`) instead of kbench's own receiver, which drops the spans.
 	OTLPEndpoint string `env:"KCHAT_BENCH_OTLP_ENDPOINT"`
+	// Runs, above 1, runs the whole suite that many times and reports
+	// the median of each figure (median.go).
+	Runs int `env:"KCHAT_BENCH_RUNS" envDefault:"1"`
 }
 
 // params size a run.
@@ -117,6 +122,18 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) > 2 && os.Args[1] == "median" {
+		var cfg config
+		err := env.Parse(&cfg)
+		if err == nil {
+			err = writeMedian(cfg.Out, os.Args[2:])
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "kbench median:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) == 3 && os.Args[1] == "otlpsink" {
 		if err := serveSink(os.Args[2]); err != nil {
 			fmt.Fprintln(os.Stderr, "otlpsink:", err)
@@ -145,11 +162,17 @@ func run(ctx context.Context) error {
 			return fmt.Errorf("KCHAT_BENCH_ONLY: unknown scenario %q (have %s)", s, strings.Join(scenarios, ", "))
 		}
 	}
+	switch {
+	case cfg.Runs < 1:
+		return fmt.Errorf("KCHAT_BENCH_RUNS: %d runs; want 1 or more", cfg.Runs)
+	case cfg.Runs > 1 && len(cfg.Only) > 0:
+		return errors.New("KCHAT_BENCH_RUNS takes full runs: unset KCHAT_BENCH_ONLY (or run `kbench median` on runs of your own)")
+	}
 	if cfg.Out == "" {
-		cfg.Out = "docs"
-		if cfg.Short {
-			cfg.Out = filepath.Join("bin", "bench")
-		}
+		cfg.Out = defaultOut(cfg.Short)
+	}
+	if cfg.Runs > 1 {
+		return runSeveral(ctx, cfg)
 	}
 	tmp, err := os.MkdirTemp("", "kbench")
 	if err != nil {
@@ -202,7 +225,18 @@ func run(ctx context.Context) error {
 		}
 	}
 	res.Rows = rows(res)
+	if err := writeRunFiles(cfg.Out, nil); err != nil {
+		return err
+	}
 	return writeResults(cfg.Out, res)
+}
+
+// defaultOut is where a run writes without KCHAT_BENCH_OUT.
+func defaultOut(short bool) string {
+	if short {
+		return filepath.Join("bin", "bench")
+	}
+	return "docs"
 }
 
 func (b *bench) runScenario(ctx context.Context, name string, res *Results) error {

@@ -71,6 +71,7 @@ func markdown(r *Results) string {
 	}
 	fmt.Fprintf(&b, "Run %s, %s in total.\n\n", r.Started.Format(time.RFC3339), r.Finished.Sub(r.Started).Round(time.Second))
 	b.WriteString(provenance(r))
+	b.WriteString(medianIntro(r))
 	b.WriteString("What the figures mean, how the harness decides what it compares, and what was improved: [performance.md](performance.md).\n\n")
 	b.WriteString(`Each scenario runs kchat and its baseline in the same run, on the same broker, one after the other,
 with the same record sizes and Kafka client options (listed under *Settings*). "ratio" is kchat ÷ baseline.
@@ -82,6 +83,7 @@ due, so a stall is charged to every request it delayed.
 
 `)
 	b.WriteString(summaryTable(r.Rows))
+	runsTable(&b, r)
 	if p := r.Produce; p != nil {
 		fmt.Fprintf(&b, "\n## produce\n\n`POST /messages` on the producer service against franz-go `ProduceSync` on a client built by kchat's own constructor. Record value %d bytes.\n\n", p.RecordBytes)
 		b.WriteString("| run | clients | msg/s | p50 ms | p99 ms | p99.9 ms | errors | CPU µs/op |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
@@ -168,6 +170,6 @@ due, so a stall is charged to every request it delayed.
 	for _, s := range r.Settings {
 		b.WriteString("- " + s + "\n")
 	}
-	b.WriteString("\n## Reproduce\n\n```sh\nmake services-up && eval \"$(bash scripts/services.sh env)\"\nmake bench                       # full run: writes docs/benchmarks.md and docs/benchmarks.json\nKCHAT_BENCH_SHORT=1 make bench   # every scenario briefly (CI): writes bin/bench/\nKCHAT_BENCH_ONLY=chat make bench # one scenario: replaces its figures here, keeps the others'\n```\n")
+	b.WriteString("\n## Reproduce\n\n```sh\nmake services-up && eval \"$(bash scripts/services.sh env)\"\nmake bench                       # full run: writes docs/benchmarks.md and docs/benchmarks.json\nKCHAT_BENCH_SHORT=1 make bench   # every scenario briefly (CI): writes bin/bench/\nKCHAT_BENCH_ONLY=chat make bench # one scenario: replaces its figures here, keeps the others'\nKCHAT_BENCH_RUNS=3 make bench    # three full runs (bin/bench/runs/), the report of their medians here\n```\n")
 	return b.String()
 }

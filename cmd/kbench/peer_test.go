@@ -396,7 +396,7 @@ func TestPeerRows(t *testing.T) {
 	if len(rows) != 5 {
 		t.Fatalf("%d rows", len(rows))
 	}
-	if r := rows[0]; r.Ratio != 0.75 || r.Met == nil || !*r.Met || r.Goal != "≤ Centrifugo's" {
+	if r := rows[0]; r.Ratio != 0.75 || r.Met == nil || !*r.Met || r.Goal != "≤ Centrifugo's, same run" {
 		t.Errorf("idle row %+v", r)
 	}
 	if r := rows[1]; r.Ratio != 1.5 || r.Met == nil || *r.Met {

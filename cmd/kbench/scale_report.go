@@ -69,8 +69,7 @@ func scaleRows(s *ScaleResult) []Row {
 	}
 	return append(out, Row{Scenario: "scale", Measure: fmt.Sprintf("CPU per question (gateways + answerer), %d gateways ÷ %d (routing)", hi, lo),
 		Kchat: kn.ServicesCPU, Baseline: k1.ServicesCPU, Unit: "µs", Ratio: rt,
-		Goal: fmt.Sprintf("≤ %.1f×", scaleCPUGoal), Met: met(kn.ServicesCPU > 0 && k1.ServicesCPU > 0 && rt <= scaleCPUGoal),
-		Note: note + scaleBehind(k1, kn)})
+		Note: note + scaleBehind(k1, kn)}.judged(fmt.Sprintf("≤ %.1f×", scaleCPUGoal), atMost(scaleCPUGoal)))
 }
 
 // scaleMarkdown is the scale scenario's section of benchmarks.md.

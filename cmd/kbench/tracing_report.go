@@ -67,7 +67,7 @@ func tracingRows(t *TracingResult) []Row {
 		Kchat: off.ServicesCPU, Unit: "µs", Goal: fmt.Sprintf("≤ %.2f×", tracingGoal)}
 	if base != nil {
 		row.Baseline, row.Ratio = base.ServicesCPU, ratio(off.ServicesCPU, base.ServicesCPU)
-		row.Met = met(off.ServicesCPU > 0 && base.ServicesCPU > 0 && row.Ratio <= tracingGoal)
+		row = row.judged(row.Goal, atMost(tracingGoal))
 		row.Note = fmt.Sprintf("runs: off %s, baseline %s µs (spread %.0f%%, %.0f%%); with the load generator %s vs %s µs (%.2f×); p50 %s vs %s ms; baseline: %s, %d other changed files",
 			runsCPU(off), runsCPU(base), off.spread(), base.spread(), fmtNum(off.CPUPerOp), fmtNum(base.CPUPerOp), ratio(off.CPUPerOp, base.CPUPerOp),
 			fmtNum(off.P50), fmtNum(base.P50), base.Build, len(t.Base.OtherChanges)) + behindNote(off, base)
