@@ -81,11 +81,11 @@ const (
 	kb51CitesBefore  = 48.0 / 51
 )
 
-// The dev sets' cites-right-file after round 2's tuning (docs/quality.md,
-// "Round 2"): a change may not make them fall.
+// The dev sets' cites-right-file after round 3's tuning (docs/quality.md,
+// "Round 3"): a change may not make them fall.
 const (
-	devKBCites      = 67.0 / 85
-	devCorpus2Cites = 76.0 / 88
+	devKBCites      = 68.0 / 85
+	devCorpus2Cites = 77.0 / 88
 )
 
 func qualitySets() []qualitySet {
@@ -113,7 +113,7 @@ func qualitySets() []qualitySet {
 		{name: "heldout", load: loadEval("testdata/eval/heldout.json"), floorCites: 0.90, minCases: 40, belowFloor: 54.0 / 67, blind: true},
 		{name: "corpus2", dir: "testdata/corpus2/docs", load: loadEval("testdata/corpus2/questions.json"), floorCites: 0.85, minCases: 30, belowFloor: 48.0 / 62, blind: true},
 		// The dev sets, by the independent writer, tuned on (docs/quality.md,
-		// "Round 2"): held to their figures after the tuning.
+		// "Round 2" and "Round 3"): held to their figures after the tuning.
 		{name: "dev-kb", load: loadEval("testdata/dev/kb.json"), floorCites: devKBCites, minCases: 70},
 		{name: "dev-corpus2", dir: "testdata/corpus2/docs", load: loadEval("testdata/dev/corpus2.json"), floorCites: devCorpus2Cites, minCases: 50},
 	}
