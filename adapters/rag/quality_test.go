@@ -108,10 +108,10 @@ func qualitySets() []qualitySet {
 		{name: "followups", load: loadEval("testdata/eval/followups.json"), floorCites: 0.80, minCases: 20},
 		// Issue 21's floors are not met (docs/quality.md, "Held out" and
 		// "Round 2"): until a change meets them, CI holds these sets to the
-		// figures of the run after round 2's freeze. Remove belowFloor to
+		// figures of the run after round 3's freeze. Remove belowFloor to
 		// enforce the floor.
 		{name: "heldout", load: loadEval("testdata/eval/heldout.json"), floorCites: 0.90, minCases: 40, belowFloor: 54.0 / 67, blind: true},
-		{name: "corpus2", dir: "testdata/corpus2/docs", load: loadEval("testdata/corpus2/questions.json"), floorCites: 0.85, minCases: 30, belowFloor: 48.0 / 62, blind: true},
+		{name: "corpus2", dir: "testdata/corpus2/docs", load: loadEval("testdata/corpus2/questions.json"), floorCites: 0.85, minCases: 30, belowFloor: 49.0 / 62, blind: true},
 		// The dev sets, by the independent writer, tuned on (docs/quality.md,
 		// "Round 2" and "Round 3"): held to their figures after the tuning.
 		{name: "dev-kb", load: loadEval("testdata/dev/kb.json"), floorCites: devKBCites, minCases: 70},
