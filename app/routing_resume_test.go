@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kchat/kchat/adapters/memory"
 	"github.com/kchat/kchat/app"
 	"github.com/kchat/kchat/domain"
 )
@@ -36,6 +37,21 @@ func (f *widenFeed) counts() (int, int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.widened, f.released
+}
+
+// startWidened runs Answers on a widenFeed, with alice's session s1 in an
+// in-memory store; the context ends with the test.
+func startWidened(t *testing.T) (*widenFeed, *app.Answers, *memory.Sessions, context.Context) {
+	t.Helper()
+	feed := &widenFeed{handFeed: newHandFeed()}
+	answers := &app.Answers{Feed: feed}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = answers.Run(ctx) }()
+	<-feed.up
+	mem := newSessions()
+	seed(t, mem, "s1", "alice")
+	return feed, answers, mem, ctx
 }
 
 // A resume that waits for answers (docs/design.md, "Answer routing")
@@ -96,14 +112,7 @@ func TestResumeWidensForPendingAnswers(t *testing.T) {
 // A resumed socket that closes before its answers came releases the
 // widening too.
 func TestResumeReleasesTheWideningOnStop(t *testing.T) {
-	feed := &widenFeed{handFeed: newHandFeed()}
-	answers := &app.Answers{Feed: feed}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = answers.Run(ctx) }()
-	<-feed.up
-	mem := newSessions()
-	seed(t, mem, "s1", "alice")
+	feed, answers, mem, ctx := startWidened(t)
 	sess, err := (&app.OpenSession{Sessions: mem, Answers: answers, HistoryLimit: 100}).Execute(ctx, app.OpenSessionInput{UserID: "alice", SessionID: "s1", Pending: []string{"q1"}})
 	if err != nil {
 		t.Fatal(err)
@@ -120,14 +129,7 @@ func TestResumeReleasesTheWideningOnStop(t *testing.T) {
 // the grace period ended) reaches the resumed connection from the history,
 // once, and the catch-up then ends the widening.
 func TestResumeCatchesUpFromTheHistory(t *testing.T) {
-	feed := &widenFeed{handFeed: newHandFeed()}
-	answers := &app.Answers{Feed: feed}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = answers.Run(ctx) }()
-	<-feed.up
-	mem := newSessions()
-	seed(t, mem, "s1", "alice")
+	feed, answers, mem, ctx := startWidened(t)
 	uc := &app.OpenSession{Sessions: mem, Answers: answers, HistoryLimit: 100, CatchUpEvery: 10 * time.Millisecond}
 	sess, err := uc.Execute(ctx, app.OpenSessionInput{UserID: "alice", SessionID: "s1", Pending: []string{"q1", "q2"}})
 	if err != nil {
